@@ -1,0 +1,406 @@
+//! Layers: one source of values each (defaults, a profile, a config file,
+//! `.env`, an environment), keyed by canonical name, every value with its
+//! provenance.
+//!
+//! Each builder validates everything it reads and reports every problem,
+//! with the file and line, instead of stopping at the first.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+
+use crate::catalog::{Catalog, Entry};
+use crate::error::{Errors, SettingsError};
+use crate::toml_lines::{KeyLines, line_of};
+use crate::value::{self, Value};
+
+/// Which layer a value comes from, lowest precedence first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum LayerKind {
+    /// The catalogue's defaults.
+    Defaults,
+    /// The active profile (`cfg set`).
+    Profile,
+    /// A value file in the config dir.
+    File,
+    /// The `.env` file in the config dir.
+    DotEnv,
+    /// The daemon's environment at start.
+    Env,
+    /// The service's own environment (SDK only).
+    ProcessEnv,
+    /// The value given at a task's or flow's call site (SDK only).
+    CallSite,
+}
+
+impl LayerKind {
+    /// The short label `cfg view` shows: `(from env)`.
+    pub fn label(self) -> &'static str {
+        match self {
+            LayerKind::Defaults => "defaults",
+            LayerKind::Profile => "profile",
+            LayerKind::File => "config file",
+            LayerKind::DotEnv => ".env file",
+            LayerKind::Env => "env",
+            LayerKind::ProcessEnv => "process env",
+            LayerKind::CallSite => "call site",
+        }
+    }
+}
+
+/// Where a value comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source {
+    /// The layer.
+    pub layer: LayerKind,
+    /// The file, for config files and `.env`.
+    pub file: Option<String>,
+    /// 1-based line in `file`, when known.
+    pub line: Option<u32>,
+    /// The profile name, or the variable name for env and `.env`.
+    pub detail: Option<String>,
+}
+
+impl Source {
+    /// A source with only a layer.
+    pub fn layer(layer: LayerKind) -> Self {
+        Self {
+            layer,
+            file: None,
+            line: None,
+            detail: None,
+        }
+    }
+
+    /// The catalogue's defaults.
+    pub fn defaults() -> Self {
+        Self::layer(LayerKind::Defaults)
+    }
+
+    /// A profile.
+    pub fn profile(name: &str) -> Self {
+        Self {
+            detail: Some(name.to_owned()),
+            ..Self::layer(LayerKind::Profile)
+        }
+    }
+
+    /// A file (config file or `.env`) and line.
+    pub fn file(layer: LayerKind, file: &str, line: Option<u32>) -> Self {
+        Self {
+            file: Some(file.to_owned()),
+            line,
+            ..Self::layer(layer)
+        }
+    }
+
+    /// An environment variable.
+    pub fn var(layer: LayerKind, name: &str) -> Self {
+        Self {
+            detail: Some(name.to_owned()),
+            ..Self::layer(layer)
+        }
+    }
+}
+
+/// `profile 'default'`, `config file config/a.toml, line 3`, `env PREFECT_X`.
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.layer.label())?;
+        match (&self.file, self.line, &self.detail) {
+            (Some(file), Some(line), _) => write!(f, " {file}, line {line}"),
+            (Some(file), None, _) => write!(f, " {file}"),
+            (None, _, Some(detail)) if self.layer == LayerKind::Profile => {
+                write!(f, " '{detail}'")
+            }
+            (None, _, Some(detail)) => write!(f, " {detail}"),
+            (None, _, None) => Ok(()),
+        }
+    }
+}
+
+/// A value in a layer, with where it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sourced {
+    /// The typed value.
+    pub value: Value,
+    /// Its provenance.
+    pub source: Source,
+}
+
+/// One layer: values keyed by canonical name.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Layer {
+    /// Which layer this is.
+    pub kind: LayerKind,
+    /// Values by canonical name.
+    pub values: BTreeMap<String, Sourced>,
+}
+
+/// Collects a layer's values, letting the canonical name win over an alias
+/// given in the same layer.
+struct Builder<'c> {
+    catalog: &'c Catalog,
+    layer: Layer,
+    from_canonical: BTreeMap<String, bool>,
+    errors: Vec<SettingsError>,
+}
+
+impl<'c> Builder<'c> {
+    fn new(catalog: &'c Catalog, kind: LayerKind) -> Self {
+        Self {
+            catalog,
+            layer: Layer::empty(kind),
+            from_canonical: BTreeMap::new(),
+            errors: Vec::new(),
+        }
+    }
+
+    /// Records `value` (already parsed) for `entry` under the name `given`.
+    fn put(&mut self, entry: &Entry, given: &str, parsed: Result<Value, String>, source: Source) {
+        let canonical = given == entry.name;
+        match parsed {
+            Err(expected) => self.errors.push(SettingsError::InvalidValue {
+                name: entry.name.clone(),
+                at: source,
+                expected,
+            }),
+            Ok(value) => {
+                // The canonical name wins over an alias; otherwise the later value wins.
+                if !canonical && self.from_canonical.get(&entry.name) == Some(&true) {
+                    return;
+                }
+                self.from_canonical.insert(entry.name.clone(), canonical);
+                self.layer
+                    .values
+                    .insert(entry.name.clone(), Sourced { value, source });
+            }
+        }
+    }
+
+    fn unknown(&mut self, name: &str, suggestion: Option<String>, at: Source) {
+        self.errors.push(SettingsError::UnknownName {
+            name: name.to_owned(),
+            suggestion,
+            at: Some(at),
+        });
+    }
+
+    fn finish(self) -> Result<Layer, Errors> {
+        if self.errors.is_empty() {
+            Ok(self.layer)
+        } else {
+            Err(Errors(self.errors))
+        }
+    }
+}
+
+impl Layer {
+    /// A layer with no values.
+    pub fn empty(kind: LayerKind) -> Self {
+        Self {
+            kind,
+            values: BTreeMap::new(),
+        }
+    }
+
+    /// The catalogue's defaults (settings without a default are absent).
+    pub fn defaults(catalog: &Catalog) -> Self {
+        let values = catalog
+            .entries()
+            .iter()
+            .filter_map(|e| {
+                let value = e.default.clone()?;
+                Some((
+                    e.name.clone(),
+                    Sourced {
+                        value,
+                        source: Source::defaults(),
+                    },
+                ))
+            })
+            .collect();
+        Self {
+            kind: LayerKind::Defaults,
+            values,
+        }
+    }
+
+    /// An environment (`kind` is [`LayerKind::Env`] for the daemon's,
+    /// [`LayerKind::ProcessEnv`] for a service's). Variables that name no
+    /// setting are ignored: an environment holds much else.
+    ///
+    /// # Errors
+    /// Every variable naming a setting whose value does not parse.
+    pub fn from_env<K, V>(
+        catalog: &Catalog,
+        kind: LayerKind,
+        vars: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<Self, Errors>
+    where
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
+        let mut b = Builder::new(catalog, kind);
+        for (name, raw) in vars {
+            let name = name.as_ref();
+            // Environment names are exact: `prefect_x` is not `PREFECT_X`.
+            let Some(entry) = catalog.get(name).filter(|e| e.names().any(|n| n == name)) else {
+                continue;
+            };
+            let parsed = value::parse(entry, raw.as_ref());
+            b.put(entry, name, parsed, Source::var(kind, name));
+        }
+        b.finish()
+    }
+
+    /// A `.env` file (`KEY=value` lines, `#` comments, quotes, `export`).
+    /// Unlike the environment, every name in it must be a setting.
+    ///
+    /// # Errors
+    /// A line that does not parse, an unknown name, an invalid value — each
+    /// with the file and line.
+    pub fn from_dotenv(catalog: &Catalog, path: &Path, text: &str) -> Result<Self, Errors> {
+        let file = path.display().to_string();
+        let mut b = Builder::new(catalog, LayerKind::DotEnv);
+        for item in dotenvy::from_read_iter(text.as_bytes()) {
+            let (name, raw) = match item {
+                Ok(pair) => pair,
+                Err(dotenvy::Error::LineParse(line_text, _)) => {
+                    let line = text
+                        .lines()
+                        .position(|l| l == line_text)
+                        .map(|i| i as u32 + 1);
+                    b.errors.push(SettingsError::Syntax {
+                        file: file.clone(),
+                        line,
+                        message: format!("expected NAME=VALUE, got {line_text:?}"),
+                    });
+                    // dotenvy stops at the first bad line.
+                    break;
+                }
+                Err(e) => {
+                    b.errors.push(SettingsError::Syntax {
+                        file: file.clone(),
+                        line: None,
+                        message: e.to_string(),
+                    });
+                    break;
+                }
+            };
+            let source = Source {
+                detail: Some(name.clone()),
+                ..Source::file(LayerKind::DotEnv, &file, dotenv_line(text, &name))
+            };
+            match catalog.get(&name) {
+                Some(entry) => {
+                    let parsed = value::parse(entry, &raw);
+                    b.put(entry, &name, parsed, source);
+                }
+                None => {
+                    let suggestion = catalog.suggest(&name);
+                    b.unknown(&name, suggestion, source);
+                }
+            }
+        }
+        b.finish()
+    }
+
+    /// A TOML value file: nested by TOML path (`[tasks] default_retries = 2`,
+    /// `tasks.default_retries = 2`) or flat by name
+    /// (`PREFECT_TASKS_DEFAULT_RETRIES = 2`).
+    ///
+    /// # Errors
+    /// Invalid TOML, an unknown name or path, a value of the wrong type —
+    /// each with the file and line.
+    pub fn from_toml(catalog: &Catalog, path: &Path, text: &str) -> Result<Self, Errors> {
+        let file = path.display().to_string();
+        let table: toml::Table = toml::from_str(text).map_err(|e| SettingsError::Syntax {
+            file: file.clone(),
+            line: e.span().map(|s| line_of(text, s.start)),
+            message: e.message().trim().to_owned(),
+        })?;
+        let lines = KeyLines::new(text);
+        let mut b = Builder::new(catalog, LayerKind::File);
+        walk_toml(&mut b, &file, &lines, "", &table);
+        b.finish()
+    }
+
+    /// A profile's values, as stored in `profiles.toml` (strings, as Prefect
+    /// writes them, or native TOML values).
+    ///
+    /// # Errors
+    /// Every unknown name and every invalid value, naming the profile.
+    pub fn from_profile(
+        catalog: &Catalog,
+        profile: &str,
+        values: &BTreeMap<String, toml::Value>,
+    ) -> Result<Self, Errors> {
+        let mut b = Builder::new(catalog, LayerKind::Profile);
+        for (name, raw) in values {
+            match catalog.get(name) {
+                Some(entry) => {
+                    let parsed = value::from_toml(entry, raw);
+                    b.put(entry, name, parsed, Source::profile(profile));
+                }
+                None => {
+                    let suggestion = catalog.suggest(name);
+                    b.unknown(name, suggestion, Source::profile(profile));
+                }
+            }
+        }
+        b.finish()
+    }
+}
+
+fn walk_toml(b: &mut Builder<'_>, file: &str, lines: &KeyLines, prefix: &str, table: &toml::Table) {
+    for (key, value) in table {
+        let path = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
+        let source = Source::file(LayerKind::File, file, lines.get(&path));
+        let catalog = b.catalog;
+        // The nested path counts as the canonical spelling; flat names are
+        // accepted at the top level only.
+        let entry = match catalog.by_path(&path) {
+            Some(entry) => Some((entry, entry.name.as_str())),
+            None if prefix.is_empty() => catalog
+                .get(key)
+                .filter(|e| e.names().any(|n| n == key))
+                .map(|e| (e, key.as_str())),
+            None => None,
+        };
+        match (entry, value) {
+            (Some((entry, given)), value) => {
+                let parsed = value::from_toml(entry, value);
+                b.put(entry, given, parsed, source);
+            }
+            (None, toml::Value::Table(inner)) => walk_toml(b, file, lines, &path, inner),
+            (None, _) => {
+                let suggestion = if prefix.is_empty() {
+                    catalog.suggest(key).or_else(|| catalog.suggest_path(&path))
+                } else {
+                    catalog.suggest_path(&path)
+                };
+                b.unknown(&path, suggestion, source);
+            }
+        }
+    }
+}
+
+/// The line of the last assignment to `name` in a `.env` text (the one
+/// dotenvy keeps).
+fn dotenv_line(text: &str, name: &str) -> Option<u32> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| {
+            let line = line.trim_start();
+            let line = line.strip_prefix("export ").unwrap_or(line).trim_start();
+            line.strip_prefix(name)
+                .is_some_and(|rest| rest.trim_start().starts_with('='))
+        })
+        .last()
+        .map(|(i, _)| i as u32 + 1)
+}

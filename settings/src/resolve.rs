@@ -1,0 +1,346 @@
+//! Resolution: all layering happens in [`resolve`], in precedence order.
+
+use std::collections::BTreeMap;
+
+use crate::catalog::Catalog;
+use crate::layer::{Layer, Source, Sourced};
+use crate::value::Value;
+
+/// One setting's effective value, where it comes from, and what it shadows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resolved {
+    /// Canonical name.
+    pub name: String,
+    /// The effective value; `None` when no layer gives one (an optional
+    /// setting without a default).
+    pub value: Option<Value>,
+    /// The layer (and file, line) the effective value comes from; the
+    /// defaults when no layer gives one.
+    pub source: Source,
+    /// Values from lower layers that the effective value shadows, highest
+    /// first.
+    pub shadowed: Vec<Sourced>,
+    /// Whether the setting is secret (mask it when showing it).
+    pub secret: bool,
+}
+
+/// The effective value of every setting in the catalogue, by canonical name.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Resolution {
+    settings: BTreeMap<String, Resolved>,
+}
+
+impl Resolution {
+    /// The setting with this canonical name.
+    pub fn get(&self, canonical: &str) -> Option<&Resolved> {
+        self.settings.get(canonical)
+    }
+
+    /// Every setting, sorted by canonical name.
+    pub fn iter(&self) -> impl Iterator<Item = &Resolved> {
+        self.settings.values()
+    }
+
+    /// How many settings there are.
+    pub fn len(&self) -> usize {
+        self.settings.len()
+    }
+
+    /// Whether the catalogue was empty.
+    pub fn is_empty(&self) -> bool {
+        self.settings.is_empty()
+    }
+
+    /// The names whose effective value or source differs between `self`
+    /// (old) and `new`, with both sides; a name missing on one side shows
+    /// as `None`.
+    pub fn diff<'a>(
+        &'a self,
+        new: &'a Resolution,
+    ) -> Vec<(&'a str, Option<&'a Resolved>, Option<&'a Resolved>)> {
+        let mut out = Vec::new();
+        for (name, old) in &self.settings {
+            match new.settings.get(name) {
+                Some(n) if n.value == old.value && n.source == old.source => {}
+                other => out.push((name.as_str(), Some(old), other)),
+            }
+        }
+        for (name, n) in &new.settings {
+            if !self.settings.contains_key(name) {
+                out.push((name.as_str(), None, Some(n)));
+            }
+        }
+        out
+    }
+}
+
+/// Resolves every catalogue setting over `layers`, given lowest precedence
+/// first (defaults, profile, config files in name order, `.env`, env, and
+/// in the SDK process env and call site). A later layer wins; the values it
+/// hides are listed as shadowed, highest first.
+pub fn resolve(catalog: &Catalog, layers: &[Layer]) -> Resolution {
+    let settings = catalog
+        .entries()
+        .iter()
+        .map(|entry| {
+            let mut given = layers
+                .iter()
+                .rev()
+                .filter_map(|layer| layer.values.get(&entry.name).cloned());
+            let resolved = match given.next() {
+                Some(top) => Resolved {
+                    name: entry.name.clone(),
+                    value: Some(top.value),
+                    source: top.source,
+                    shadowed: given.collect(),
+                    secret: entry.is_secret(),
+                },
+                None => Resolved {
+                    name: entry.name.clone(),
+                    value: None,
+                    source: Source::defaults(),
+                    shadowed: Vec::new(),
+                    secret: entry.is_secret(),
+                },
+            };
+            (entry.name.clone(), resolved)
+        })
+        .collect();
+    Resolution { settings }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::path::Path;
+
+    use super::*;
+    use crate::layer::LayerKind;
+
+    const RETRIES: &str = "PREFECT_TASKS_DEFAULT_RETRIES";
+
+    /// One layer of each kind, each setting retries to its own number:
+    /// defaults 0, profile 1, file 2, .env 3, env 4, process env 5, call site 6.
+    fn layer(catalog: &Catalog, kind: LayerKind) -> Layer {
+        match kind {
+            LayerKind::Defaults => Layer::defaults(catalog),
+            LayerKind::Profile => Layer::from_profile(
+                catalog,
+                "default",
+                &BTreeMap::from([(RETRIES.to_owned(), toml::Value::from("1"))]),
+            )
+            .unwrap(),
+            LayerKind::File => Layer::from_toml(
+                catalog,
+                Path::new("cfg/a.toml"),
+                "[tasks]\ndefault_retries = 2\n",
+            )
+            .unwrap(),
+            LayerKind::DotEnv => Layer::from_dotenv(
+                catalog,
+                Path::new("cfg/.env"),
+                "# x\nPREFECT_TASK_DEFAULT_RETRIES=3\n",
+            )
+            .unwrap(),
+            LayerKind::Env | LayerKind::ProcessEnv => {
+                let n = if kind == LayerKind::Env { "4" } else { "5" };
+                Layer::from_env(catalog, kind, [(RETRIES, n)]).unwrap()
+            }
+            LayerKind::CallSite => {
+                let mut l = Layer::empty(LayerKind::CallSite);
+                l.values.insert(
+                    RETRIES.to_owned(),
+                    Sourced {
+                        value: Value::Integer(6),
+                        source: Source::layer(LayerKind::CallSite),
+                    },
+                );
+                l
+            }
+        }
+    }
+
+    const ORDER: [LayerKind; 7] = [
+        LayerKind::Defaults,
+        LayerKind::Profile,
+        LayerKind::File,
+        LayerKind::DotEnv,
+        LayerKind::Env,
+        LayerKind::ProcessEnv,
+        LayerKind::CallSite,
+    ];
+
+    #[test]
+    fn every_higher_layer_wins_over_the_one_below_and_lists_it_as_shadowed() {
+        let catalog = Catalog::builtin();
+        for pair in ORDER.windows(2) {
+            let (low, high) = (pair[0], pair[1]);
+            let r = resolve(&catalog, &[layer(&catalog, low), layer(&catalog, high)]);
+            let got = r.get(RETRIES).unwrap();
+            let expected_value = ORDER.iter().position(|k| *k == high).unwrap() as i64;
+            assert_eq!(
+                got.value,
+                Some(Value::Integer(expected_value)),
+                "{high:?} over {low:?}"
+            );
+            assert_eq!(got.source.layer, high);
+            assert_eq!(got.shadowed.len(), 1);
+            assert_eq!(got.shadowed[0].source.layer, low);
+            assert_eq!(got.shadowed[0].value, Value::Integer(expected_value - 1));
+        }
+    }
+
+    #[test]
+    fn all_layers_together_shadow_highest_first_with_provenance() {
+        let catalog = Catalog::builtin();
+        let layers: Vec<Layer> = ORDER.iter().map(|k| layer(&catalog, *k)).collect();
+        let got = resolve(&catalog, &layers).get(RETRIES).unwrap().clone();
+        assert_eq!(got.value, Some(Value::Integer(6)));
+        let sources: Vec<String> = got.shadowed.iter().map(|s| s.source.to_string()).collect();
+        assert_eq!(
+            sources,
+            [
+                "process env PREFECT_TASKS_DEFAULT_RETRIES",
+                "env PREFECT_TASKS_DEFAULT_RETRIES",
+                ".env file cfg/.env, line 2",
+                "config file cfg/a.toml, line 2",
+                "profile 'default'",
+                "defaults",
+            ]
+        );
+    }
+
+    #[test]
+    fn an_unset_optional_setting_has_no_value_and_reports_defaults() {
+        let catalog = Catalog::builtin();
+        let r = resolve(&catalog, &[Layer::defaults(&catalog)]);
+        let jitter = r.get("PREFECT_TASKS_DEFAULT_RETRY_JITTER_FACTOR").unwrap();
+        assert_eq!(jitter.value, None);
+        assert_eq!(jitter.source.layer, LayerKind::Defaults);
+        assert!(r.get("PREFECT_API_KEY").unwrap().secret);
+    }
+
+    #[test]
+    fn canonical_name_wins_over_alias_within_a_layer_in_either_order() {
+        let catalog = Catalog::builtin();
+        for vars in [
+            [("PREFECT_TASK_DEFAULT_RETRIES", "1"), (RETRIES, "2")],
+            [(RETRIES, "2"), ("PREFECT_TASK_DEFAULT_RETRIES", "1")],
+        ] {
+            let env = Layer::from_env(&catalog, LayerKind::Env, vars).unwrap();
+            assert_eq!(env.values[RETRIES].value, Value::Integer(2));
+            assert_eq!(env.values[RETRIES].source.detail.as_deref(), Some(RETRIES));
+        }
+        let file = Layer::from_toml(
+            &catalog,
+            Path::new("a.toml"),
+            "PREFECT_TASK_DEFAULT_RETRIES = 1\n[tasks]\ndefault_retries = 2\n",
+        )
+        .unwrap();
+        assert_eq!(file.values[RETRIES].value, Value::Integer(2));
+        assert_eq!(file.values[RETRIES].source.line, Some(3));
+    }
+
+    #[test]
+    fn env_ignores_other_variables_but_rejects_bad_values() {
+        let catalog = Catalog::builtin();
+        let env = Layer::from_env(
+            &catalog,
+            LayerKind::Env,
+            [("PATH", "/bin"), ("HOME", "/root")],
+        )
+        .unwrap();
+        assert!(env.values.is_empty());
+        let err = Layer::from_env(
+            &catalog,
+            LayerKind::Env,
+            [("PREFECT_TASK_DEFAULT_RETRIES", "two")],
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Invalid value for PREFECT_TASKS_DEFAULT_RETRIES from env PREFECT_TASK_DEFAULT_RETRIES: expected an integer, got \"two\""
+        );
+    }
+
+    #[test]
+    fn toml_errors_name_the_file_line_and_suggest() {
+        let catalog = Catalog::builtin();
+        let p = Path::new("cfg/a.toml");
+        let err = Layer::from_toml(&catalog, p, "[tasks]\ndefault_retrys = 2\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "config file cfg/a.toml, line 2: Unknown setting name 'tasks.default_retrys'. Did you mean 'tasks.default_retries'?"
+        );
+        let err = Layer::from_toml(&catalog, p, "PREFECT_TASK_DEFAULT_RETRYS = 2\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "config file cfg/a.toml, line 1: Unknown setting name 'PREFECT_TASK_DEFAULT_RETRYS'. Did you mean 'PREFECT_TASK_DEFAULT_RETRIES'?"
+        );
+        let err = Layer::from_toml(
+            &catalog,
+            p,
+            "[tasks]\ndefault_retries = 1\ndefault_retry_delay_seconds = [1, -2]\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Invalid value for PREFECT_TASKS_DEFAULT_RETRY_DELAY_SECONDS from config file cfg/a.toml, line 3: every delay must be >= 0, got -2"
+        );
+        let err = Layer::from_toml(&catalog, p, "a = 1\n[tasks\n").unwrap_err();
+        assert_eq!(err.0.len(), 1);
+        assert!(err.to_string().starts_with("cfg/a.toml, line 2: "), "{err}");
+        // Several problems are all reported.
+        let err =
+            Layer::from_toml(&catalog, p, "[tasks]\ndefault_retries = -1\nnope = 1\n").unwrap_err();
+        assert_eq!(err.0.len(), 2);
+    }
+
+    #[test]
+    fn dotenv_rejects_unknown_names_and_bad_lines_with_lines() {
+        let catalog = Catalog::builtin();
+        let p = Path::new("cfg/.env");
+        let err =
+            Layer::from_dotenv(&catalog, p, "\nPREFECT_TASKS_DEFAULT_RETRIESS=1\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            ".env file cfg/.env, line 2: Unknown setting name 'PREFECT_TASKS_DEFAULT_RETRIESS'. Did you mean 'PREFECT_TASKS_DEFAULT_RETRIES'?"
+        );
+        let err = Layer::from_dotenv(&catalog, p, "PREFECT_TASKS_DEFAULT_RETRIES=1\nnot a line\n")
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("cfg/.env, line 2: expected NAME=VALUE"),
+            "{err}"
+        );
+        let ok = Layer::from_dotenv(
+            &catalog,
+            p,
+            "export PREFECT_TASK_DEFAULT_RETRY_DELAY_SECONDS=\"[1, 10, 100]\" # backoff\n",
+        )
+        .unwrap();
+        assert_eq!(
+            ok.values["PREFECT_TASKS_DEFAULT_RETRY_DELAY_SECONDS"]
+                .value
+                .to_string(),
+            "[1, 10, 100]"
+        );
+    }
+
+    #[test]
+    fn diff_reports_changed_values_and_sources() {
+        let catalog = Catalog::builtin();
+        let a = resolve(&catalog, &[layer(&catalog, LayerKind::Defaults)]);
+        let b = resolve(
+            &catalog,
+            &[
+                layer(&catalog, LayerKind::Defaults),
+                layer(&catalog, LayerKind::Profile),
+            ],
+        );
+        let d = a.diff(&b);
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0].0, RETRIES);
+        assert!(a.diff(&a).is_empty());
+    }
+}
