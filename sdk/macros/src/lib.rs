@@ -1,0 +1,1 @@
+//! The `#[task(...)]` and `#[flow(...)]` attribute macros of `cfgd-sdk`.

@@ -1,0 +1,1 @@
+//! The task/flow retry engine (being written).
