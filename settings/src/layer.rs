@@ -9,13 +9,16 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 
+use serde::{Deserialize, Serialize};
+
 use crate::catalog::{Catalog, Entry};
 use crate::error::{Errors, SettingsError};
 use crate::toml_lines::{KeyLines, line_of};
 use crate::value::{self, Value};
 
 /// Which layer a value comes from, lowest precedence first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum LayerKind {
     /// The catalogue's defaults.
     Defaults,
@@ -49,7 +52,7 @@ impl LayerKind {
 }
 
 /// Where a value comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Source {
     /// The layer.
     pub layer: LayerKind,
@@ -120,7 +123,7 @@ impl fmt::Display for Source {
 }
 
 /// A value in a layer, with where it came from.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Sourced {
     /// The typed value.
     pub value: Value,
@@ -336,6 +339,22 @@ impl Layer {
         profile: &str,
         values: &BTreeMap<String, toml::Value>,
     ) -> Result<Self, Errors> {
+        let (layer, errors) = Self::from_profile_lenient(catalog, profile, values);
+        if errors.is_empty() {
+            Ok(layer)
+        } else {
+            Err(Errors(errors))
+        }
+    }
+
+    /// As [`Layer::from_profile`], but keeps every valid value and returns
+    /// the problems beside it: a profiles file edited by hand (or by Prefect)
+    /// must not take the whole profile down with one bad entry.
+    pub fn from_profile_lenient(
+        catalog: &Catalog,
+        profile: &str,
+        values: &BTreeMap<String, toml::Value>,
+    ) -> (Self, Vec<SettingsError>) {
         let mut b = Builder::new(catalog, LayerKind::Profile);
         for (name, raw) in values {
             match catalog.get(name) {
@@ -349,7 +368,7 @@ impl Layer {
                 }
             }
         }
-        b.finish()
+        (b.layer, b.errors)
     }
 }
 

@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
+
 use crate::catalog::{Entry, Kind};
 
 /// Most delays a setting or a task may declare (Prefect's limit).
@@ -15,7 +17,7 @@ pub const MASK: &str = "********";
 ///
 /// Every entry is finite and ≥ 0 and a list has at most [`MAX_DELAYS`]
 /// entries; [`Delays::new`] and [`Delays::scalar`] check it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Delays {
     seconds: Vec<f64>,
     list: bool,
@@ -100,7 +102,8 @@ impl fmt::Display for Delays {
 }
 
 /// A typed setting value.
-#[derive(Clone, PartialEq)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Value {
     /// A whole number.
     Integer(i64),
