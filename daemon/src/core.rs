@@ -1,0 +1,528 @@
+//! The daemon's settings state and every operation on it, without I/O.
+//!
+//! Each operation validates first, then changes the state and returns the
+//! [`Record`] it produced (or none when nothing changed). The writer
+//! ([`crate::writer`]) makes records durable, publishes them and, if the log
+//! append fails, puts back the checkpoint it took.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use cfgd_settings::{
+    Catalog, ConfigDir, Entry, Layer, LayerKind, ProfilesFile, Resolution, SettingsError, Source,
+    Value, resolve,
+};
+
+use crate::error::OpError;
+use crate::store::{Effective, KeyChange, Origin, Record};
+
+/// A value given by a client: a string for the one parser, or typed.
+#[derive(Debug, Clone)]
+pub enum Input {
+    /// Parsed with `cfgd_settings::value::parse`.
+    Raw(String),
+    /// Converted with `cfgd_settings::value::coerce`.
+    Typed(Value),
+}
+
+/// One validated assignment.
+#[derive(Debug, Clone)]
+pub struct Valid {
+    /// The name as given (an alias is stored under the canonical name).
+    pub given: String,
+    /// The canonical name.
+    pub name: String,
+    /// The typed value.
+    pub value: Value,
+}
+
+/// The settings state: every layer, the resolution, the revision.
+#[derive(Debug, Clone)]
+pub struct Core {
+    config_dir: Arc<ConfigDir>,
+    defaults: Arc<Layer>,
+    env: Arc<Vec<(String, String)>>,
+    env_layer: Layer,
+    env_errors: Vec<SettingsError>,
+    profiles: ProfilesFile,
+    profile_layer: Layer,
+    profile_errors: Vec<SettingsError>,
+    resolution: Arc<Resolution>,
+    revision: u64,
+    epoch: u64,
+}
+
+impl Core {
+    /// Builds the state from its inputs (env is the daemon's environment).
+    pub fn new(
+        config_dir: ConfigDir,
+        env: Arc<Vec<(String, String)>>,
+        profiles: ProfilesFile,
+        epoch: u64,
+        revision: u64,
+    ) -> Self {
+        let mut core = Self {
+            defaults: Arc::new(Layer::defaults(config_dir.catalog())),
+            config_dir: Arc::new(config_dir),
+            env,
+            env_layer: Layer::empty(LayerKind::Env),
+            env_errors: Vec::new(),
+            profiles,
+            profile_layer: Layer::empty(LayerKind::Profile),
+            profile_errors: Vec::new(),
+            resolution: Arc::default(),
+            revision,
+            epoch,
+        };
+        core.rebuild_env();
+        core.rebuild_profile();
+        core.resolution = Arc::new(core.resolve());
+        core
+    }
+
+    /// The catalogue in force.
+    pub fn catalog(&self) -> &Catalog {
+        self.config_dir.catalog()
+    }
+
+    /// The config dir state (files and their errors).
+    pub fn config_dir(&self) -> &ConfigDir {
+        &self.config_dir
+    }
+
+    /// The profiles state.
+    pub fn profiles(&self) -> &ProfilesFile {
+        &self.profiles
+    }
+
+    /// The current resolution.
+    pub fn resolution(&self) -> &Arc<Resolution> {
+        &self.resolution
+    }
+
+    /// The current revision.
+    pub fn revision(&self) -> u64 {
+        self.revision
+    }
+
+    /// The store's epoch.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// Problems in the environment and the active profile (bad entries are
+    /// left out of their layer and reported here).
+    pub fn layer_errors(&self) -> impl Iterator<Item = &SettingsError> {
+        self.env_errors.iter().chain(&self.profile_errors)
+    }
+
+    /// Effective values by name (what the revision log tracks).
+    pub fn effective(&self) -> BTreeMap<String, Effective> {
+        effective_of(&self.resolution)
+    }
+
+    fn rebuild_env(&mut self) {
+        let catalog = self.config_dir.catalog();
+        // A bad variable is left out and reported, so it does not hide the rest.
+        let mut errors = Vec::new();
+        let good: Vec<(&str, &str)> = self
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .filter(|pair| match Layer::from_env(catalog, LayerKind::Env, [*pair]) {
+                Ok(_) => true,
+                Err(e) => {
+                    errors.extend(e.0);
+                    false
+                }
+            })
+            .collect();
+        self.env_layer =
+            Layer::from_env(catalog, LayerKind::Env, good).expect("every variable parsed on its own");
+        self.env_errors = errors;
+    }
+
+    fn rebuild_profile(&mut self) {
+        let name = self.profiles.active_name().to_owned();
+        let (layer, errors) = Layer::from_profile_lenient(
+            self.config_dir.catalog(),
+            &name,
+            &self.profiles.values(&name),
+        );
+        self.profile_layer = layer;
+        self.profile_errors = errors;
+    }
+
+    fn resolve(&self) -> Resolution {
+        let mut layers = vec![&*self.defaults, &self.profile_layer];
+        layers.extend(self.config_dir.layers());
+        layers.push(&self.env_layer);
+        resolve(self.config_dir.catalog(), &layers)
+    }
+
+    /// Recomputes everything and records the difference, if any.
+    /// `profiles_changed` forces a record (the profiles must be logged).
+    fn commit(&mut self, profiles_changed: bool, origin: Origin, detail: String, now_ms: i64) -> Option<Record> {
+        let new = Arc::new(self.resolve());
+        let changes = changes_between(&self.resolution, &new, self.config_dir.catalog());
+        self.resolution = new;
+        if changes.is_empty() && !profiles_changed {
+            return None;
+        }
+        self.revision += 1;
+        Some(Record {
+            revision: self.revision,
+            time_ms: now_ms,
+            origin,
+            detail,
+            changes,
+            profiles: profiles_changed.then(|| self.profiles.clone()),
+        })
+    }
+
+    fn check_expected(&self, expected: Option<u64>) -> Result<(), OpError> {
+        match expected {
+            Some(e) if e != self.revision => Err(OpError::Conflict {
+                expected: e,
+                actual: self.revision,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Validates a batch against the current catalogue; see [`validate`].
+    ///
+    /// # Errors
+    /// [`OpError::Invalid`] with one message per bad assignment.
+    pub fn validate(&self, batch: &[(String, Input)]) -> Result<Vec<Valid>, OpError> {
+        validate(self.config_dir.catalog(), self.profiles.active_name(), batch)
+    }
+
+    /// `Set`: writes a validated batch into the active profile.
+    ///
+    /// # Errors
+    /// A stale `expected` revision.
+    pub fn set(&mut self, batch: &[Valid], expected: Option<u64>, now_ms: i64) -> Result<Option<Record>, OpError> {
+        self.check_expected(expected)?;
+        let before = self.profiles.clone();
+        let profile = self.profiles.active_name().to_owned();
+        let catalog = self.config_dir.catalog().clone();
+        for v in batch {
+            self.profiles.set(&catalog, &profile, &v.name, &v.value);
+        }
+        let names: Vec<&str> = batch.iter().map(|v| v.name.as_str()).collect();
+        Ok(self.profiles_changed(before, Origin::Set, names.join(","), now_ms))
+    }
+
+    /// `Unset`: removes names from the active profile, all or nothing.
+    ///
+    /// # Errors
+    /// An unknown name, a name the profile does not hold, a stale revision.
+    pub fn unset(&mut self, names: &[String], expected: Option<u64>, now_ms: i64) -> Result<Option<Record>, OpError> {
+        self.check_expected(expected)?;
+        let catalog = self.config_dir.catalog().clone();
+        let profile = self.profiles.active_name().to_owned();
+        let mut next = self.profiles.clone();
+        let mut errors = Vec::new();
+        let mut canonical = Vec::new();
+        for name in names {
+            match catalog.lookup(name) {
+                Ok(entry) => match next.unset(&catalog, &profile, &entry.name) {
+                    Ok(()) => canonical.push(entry.name.clone()),
+                    Err(e) => errors.push(e),
+                },
+                Err(e) => errors.push(e),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(OpError::Invalid(errors));
+        }
+        let before = std::mem::replace(&mut self.profiles, next);
+        Ok(self.profiles_changed(before, Origin::Unset, canonical.join(","), now_ms))
+    }
+
+    /// A profile operation: `f` changes the profiles; `detail` describes it.
+    ///
+    /// # Errors
+    /// Whatever `f` returns, or a stale revision; nothing changes then.
+    pub fn profile_op(
+        &mut self,
+        expected: Option<u64>,
+        detail: String,
+        now_ms: i64,
+        f: impl FnOnce(&mut ProfilesFile) -> Result<(), SettingsError>,
+    ) -> Result<Option<Record>, OpError> {
+        self.check_expected(expected)?;
+        let mut next = self.profiles.clone();
+        f(&mut next).map_err(OpError::Settings)?;
+        let before = std::mem::replace(&mut self.profiles, next);
+        Ok(self.profiles_changed(before, Origin::Profile, detail, now_ms))
+    }
+
+    /// `Rollback`: restores `profiles` (the state at revision `target`).
+    ///
+    /// # Errors
+    /// A stale revision.
+    pub fn rollback(
+        &mut self,
+        profiles: ProfilesFile,
+        target: u64,
+        expected: Option<u64>,
+        now_ms: i64,
+    ) -> Result<Option<Record>, OpError> {
+        self.check_expected(expected)?;
+        let before = std::mem::replace(&mut self.profiles, profiles);
+        Ok(self.profiles_changed(before, Origin::Rollback, target.to_string(), now_ms))
+    }
+
+    fn profiles_changed(&mut self, before: ProfilesFile, origin: Origin, detail: String, now_ms: i64) -> Option<Record> {
+        if before == self.profiles {
+            return None;
+        }
+        self.rebuild_profile();
+        self.commit(true, origin, detail, now_ms)
+    }
+
+    /// Takes a re-read config dir; records the effective changes, if any.
+    pub fn reload(&mut self, config_dir: Arc<ConfigDir>, detail: String, now_ms: i64) -> Option<Record> {
+        let catalog_changed = config_dir.catalog().entries() != self.config_dir.catalog().entries();
+        self.config_dir = config_dir;
+        if catalog_changed {
+            self.defaults = Arc::new(Layer::defaults(self.config_dir.catalog()));
+            self.rebuild_env();
+            self.rebuild_profile();
+        }
+        self.commit(false, Origin::File, detail, now_ms)
+    }
+
+    /// Records how the effective values differ from `last` (the values the
+    /// log last recorded), plus the profiles if they differ from `logged`.
+    pub fn startup(
+        &mut self,
+        last: &BTreeMap<String, Effective>,
+        logged: &ProfilesFile,
+        now_ms: i64,
+    ) -> Option<Record> {
+        let catalog = self.config_dir.catalog();
+        let mut changes = Vec::new();
+        for r in self.resolution.iter() {
+            let new = Effective {
+                value: r.value.clone(),
+                source: r.source.clone(),
+            };
+            if last.get(&r.name) != Some(&new) {
+                changes.push(KeyChange {
+                    name: r.name.clone(),
+                    old: last.get(&r.name).cloned(),
+                    new: Some(new),
+                    secret: r.secret,
+                });
+            }
+        }
+        for (name, old) in last {
+            if self.resolution.get(name).is_none() {
+                changes.push(KeyChange {
+                    name: name.clone(),
+                    old: Some(old.clone()),
+                    new: None,
+                    secret: catalog.get(name).is_some_and(Entry::is_secret),
+                });
+            }
+        }
+        let profiles_changed = self.profiles != *logged;
+        if changes.is_empty() && !profiles_changed {
+            return None;
+        }
+        self.revision += 1;
+        Some(Record {
+            revision: self.revision,
+            time_ms: now_ms,
+            origin: Origin::Startup,
+            detail: String::new(),
+            changes,
+            profiles: profiles_changed.then(|| self.profiles.clone()),
+        })
+    }
+}
+
+/// Validates a batch without changing anything: every problem is reported,
+/// each naming the setting and what was expected.
+///
+/// # Errors
+/// [`OpError::Invalid`] with one message per bad assignment.
+pub fn validate(catalog: &Catalog, profile: &str, batch: &[(String, Input)]) -> Result<Vec<Valid>, OpError> {
+    let mut ok = Vec::with_capacity(batch.len());
+    let mut errors = Vec::new();
+    for (given, input) in batch {
+        let entry: &Entry = match catalog.lookup(given) {
+            Ok(e) => e,
+            Err(e) => {
+                errors.push(e);
+                continue;
+            }
+        };
+        let parsed = match input {
+            Input::Raw(raw) => cfgd_settings::value::parse(entry, raw),
+            Input::Typed(v) => cfgd_settings::value::coerce(entry, v.clone()),
+        };
+        match parsed {
+            Ok(value) => ok.push(Valid {
+                given: given.clone(),
+                name: entry.name.clone(),
+                value,
+            }),
+            Err(expected) => errors.push(SettingsError::InvalidValue {
+                name: entry.name.clone(),
+                at: Source::profile(profile),
+                expected,
+            }),
+        }
+    }
+    if errors.is_empty() {
+        Ok(ok)
+    } else {
+        Err(OpError::Invalid(errors))
+    }
+}
+
+/// The effective values of a resolution, by name.
+pub fn effective_of(resolution: &Resolution) -> BTreeMap<String, Effective> {
+    resolution
+        .iter()
+        .map(|r| {
+            (
+                r.name.clone(),
+                Effective {
+                    value: r.value.clone(),
+                    source: r.source.clone(),
+                },
+            )
+        })
+        .collect()
+}
+
+fn changes_between(old: &Resolution, new: &Resolution, catalog: &Catalog) -> Vec<KeyChange> {
+    old.diff(new)
+        .into_iter()
+        .map(|(name, o, n)| KeyChange {
+            name: name.to_owned(),
+            old: o.map(|r| Effective {
+                value: r.value.clone(),
+                source: r.source.clone(),
+            }),
+            new: n.map(|r| Effective {
+                value: r.value.clone(),
+                source: r.source.clone(),
+            }),
+            secret: o.or(n).is_some_and(|r| r.secret) || catalog.get(name).is_some_and(Entry::is_secret),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn core_with(env: &[(&str, &str)]) -> (tempfile::TempDir, Core) {
+        let dir = tempfile::tempdir().unwrap();
+        let env = env.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+        let core = Core::new(ConfigDir::load(dir.path()), Arc::new(env), ProfilesFile::default(), 7, 0);
+        (dir, core)
+    }
+
+    fn raw(name: &str, v: &str) -> (String, Input) {
+        (name.to_owned(), Input::Raw(v.to_owned()))
+    }
+
+    #[test]
+    fn set_records_old_and_new_with_sources_and_bumps_the_revision() {
+        let (_d, mut core) = core_with(&[]);
+        let batch = core.validate(&[raw("PREFECT_TASK_DEFAULT_RETRIES", "2")]).unwrap();
+        let rec = core.set(&batch, None, 1).unwrap().unwrap();
+        assert_eq!(rec.revision, 1);
+        assert_eq!(rec.origin, Origin::Set);
+        assert_eq!(rec.changes.len(), 1);
+        let c = &rec.changes[0];
+        assert_eq!(c.name, "PREFECT_TASKS_DEFAULT_RETRIES");
+        assert_eq!(c.old.as_ref().unwrap().value, Some(Value::Integer(0)));
+        assert_eq!(c.old.as_ref().unwrap().source, Source::defaults());
+        assert_eq!(c.new.as_ref().unwrap().value, Some(Value::Integer(2)));
+        assert_eq!(c.new.as_ref().unwrap().source, Source::profile("default"));
+        assert_eq!(
+            rec.profiles.unwrap().values("default")["PREFECT_TASKS_DEFAULT_RETRIES"],
+            toml::Value::from("2")
+        );
+        // The same value again changes nothing and makes no revision.
+        assert!(core.set(&batch, None, 2).unwrap().is_none());
+        assert_eq!(core.revision(), 1);
+    }
+
+    #[test]
+    fn validation_reports_every_problem_and_changes_nothing() {
+        let (_d, core) = core_with(&[]);
+        let err = core
+            .validate(&[
+                raw("PREFECT_TASK_DEFAULT_RETRIES", "x"),
+                raw("PREFECT_TASK_DEFAULT_RETRYS", "1"),
+                raw("PREFECT_FLOW_DEFAULT_RETRIES", "1"),
+            ])
+            .unwrap_err();
+        let OpError::Invalid(errors) = err else { panic!() };
+        assert_eq!(errors.len(), 2);
+        assert_eq!(
+            errors[0].to_string(),
+            "Invalid value for PREFECT_TASKS_DEFAULT_RETRIES from profile 'default': expected an integer, got \"x\""
+        );
+        assert!(errors[1].to_string().contains("Did you mean 'PREFECT_TASK_DEFAULT_RETRIES'?"));
+    }
+
+    #[test]
+    fn a_shadowed_set_is_logged_without_effective_changes() {
+        let (_d, mut core) = core_with(&[("PREFECT_TASK_DEFAULT_RETRIES", "5")]);
+        let batch = core.validate(&[raw("PREFECT_TASKS_DEFAULT_RETRIES", "2")]).unwrap();
+        let rec = core.set(&batch, None, 1).unwrap().unwrap();
+        assert!(rec.changes.is_empty());
+        assert!(rec.profiles.is_some());
+        let r = core.resolution().get("PREFECT_TASKS_DEFAULT_RETRIES").unwrap();
+        assert_eq!(r.value, Some(Value::Integer(5)));
+        assert_eq!(r.shadowed[0].source, Source::profile("default"));
+    }
+
+    #[test]
+    fn compare_and_set_refuses_a_stale_revision() {
+        let (_d, mut core) = core_with(&[]);
+        let batch = core.validate(&[raw("PREFECT_TASKS_DEFAULT_RETRIES", "2")]).unwrap();
+        core.set(&batch, Some(0), 1).unwrap().unwrap();
+        let err = core.set(&batch, Some(0), 2).unwrap_err();
+        assert!(matches!(err, OpError::Conflict { expected: 0, actual: 1 }));
+    }
+
+    #[test]
+    fn unset_is_all_or_nothing() {
+        let (_d, mut core) = core_with(&[]);
+        let batch = core.validate(&[raw("PREFECT_TASKS_DEFAULT_RETRIES", "2")]).unwrap();
+        core.set(&batch, None, 1).unwrap();
+        let err = core
+            .unset(&["PREFECT_TASKS_DEFAULT_RETRIES".into(), "PREFECT_FLOWS_DEFAULT_RETRIES".into()], None, 2)
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "'PREFECT_FLOWS_DEFAULT_RETRIES' is not set in profile 'default'."
+        );
+        assert_eq!(core.profiles().values("default").len(), 1);
+        let rec = core.unset(&["PREFECT_TASK_DEFAULT_RETRIES".into()], None, 3).unwrap().unwrap();
+        assert_eq!(rec.origin, Origin::Unset);
+        assert_eq!(rec.changes[0].new.as_ref().unwrap().value, Some(Value::Integer(0)));
+    }
+
+    #[test]
+    fn startup_records_differences_from_the_log() {
+        let (_d, mut core) = core_with(&[("PREFECT_TASK_DEFAULT_RETRIES", "5")]);
+        let mut last = core.effective();
+        assert!(core.startup(&last, &ProfilesFile::default(), 1).is_none());
+        last.get_mut("PREFECT_TASKS_DEFAULT_RETRIES").unwrap().value = Some(Value::Integer(1));
+        let rec = core.startup(&last, &ProfilesFile::default(), 1).unwrap();
+        assert_eq!(rec.origin, Origin::Startup);
+        assert_eq!(rec.changes.len(), 1);
+    }
+}

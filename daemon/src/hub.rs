@@ -1,0 +1,227 @@
+//! The published state: a lock-free [`View`] for reads, the retained
+//! history, and the broadcast that feeds every watch stream.
+//!
+//! Only the writer publishes. A watcher subscribes and copies the history it
+//! must replay under the same lock the writer publishes under, so between
+//! the replay and the live stream nothing is lost and nothing is repeated.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use arc_swap::ArcSwap;
+use cfgd_settings::{Catalog, ProfilesFile, Resolution};
+use tokio::sync::broadcast;
+
+use crate::store::{Base, Record};
+
+/// One config-dir file and what is wrong with it, for status.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileStatus {
+    /// The file.
+    pub path: String,
+    /// `values`, `catalog`, `dotenv` or `profiles`.
+    pub kind: &'static str,
+    /// Why its current content is not in force, if it is not.
+    pub error: Option<String>,
+    /// The line of the first error, if known.
+    pub error_line: Option<u32>,
+}
+
+/// Everything a read needs, swapped whole on every change.
+#[derive(Debug, Clone)]
+pub struct View {
+    /// The revision this view is at.
+    pub revision: u64,
+    /// The store's epoch.
+    pub epoch: u64,
+    /// The active profile's name.
+    pub active_profile: String,
+    /// Every setting's effective value.
+    pub resolution: Arc<Resolution>,
+    /// The catalogue in force.
+    pub catalog: Catalog,
+    /// The profiles.
+    pub profiles: Arc<ProfilesFile>,
+    /// Config files and their errors.
+    pub files: Arc<Vec<FileStatus>>,
+}
+
+/// What a new watcher gets before the live stream.
+#[derive(Debug)]
+pub enum Start {
+    /// Replay these records (possibly none), then go live.
+    Replay(Vec<Arc<Record>>),
+    /// Send a snapshot of this view first.
+    Resync(Resync, Arc<View>),
+}
+
+/// Why a watcher gets a snapshot instead of a replay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resync {
+    /// Opened without a revision.
+    Initial,
+    /// The revision is older than the retained history.
+    Compacted,
+    /// The watcher fell behind.
+    Lagged,
+    /// The client's epoch is not the daemon's.
+    Epoch,
+    /// The revision is newer than the daemon's.
+    Future,
+}
+
+struct Inner {
+    history: VecDeque<Arc<Record>>,
+    base: Base,
+    tx: broadcast::Sender<Arc<Record>>,
+}
+
+/// The published state.
+pub struct Hub {
+    view: ArcSwap<View>,
+    inner: Mutex<Inner>,
+    watchers: AtomicU64,
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub")
+            .field("revision", &self.view.load().revision)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Hub {
+    /// A hub at `view`, with `history` retained after `base`; each watcher
+    /// may fall `buffer` changes behind before it gets a resync.
+    pub fn new(view: View, base: Base, history: VecDeque<Arc<Record>>, buffer: usize) -> Self {
+        let (tx, _) = broadcast::channel(buffer.max(1));
+        Self {
+            view: ArcSwap::from_pointee(view),
+            inner: Mutex::new(Inner { history, base, tx }),
+            watchers: AtomicU64::new(0),
+        }
+    }
+
+    /// The current view (a lock-free load).
+    pub fn view(&self) -> Arc<View> {
+        self.view.load_full()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while publishing leaves consistent data (each field is
+        // replaced whole), so a poisoned lock is still usable.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Publishes `records` and the view after them, in one step.
+    pub fn publish(&self, records: Vec<Arc<Record>>, view: View) {
+        let mut inner = self.lock();
+        self.view.store(Arc::new(view));
+        for r in records {
+            inner.history.push_back(r.clone());
+            // No receivers is fine: nobody is watching.
+            let _ = inner.tx.send(r);
+        }
+    }
+
+    /// Swaps the view without a change record (status-only changes, such as
+    /// a file turning bad).
+    pub fn replace_view(&self, view: View) {
+        let _lock = self.lock();
+        self.view.store(Arc::new(view));
+    }
+
+    /// Drops history beyond `limit` records (when it holds more than twice
+    /// that) and returns the new base and history to persist.
+    pub fn compact(&self, limit: usize) -> Option<(Base, VecDeque<Arc<Record>>)> {
+        let mut inner = self.lock();
+        if inner.history.len() <= limit.saturating_mul(2).max(1) {
+            return None;
+        }
+        while inner.history.len() > limit {
+            let r = inner.history.pop_front().expect("longer than limit");
+            inner.base.absorb(&r);
+        }
+        Some((inner.base.clone(), inner.history.clone()))
+    }
+
+    /// The oldest retained revision (`base + 1`; equal to `revision + 1`
+    /// when no history is retained).
+    pub fn oldest(&self) -> u64 {
+        self.lock().base.revision + 1
+    }
+
+    /// The newest `limit` records and the oldest retained revision.
+    pub fn history(&self, limit: usize) -> (Vec<Arc<Record>>, u64) {
+        let inner = self.lock();
+        let skip = inner.history.len().saturating_sub(limit);
+        (
+            inner.history.iter().skip(skip).cloned().collect(),
+            inner.base.revision + 1,
+        )
+    }
+
+    /// The profiles as they were at `revision`.
+    ///
+    /// # Errors
+    /// `Err(oldest)` when `revision` is older than the retained history, or
+    /// `Ok(None)` when it is newer than the current revision.
+    pub fn profiles_at(&self, revision: u64) -> Result<Option<ProfilesFile>, u64> {
+        let inner = self.lock();
+        if revision < inner.base.revision {
+            return Err(inner.base.revision + 1);
+        }
+        if revision > self.view.load().revision {
+            return Ok(None);
+        }
+        let found = inner
+            .history
+            .iter()
+            .rev()
+            .filter(|r| r.revision <= revision)
+            .find_map(|r| r.profiles.clone());
+        Ok(Some(found.unwrap_or_else(|| inner.base.profiles.clone())))
+    }
+
+    /// Opens a watch: what to send first, and the live receiver.
+    pub fn subscribe(
+        &self,
+        after: Option<u64>,
+        epoch: Option<u64>,
+    ) -> (Start, broadcast::Receiver<Arc<Record>>) {
+        let inner = self.lock();
+        let rx = inner.tx.subscribe();
+        let view = self.view.load_full();
+        let start = match after {
+            None => Start::Resync(Resync::Initial, view),
+            Some(_) if epoch.is_some_and(|e| e != view.epoch) => Start::Resync(Resync::Epoch, view),
+            Some(rev) if rev > view.revision => Start::Resync(Resync::Future, view),
+            Some(rev) if rev < inner.base.revision => Start::Resync(Resync::Compacted, view),
+            Some(rev) => Start::Replay(
+                inner
+                    .history
+                    .iter()
+                    .filter(|r| r.revision > rev)
+                    .cloned()
+                    .collect(),
+            ),
+        };
+        (start, rx)
+    }
+
+    /// Counts a watch stream in (`+1`) or out (`-1`).
+    pub fn watcher_delta(&self, opened: bool) {
+        if opened {
+            self.watchers.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.watchers.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Open watch streams.
+    pub fn watchers(&self) -> u64 {
+        self.watchers.load(Ordering::Relaxed)
+    }
+}

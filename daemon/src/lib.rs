@@ -1,0 +1,274 @@
+//! The cfgd daemon: layered settings over gRPC, with a revision for every
+//! change, a resumable watch and hot reload.
+//!
+//! # Layout
+//! - [`config`] — [`Config`], [`ListenAddr`], [`Limits`].
+//! - [`core`] — the settings state and every operation on it (no I/O).
+//! - [`store`] — durable state: the revision log and the profiles file.
+//! - [`writer`] — the single writer: group commit, publish, answer.
+//! - [`hub`] — the published view, history and the watch broadcast.
+//! - [`service`] — the gRPC service, auth, limits, wire conversions.
+//! - [`reload`] — the config-dir watcher and reload loop.
+//! - [`error`] — operation errors and their gRPC codes.
+//!
+//! # Example
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! let config = cfgd::Config::new(std::env::vars().collect());
+//! let listener = cfgd::Listener::bind(&"127.0.0.1:0".parse().unwrap()).await?;
+//! println!("listening on {}", listener.local_addr());
+//! cfgd::serve(config, listener, async { let _ = tokio::signal::ctrl_c().await; }).await?;
+//! # Ok(()) }
+//! ```
+
+pub mod config;
+pub mod core;
+pub mod error;
+pub mod hub;
+pub mod reload;
+pub mod service;
+pub mod store;
+pub mod writer;
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::sync::Arc;
+
+use cfgd_proto::pb::settings_server::SettingsServer;
+use cfgd_settings::ConfigDir;
+use tokio::net::{TcpListener, UnixListener};
+use tokio_util::sync::CancellationToken;
+
+pub use config::{Config, Limits, ListenAddr};
+
+use crate::core::Core;
+use crate::hub::Hub;
+use crate::service::{Auth, Info, SettingsService};
+use crate::store::{FileStore, Store, apply_changes};
+
+/// A bound listener: TCP or a Unix socket.
+#[derive(Debug)]
+pub enum Listener {
+    /// TCP.
+    Tcp(TcpListener),
+    /// A Unix socket, with its path.
+    Unix(UnixListener, std::path::PathBuf),
+}
+
+impl Listener {
+    /// Binds `addr`. A Unix socket gets mode 0600; a stale socket file left
+    /// by a daemon that is gone is replaced.
+    ///
+    /// # Errors
+    /// When the address is in use or cannot be bound.
+    pub async fn bind(addr: &ListenAddr) -> std::io::Result<Self> {
+        match addr {
+            ListenAddr::Tcp(a) => Ok(Listener::Tcp(TcpListener::bind(a).await?)),
+            ListenAddr::Unix(path) => {
+                if path.exists() {
+                    if tokio::net::UnixStream::connect(path).await.is_ok() {
+                        return Err(std::io::Error::new(
+                            std::io::ErrorKind::AddrInUse,
+                            format!("{} is in use by a running daemon", path.display()),
+                        ));
+                    }
+                    std::fs::remove_file(path)?;
+                }
+                let l = UnixListener::bind(path)?;
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+                Ok(Listener::Unix(l, path.clone()))
+            }
+        }
+    }
+
+    /// `127.0.0.1:7979` or `unix:/path`.
+    pub fn local_addr(&self) -> String {
+        match self {
+            Listener::Tcp(l) => l
+                .local_addr()
+                .map(|a| a.to_string())
+                .unwrap_or_else(|_| "?".into()),
+            Listener::Unix(_, p) => format!("unix:{}", p.display()),
+        }
+    }
+}
+
+/// Why the daemon could not start or stopped badly.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// The config dir is missing or not a directory.
+    #[error("config dir {0} does not exist or is not a directory (use --config-dir or CFGD_CONFIG_DIR)")]
+    ConfigDir(String),
+    /// The state dir cannot be created.
+    #[error("cannot create state dir {path}: {source}")]
+    StateDir {
+        /// The dir.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The durable store failed.
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    /// The file watcher failed.
+    #[error("cannot watch the config dir: {0}")]
+    Watch(#[from] notify::Error),
+    /// The gRPC server failed.
+    #[error("gRPC server error: {0}")]
+    Serve(#[from] tonic::transport::Error),
+}
+
+/// Runs the daemon on `listener` until `shutdown` completes, then stops
+/// accepting, ends watch streams, finishes in-flight writes and returns
+/// (waiting at most `config.shutdown_grace` for connections to close).
+///
+/// # Errors
+/// A config or state dir that cannot be used, a store that cannot be
+/// recovered, or a server failure.
+pub async fn serve(
+    config: Config,
+    listener: Listener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), DaemonError> {
+    let started_ms = writer::now_ms();
+    if !config.config_dir.is_dir() {
+        return Err(DaemonError::ConfigDir(config.config_dir.display().to_string()));
+    }
+    create_state_dir(&config.state_dir)?;
+    let dir_path = config.config_dir.clone();
+    let config_dir = tokio::task::spawn_blocking(move || ConfigDir::load(&dir_path))
+        .await
+        .expect("loading the config dir does not panic");
+    for (path, err) in config_dir.errors() {
+        tracing::error!(file = %path.display(), error = %err, "config file not applied");
+    }
+    let env = Arc::new(config.env.clone());
+    let profiles_path = config.profiles_path();
+    let mut store = FileStore::new(&config.state_dir, &profiles_path);
+
+    let (core, base, records) = {
+        let initial = |profiles: &cfgd_settings::ProfilesFile| {
+            Core::new(config_dir.clone(), env.clone(), profiles.clone(), 0, 0).effective()
+        };
+        let rec = store.recover(&initial)?;
+        let mut last = rec.base.effective.clone();
+        for r in &rec.records {
+            apply_changes(&mut last, &r.changes);
+        }
+        let logged = rec
+            .records
+            .iter()
+            .rev()
+            .find_map(|r| r.profiles.clone())
+            .unwrap_or_else(|| rec.base.profiles.clone());
+        let revision = rec.records.back().map_or(rec.base.revision, |r| r.revision);
+        let mut core = Core::new(config_dir.clone(), env.clone(), rec.profiles, rec.base.epoch, revision);
+        let mut records = rec.records;
+        if let Some(r) = core.startup(&last, &logged, writer::now_ms()) {
+            tracing::info!(revision = r.revision, changes = r.changes.len(), "effective values changed while cfgd was down");
+            store.append(std::slice::from_ref(&r))?;
+            if r.profiles.is_some() {
+                store.write_profiles(core.profiles())?;
+            }
+            records.push_back(r);
+        }
+        (core, rec.base, records)
+    };
+    for e in core.layer_errors() {
+        tracing::error!(error = %e, "value not applied");
+    }
+    let revision = core.revision();
+    let epoch = core.epoch();
+    let view = writer::build_view(&core, &store.profiles_path());
+    let history: VecDeque<Arc<store::Record>> = records.into_iter().map(Arc::new).collect();
+    let hub = Arc::new(Hub::new(view, base, history, config.watch_buffer));
+    let (writer, writer_thread) = writer::spawn(core, Box::new(store), hub.clone(), config.history_limit);
+
+    let stop = CancellationToken::new();
+    let reload_task = reload::spawn(
+        config.config_dir.clone(),
+        config.debounce,
+        config_dir,
+        writer.clone(),
+        stop.clone(),
+    )?;
+    let info = Info {
+        listen: listener.local_addr(),
+        config_dir: config.config_dir.display().to_string(),
+        state_dir: config.state_dir.display().to_string(),
+        profiles_path: profiles_path.display().to_string(),
+        started_ms,
+    };
+    tracing::info!(listen = %info.listen, revision, epoch, config_dir = %info.config_dir, "cfgd serving");
+    let service = SettingsService::new(
+        hub,
+        writer,
+        Auth::new(config.token.clone()),
+        config.limits,
+        stop.clone(),
+        info,
+    );
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<SettingsServer<SettingsService>>().await;
+    let router = tonic::transport::Server::builder()
+        .add_service(health_service)
+        .add_service(
+            SettingsServer::new(service)
+                .max_decoding_message_size(config.limits.max_message_bytes)
+                .max_encoding_message_size(usize::MAX),
+        );
+
+    let stopping = stop.clone();
+    let signal = async move {
+        shutdown.await;
+        tracing::info!("shutting down: no new connections; ending watch streams");
+        stopping.cancel();
+    };
+    let served = async {
+        match listener {
+            Listener::Tcp(l) => {
+                router
+                    .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(l), signal)
+                    .await
+            }
+            Listener::Unix(l, path) => {
+                let r = router
+                    .serve_with_incoming_shutdown(tokio_stream::wrappers::UnixListenerStream::new(l), signal)
+                    .await;
+                let _ = std::fs::remove_file(path);
+                r
+            }
+        }
+    };
+    let grace = config.shutdown_grace;
+    let deadline = async {
+        stop.cancelled().await;
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        r = served => r?,
+        () = deadline => tracing::warn!(?grace, "connections still open after the shutdown deadline; closing them"),
+    }
+    stop.cancel();
+    reload_task.abort();
+    let _ = reload_task.await;
+    // The service (and with it the last writer handle) is gone: the writer
+    // finishes the writes it has, flushes the profiles file and stops.
+    let joined = tokio::task::spawn_blocking(move || writer_thread.join());
+    if tokio::time::timeout(grace, joined).await.is_err() {
+        tracing::warn!("the writer did not finish within the shutdown deadline");
+    }
+    tracing::info!("cfgd stopped");
+    Ok(())
+}
+
+fn create_state_dir(dir: &std::path::Path) -> Result<(), DaemonError> {
+    let err = |source| DaemonError::StateDir {
+        path: dir.display().to_string(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(err)?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(err)
+}

@@ -1,0 +1,117 @@
+//! `cfgd`: parses flags, sets up logging, binds, prints where it listens and
+//! runs [`cfgd::serve`] until SIGINT or SIGTERM.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+
+/// The cfgd settings daemon.
+///
+/// Serves layered settings (defaults < profile < config files < .env < env)
+/// over gRPC, hot-reloads the config dir and records every change.
+///
+/// Example: cfgd --listen 127.0.0.1:0 --config-dir config --state-dir .cfgd
+#[derive(Debug, Parser)]
+#[command(name = "cfgd", version)]
+struct Args {
+    /// Address to listen on: IP:PORT (port 0 picks a free one) or unix:/path.
+    #[arg(long, env = "CFGD_LISTEN", default_value = "127.0.0.1:7979")]
+    listen: cfgd::ListenAddr,
+    /// The config dir: catalog.toml, catalog.d/, *.toml value files, .env.
+    #[arg(long, env = "CFGD_CONFIG_DIR", default_value = "config")]
+    config_dir: PathBuf,
+    /// The state dir: the revision log (and profiles.toml by default).
+    #[arg(long, env = "CFGD_STATE_DIR", default_value = ".cfgd")]
+    state_dir: PathBuf,
+    /// The profiles file (Prefect's format); default <state-dir>/profiles.toml.
+    #[arg(long, env = "PREFECT_PROFILES_PATH")]
+    profiles_path: Option<PathBuf>,
+    /// A file holding the token that writes and revealing secrets require.
+    /// The token can also come from CFGD_TOKEN.
+    #[arg(long)]
+    token_file: Option<PathBuf>,
+    /// Quiet time after a config file changes before it is re-read, in ms.
+    #[arg(long, default_value_t = 50)]
+    debounce_ms: u64,
+    /// Change records kept for history, watch resume and rollback.
+    #[arg(long, default_value_t = 1000)]
+    history: usize,
+    /// Log filter (tracing env-filter syntax); RUST_LOG also works.
+    #[arg(long, env = "CFGD_LOG", default_value = "info")]
+    log: String,
+}
+
+fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&args.log)),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cfgd: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("cfgd: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let token = match &args.token_file {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the token file {}", path.display()))?
+                .trim()
+                .to_owned(),
+        ),
+        None => std::env::var("CFGD_TOKEN").ok(),
+    };
+    let mut config = cfgd::Config::new(std::env::vars().collect());
+    config.config_dir = args.config_dir;
+    config.state_dir = args.state_dir;
+    config.profiles_path = args.profiles_path;
+    config.token = token;
+    config.debounce = Duration::from_millis(args.debounce_ms);
+    config.history_limit = args.history.max(1);
+    if let cfgd::ListenAddr::Tcp(addr) = &args.listen
+        && !addr.ip().is_loopback()
+        && config.token.is_none()
+    {
+        tracing::warn!(%addr, "listening beyond loopback without a token: anyone who can reach it can change settings");
+    }
+    let listener = cfgd::Listener::bind(&args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {:?}", args.listen))?;
+    // Scripts and tests read this line to learn the port.
+    println!("cfgd listening on {}", listener.local_addr());
+    cfgd::serve(config, listener, shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops cfgd");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

@@ -1,0 +1,110 @@
+//! The optional token. When one is configured, writes, rollback, profile
+//! changes and reading secrets in clear need `authorization: Bearer <token>`.
+
+use std::sync::Arc;
+
+use tonic::Request;
+
+use crate::error::OpError;
+
+/// The token check.
+#[derive(Clone, Default)]
+pub struct Auth {
+    token: Option<Arc<str>>,
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Auth")
+            .field("token", &self.token.as_ref().map(|_| cfgd_settings::MASK))
+            .finish()
+    }
+}
+
+impl Auth {
+    /// No token (everything allowed), or this token.
+    pub fn new(token: Option<String>) -> Self {
+        Self {
+            token: token.filter(|t| !t.is_empty()).map(Into::into),
+        }
+    }
+
+    fn presented<T>(request: &Request<T>) -> Option<&str> {
+        let header = request.metadata().get("authorization")?.to_str().ok()?;
+        header.strip_prefix("Bearer ").map(str::trim)
+    }
+
+    fn valid<T>(&self, request: &Request<T>) -> bool {
+        match &self.token {
+            None => true,
+            Some(token) => Self::presented(request).is_some_and(|p| constant_time_eq(p.as_bytes(), token.as_bytes())),
+        }
+    }
+
+    /// Refuses `what` unless the request carries the token.
+    ///
+    /// # Errors
+    /// [`OpError::Unauthenticated`], saying how to pass the token.
+    pub fn check<T>(&self, request: &Request<T>, what: &str) -> Result<(), OpError> {
+        if self.valid(request) {
+            return Ok(());
+        }
+        let how = if Self::presented(request).is_some() {
+            "the token given is not the daemon's"
+        } else {
+            "no token was given"
+        };
+        Err(OpError::Unauthenticated(format!(
+            "cfgd requires a token to {what}: {how} (pass --token or set CFGD_TOKEN)"
+        )))
+    }
+
+    /// Whether secrets may be sent in clear: only when `asked`, and then
+    /// only to an authorised caller.
+    ///
+    /// # Errors
+    /// [`OpError::Unauthenticated`] when asked without the token.
+    pub fn may_reveal<T>(&self, request: &Request<T>, asked: bool) -> Result<bool, OpError> {
+        if !asked {
+            return Ok(false);
+        }
+        self.check(request, "show secrets in clear")?;
+        Ok(true)
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(token: Option<&str>) -> Request<()> {
+        let mut r = Request::new(());
+        if let Some(t) = token {
+            r.metadata_mut()
+                .insert("authorization", format!("Bearer {t}").parse().unwrap());
+        }
+        r
+    }
+
+    #[test]
+    fn token_is_required_only_when_configured() {
+        assert!(Auth::new(None).check(&req(None), "set").is_ok());
+        let auth = Auth::new(Some("s3cret".into()));
+        assert!(auth.check(&req(Some("s3cret")), "set").is_ok());
+        assert_eq!(
+            auth.check(&req(None), "set").unwrap_err().to_string(),
+            "cfgd requires a token to set: no token was given (pass --token or set CFGD_TOKEN)"
+        );
+        assert!(auth.check(&req(Some("wrong")), "set").unwrap_err().to_string().contains("not the daemon's"));
+        assert!(!auth.may_reveal(&req(None), false).unwrap());
+        assert!(auth.may_reveal(&req(None), true).is_err());
+        assert!(auth.may_reveal(&req(Some("s3cret")), true).unwrap());
+    }
+}

@@ -1,0 +1,179 @@
+//! Conversions between the settings model and the wire types. Masking of
+//! secrets happens here, so every answer goes through one rule: a secret is
+//! sent in clear only when `reveal` is true (an authorised caller asked).
+
+use cfgd_proto::pb;
+use cfgd_settings::{Delays, Entry, LayerKind, Resolved, Source, Value};
+
+use crate::hub::View;
+use crate::store::{Effective, KeyChange, Origin, Record};
+
+/// A value for the wire; a secret is masked unless `reveal`.
+pub fn value(v: Option<&Value>, reveal: bool) -> pb::Value {
+    use pb::value::Kind;
+    let kind = v.map(|v| match v {
+        Value::Integer(i) => Kind::Integer(*i),
+        Value::Number(n) => Kind::Number(*n),
+        Value::Boolean(b) => Kind::Boolean(*b),
+        Value::String(s) => Kind::Text(s.clone()),
+        Value::Secret(s) if reveal => Kind::Secret(s.clone()),
+        Value::Secret(_) => Kind::Masked(pb::Masked {}),
+        Value::Delays(d) => Kind::Delays(pb::Delays {
+            seconds: d.seconds().to_vec(),
+            list: d.is_list(),
+        }),
+    });
+    pb::Value { kind }
+}
+
+/// A typed value from the wire (to be checked against its entry).
+///
+/// # Errors
+/// A masked value, an absent value, or invalid delays.
+pub fn value_from_pb(v: &pb::Value) -> Result<Value, String> {
+    use pb::value::Kind;
+    match &v.kind {
+        Some(Kind::Integer(i)) => Ok(Value::Integer(*i)),
+        Some(Kind::Number(n)) => Ok(Value::Number(*n)),
+        Some(Kind::Boolean(b)) => Ok(Value::Boolean(*b)),
+        Some(Kind::Text(s)) => Ok(Value::String(s.clone())),
+        Some(Kind::Secret(s)) => Ok(Value::Secret(s.clone())),
+        Some(Kind::Delays(d)) => {
+            let delays = if d.list {
+                Delays::list(d.seconds.clone())
+            } else {
+                match d.seconds.as_slice() {
+                    [one] => Delays::scalar(*one),
+                    other => Err(format!("a single delay needs exactly one number, got {}", other.len())),
+                }
+            };
+            delays.map(Value::Delays)
+        }
+        Some(Kind::Masked(_)) => Err("a masked value cannot be written; send the secret itself".into()),
+        None => Err("no value given".into()),
+    }
+}
+
+fn layer(l: LayerKind) -> pb::Layer {
+    match l {
+        LayerKind::Defaults => pb::Layer::Defaults,
+        LayerKind::Profile => pb::Layer::Profile,
+        LayerKind::File => pb::Layer::File,
+        LayerKind::DotEnv => pb::Layer::Dotenv,
+        // The daemon never produces the SDK-only layers.
+        LayerKind::Env | LayerKind::ProcessEnv | LayerKind::CallSite => pb::Layer::Env,
+    }
+}
+
+/// A source for the wire.
+pub fn source(s: &Source) -> pb::Source {
+    pb::Source {
+        layer: layer(s.layer) as i32,
+        file: s.file.clone().unwrap_or_default(),
+        line: s.line.unwrap_or(0),
+        detail: s.detail.clone().unwrap_or_default(),
+    }
+}
+
+/// One resolved setting for the wire.
+pub fn resolved(r: &Resolved, reveal: bool) -> pb::ResolvedSetting {
+    pb::ResolvedSetting {
+        name: r.name.clone(),
+        value: Some(value(r.value.as_ref(), reveal)),
+        source: Some(source(&r.source)),
+        shadowed: r
+            .shadowed
+            .iter()
+            .map(|s| pb::Shadowed {
+                source: Some(source(&s.source)),
+                value: Some(value(Some(&s.value), reveal)),
+            })
+            .collect(),
+        secret: r.secret,
+    }
+}
+
+/// A snapshot of `view`, optionally only `names` (canonical).
+pub fn snapshot(view: &View, names: Option<&[String]>, reveal: bool) -> pb::Snapshot {
+    let settings = match names {
+        None => view.resolution.iter().map(|r| resolved(r, reveal)).collect(),
+        Some(names) => names
+            .iter()
+            .filter_map(|n| view.resolution.get(n))
+            .map(|r| resolved(r, reveal))
+            .collect(),
+    };
+    pb::Snapshot {
+        revision: view.revision,
+        epoch: view.epoch,
+        active_profile: view.active_profile.clone(),
+        settings,
+    }
+}
+
+fn origin(o: Origin) -> pb::Origin {
+    match o {
+        Origin::Set => pb::Origin::Set,
+        Origin::Unset => pb::Origin::Unset,
+        Origin::File => pb::Origin::File,
+        Origin::Profile => pb::Origin::Profile,
+        Origin::Rollback => pb::Origin::Rollback,
+        Origin::Startup => pb::Origin::Startup,
+    }
+}
+
+fn key_change(c: &KeyChange, reveal: bool) -> pb::KeyChange {
+    let side = |e: &Option<Effective>| {
+        (
+            Some(value(e.as_ref().and_then(|e| e.value.as_ref()), reveal)),
+            e.as_ref().map(|e| source(&e.source)),
+        )
+    };
+    let (old_value, old_source) = side(&c.old);
+    let (new_value, new_source) = side(&c.new);
+    pb::KeyChange {
+        name: c.name.clone(),
+        old_value,
+        old_source,
+        new_value,
+        new_source,
+        secret: c.secret,
+    }
+}
+
+/// A change record for the wire, optionally only the changes to `names`
+/// (canonical). `None` when the filter leaves nothing.
+pub fn change(r: &Record, names: Option<&[String]>, reveal: bool) -> Option<pb::Change> {
+    let changes: Vec<pb::KeyChange> = r
+        .changes
+        .iter()
+        .filter(|c| names.is_none_or(|n| n.contains(&c.name)))
+        .map(|c| key_change(c, reveal))
+        .collect();
+    if names.is_some() && changes.is_empty() {
+        return None;
+    }
+    Some(pb::Change {
+        revision: r.revision,
+        time_unix_ms: r.time_ms,
+        origin: origin(r.origin) as i32,
+        detail: r.detail.clone(),
+        changes,
+    })
+}
+
+/// A catalogue entry for the wire.
+pub fn catalog_entry(e: &Entry) -> pb::CatalogEntry {
+    pb::CatalogEntry {
+        name: e.name.clone(),
+        aliases: e.aliases.clone(),
+        path: e.path.clone().unwrap_or_default(),
+        r#type: e.kind.name().to_owned(),
+        default: Some(value(e.default.as_ref(), false)),
+        min: e.min,
+        max: e.max,
+        secret: e.is_secret(),
+        description: e.description.clone(),
+        file: e.file.clone().unwrap_or_default(),
+    }
+}
