@@ -281,6 +281,37 @@ impl Catalog {
         Ok(())
     }
 
+    /// A catalogue of these entries (e.g. received from a daemon).
+    ///
+    /// # Errors
+    /// A name, alias or path declared twice.
+    pub fn from_entries(entries: Vec<Entry>) -> Result<Self, SettingsError> {
+        let mut by_name = HashMap::new();
+        let mut by_path = HashMap::new();
+        for (index, entry) in entries.iter().enumerate() {
+            let dup = |message: String| SettingsError::Catalog {
+                file: entry.file.clone().unwrap_or_else(|| "catalogue".into()),
+                line: None,
+                message,
+            };
+            for name in entry.names() {
+                if by_name.insert(name.to_owned(), index).is_some() {
+                    return Err(dup(format!("{name} is declared twice")));
+                }
+            }
+            if let Some(path) = &entry.path
+                && by_path.insert(path.clone(), index).is_some()
+            {
+                return Err(dup(format!("the TOML path {path} is declared twice")));
+            }
+        }
+        Ok(Self {
+            entries: Arc::new(entries),
+            by_name: Arc::new(by_name),
+            by_path: Arc::new(by_path),
+        })
+    }
+
     /// Every entry, in declaration order.
     pub fn entries(&self) -> &[Entry] {
         &self.entries
