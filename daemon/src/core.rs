@@ -129,16 +129,18 @@ impl Core {
             .env
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
-            .filter(|pair| match Layer::from_env(catalog, LayerKind::Env, [*pair]) {
-                Ok(_) => true,
-                Err(e) => {
-                    errors.extend(e.0);
-                    false
-                }
-            })
+            .filter(
+                |pair| match Layer::from_env(catalog, LayerKind::Env, [*pair]) {
+                    Ok(_) => true,
+                    Err(e) => {
+                        errors.extend(e.0);
+                        false
+                    }
+                },
+            )
             .collect();
-        self.env_layer =
-            Layer::from_env(catalog, LayerKind::Env, good).expect("every variable parsed on its own");
+        self.env_layer = Layer::from_env(catalog, LayerKind::Env, good)
+            .expect("every variable parsed on its own");
         self.env_errors = errors;
     }
 
@@ -162,7 +164,13 @@ impl Core {
 
     /// Recomputes everything and records the difference, if any.
     /// `profiles_changed` forces a record (the profiles must be logged).
-    fn commit(&mut self, profiles_changed: bool, origin: Origin, detail: String, now_ms: i64) -> Option<Record> {
+    fn commit(
+        &mut self,
+        profiles_changed: bool,
+        origin: Origin,
+        detail: String,
+        now_ms: i64,
+    ) -> Option<Record> {
         let new = Arc::new(self.resolve());
         let changes = changes_between(&self.resolution, &new, self.config_dir.catalog());
         self.resolution = new;
@@ -195,14 +203,23 @@ impl Core {
     /// # Errors
     /// [`OpError::Invalid`] with one message per bad assignment.
     pub fn validate(&self, batch: &[(String, Input)]) -> Result<Vec<Valid>, OpError> {
-        validate(self.config_dir.catalog(), self.profiles.active_name(), batch)
+        validate(
+            self.config_dir.catalog(),
+            self.profiles.active_name(),
+            batch,
+        )
     }
 
     /// `Set`: writes a validated batch into the active profile.
     ///
     /// # Errors
     /// A stale `expected` revision.
-    pub fn set(&mut self, batch: &[Valid], expected: Option<u64>, now_ms: i64) -> Result<Option<Record>, OpError> {
+    pub fn set(
+        &mut self,
+        batch: &[Valid],
+        expected: Option<u64>,
+        now_ms: i64,
+    ) -> Result<Option<Record>, OpError> {
         self.check_expected(expected)?;
         let before = self.profiles.clone();
         let profile = self.profiles.active_name().to_owned();
@@ -218,7 +235,12 @@ impl Core {
     ///
     /// # Errors
     /// An unknown name, a name the profile does not hold, a stale revision.
-    pub fn unset(&mut self, names: &[String], expected: Option<u64>, now_ms: i64) -> Result<Option<Record>, OpError> {
+    pub fn unset(
+        &mut self,
+        names: &[String],
+        expected: Option<u64>,
+        now_ms: i64,
+    ) -> Result<Option<Record>, OpError> {
         self.check_expected(expected)?;
         let catalog = self.config_dir.catalog().clone();
         let profile = self.profiles.active_name().to_owned();
@@ -275,7 +297,13 @@ impl Core {
         Ok(self.profiles_changed(before, Origin::Rollback, target.to_string(), now_ms))
     }
 
-    fn profiles_changed(&mut self, before: ProfilesFile, origin: Origin, detail: String, now_ms: i64) -> Option<Record> {
+    fn profiles_changed(
+        &mut self,
+        before: ProfilesFile,
+        origin: Origin,
+        detail: String,
+        now_ms: i64,
+    ) -> Option<Record> {
         if before == self.profiles {
             return None;
         }
@@ -284,7 +312,12 @@ impl Core {
     }
 
     /// Takes a re-read config dir; records the effective changes, if any.
-    pub fn reload(&mut self, config_dir: Arc<ConfigDir>, detail: String, now_ms: i64) -> Option<Record> {
+    pub fn reload(
+        &mut self,
+        config_dir: Arc<ConfigDir>,
+        detail: String,
+        now_ms: i64,
+    ) -> Option<Record> {
         let catalog_changed = config_dir.catalog().entries() != self.config_dir.catalog().entries();
         self.config_dir = config_dir;
         if catalog_changed {
@@ -350,7 +383,11 @@ impl Core {
 ///
 /// # Errors
 /// [`OpError::Invalid`] with one message per bad assignment.
-pub fn validate(catalog: &Catalog, profile: &str, batch: &[(String, Input)]) -> Result<Vec<Valid>, OpError> {
+pub fn validate(
+    catalog: &Catalog,
+    profile: &str,
+    batch: &[(String, Input)],
+) -> Result<Vec<Valid>, OpError> {
     let mut ok = Vec::with_capacity(batch.len());
     let mut errors = Vec::new();
     for (given, input) in batch {
@@ -414,7 +451,8 @@ fn changes_between(old: &Resolution, new: &Resolution, catalog: &Catalog) -> Vec
                 value: r.value.clone(),
                 source: r.source.clone(),
             }),
-            secret: o.or(n).is_some_and(|r| r.secret) || catalog.get(name).is_some_and(Entry::is_secret),
+            secret: o.or(n).is_some_and(|r| r.secret)
+                || catalog.get(name).is_some_and(Entry::is_secret),
         })
         .collect()
 }
@@ -425,8 +463,17 @@ mod tests {
 
     fn core_with(env: &[(&str, &str)]) -> (tempfile::TempDir, Core) {
         let dir = tempfile::tempdir().unwrap();
-        let env = env.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
-        let core = Core::new(ConfigDir::load(dir.path()), Arc::new(env), ProfilesFile::default(), 7, 0);
+        let env = env
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+        let core = Core::new(
+            ConfigDir::load(dir.path()),
+            Arc::new(env),
+            ProfilesFile::default(),
+            7,
+            0,
+        );
         (dir, core)
     }
 
@@ -437,7 +484,9 @@ mod tests {
     #[test]
     fn set_records_old_and_new_with_sources_and_bumps_the_revision() {
         let (_d, mut core) = core_with(&[]);
-        let batch = core.validate(&[raw("PREFECT_TASK_DEFAULT_RETRIES", "2")]).unwrap();
+        let batch = core
+            .validate(&[raw("PREFECT_TASK_DEFAULT_RETRIES", "2")])
+            .unwrap();
         let rec = core.set(&batch, None, 1).unwrap().unwrap();
         assert_eq!(rec.revision, 1);
         assert_eq!(rec.origin, Origin::Set);
@@ -467,23 +516,34 @@ mod tests {
                 raw("PREFECT_FLOW_DEFAULT_RETRIES", "1"),
             ])
             .unwrap_err();
-        let OpError::Invalid(errors) = err else { panic!() };
+        let OpError::Invalid(errors) = err else {
+            panic!()
+        };
         assert_eq!(errors.len(), 2);
         assert_eq!(
             errors[0].to_string(),
             "Invalid value for PREFECT_TASKS_DEFAULT_RETRIES from profile 'default': expected an integer, got \"x\""
         );
-        assert!(errors[1].to_string().contains("Did you mean 'PREFECT_TASK_DEFAULT_RETRIES'?"));
+        assert!(
+            errors[1]
+                .to_string()
+                .contains("Did you mean 'PREFECT_TASK_DEFAULT_RETRIES'?")
+        );
     }
 
     #[test]
     fn a_shadowed_set_is_logged_without_effective_changes() {
         let (_d, mut core) = core_with(&[("PREFECT_TASK_DEFAULT_RETRIES", "5")]);
-        let batch = core.validate(&[raw("PREFECT_TASKS_DEFAULT_RETRIES", "2")]).unwrap();
+        let batch = core
+            .validate(&[raw("PREFECT_TASKS_DEFAULT_RETRIES", "2")])
+            .unwrap();
         let rec = core.set(&batch, None, 1).unwrap().unwrap();
         assert!(rec.changes.is_empty());
         assert!(rec.profiles.is_some());
-        let r = core.resolution().get("PREFECT_TASKS_DEFAULT_RETRIES").unwrap();
+        let r = core
+            .resolution()
+            .get("PREFECT_TASKS_DEFAULT_RETRIES")
+            .unwrap();
         assert_eq!(r.value, Some(Value::Integer(5)));
         assert_eq!(r.shadowed[0].source, Source::profile("default"));
     }
@@ -491,28 +551,51 @@ mod tests {
     #[test]
     fn compare_and_set_refuses_a_stale_revision() {
         let (_d, mut core) = core_with(&[]);
-        let batch = core.validate(&[raw("PREFECT_TASKS_DEFAULT_RETRIES", "2")]).unwrap();
+        let batch = core
+            .validate(&[raw("PREFECT_TASKS_DEFAULT_RETRIES", "2")])
+            .unwrap();
         core.set(&batch, Some(0), 1).unwrap().unwrap();
         let err = core.set(&batch, Some(0), 2).unwrap_err();
-        assert!(matches!(err, OpError::Conflict { expected: 0, actual: 1 }));
+        assert!(matches!(
+            err,
+            OpError::Conflict {
+                expected: 0,
+                actual: 1
+            }
+        ));
     }
 
     #[test]
     fn unset_is_all_or_nothing() {
         let (_d, mut core) = core_with(&[]);
-        let batch = core.validate(&[raw("PREFECT_TASKS_DEFAULT_RETRIES", "2")]).unwrap();
+        let batch = core
+            .validate(&[raw("PREFECT_TASKS_DEFAULT_RETRIES", "2")])
+            .unwrap();
         core.set(&batch, None, 1).unwrap();
         let err = core
-            .unset(&["PREFECT_TASKS_DEFAULT_RETRIES".into(), "PREFECT_FLOWS_DEFAULT_RETRIES".into()], None, 2)
+            .unset(
+                &[
+                    "PREFECT_TASKS_DEFAULT_RETRIES".into(),
+                    "PREFECT_FLOWS_DEFAULT_RETRIES".into(),
+                ],
+                None,
+                2,
+            )
             .unwrap_err();
         assert_eq!(
             err.to_string(),
             "'PREFECT_FLOWS_DEFAULT_RETRIES' is not set in profile 'default'."
         );
         assert_eq!(core.profiles().values("default").len(), 1);
-        let rec = core.unset(&["PREFECT_TASK_DEFAULT_RETRIES".into()], None, 3).unwrap().unwrap();
+        let rec = core
+            .unset(&["PREFECT_TASK_DEFAULT_RETRIES".into()], None, 3)
+            .unwrap()
+            .unwrap();
         assert_eq!(rec.origin, Origin::Unset);
-        assert_eq!(rec.changes[0].new.as_ref().unwrap().value, Some(Value::Integer(0)));
+        assert_eq!(
+            rec.changes[0].new.as_ref().unwrap().value,
+            Some(Value::Integer(0))
+        );
     }
 
     #[test]

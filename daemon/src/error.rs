@@ -16,7 +16,9 @@ pub enum OpError {
     #[error(transparent)]
     Settings(SettingsError),
     /// Compare-and-set against a revision that is no longer current.
-    #[error("revision mismatch: expected revision {expected}, but the current revision is {actual}; nothing was changed")]
+    #[error(
+        "revision mismatch: expected revision {expected}, but the current revision is {actual}; nothing was changed"
+    )]
     Conflict {
         /// The revision the caller expected.
         expected: u64,
@@ -24,7 +26,9 @@ pub enum OpError {
         actual: u64,
     },
     /// A revision older than the retained history.
-    #[error("revision {revision} is no longer in history (the oldest retained revision is {oldest})")]
+    #[error(
+        "revision {revision} is no longer in history (the oldest retained revision is {oldest})"
+    )]
     Compacted {
         /// The revision asked for.
         revision: u64,

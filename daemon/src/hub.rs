@@ -211,6 +211,13 @@ impl Hub {
         (start, rx)
     }
 
+    /// For a watcher that fell behind: the current view and a receiver that
+    /// starts right after it (taken together, so nothing falls in between).
+    pub fn catch_up(&self) -> (Arc<View>, broadcast::Receiver<Arc<Record>>) {
+        let inner = self.lock();
+        (self.view.load_full(), inner.tx.subscribe())
+    }
+
     /// Counts a watch stream in (`+1`) or out (`-1`).
     pub fn watcher_delta(&self, opened: bool) {
         if opened {

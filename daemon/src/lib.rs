@@ -98,7 +98,9 @@ impl Listener {
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
     /// The config dir is missing or not a directory.
-    #[error("config dir {0} does not exist or is not a directory (use --config-dir or CFGD_CONFIG_DIR)")]
+    #[error(
+        "config dir {0} does not exist or is not a directory (use --config-dir or CFGD_CONFIG_DIR)"
+    )]
     ConfigDir(String),
     /// The state dir cannot be created.
     #[error("cannot create state dir {path}: {source}")]
@@ -133,7 +135,9 @@ pub async fn serve(
 ) -> Result<(), DaemonError> {
     let started_ms = writer::now_ms();
     if !config.config_dir.is_dir() {
-        return Err(DaemonError::ConfigDir(config.config_dir.display().to_string()));
+        return Err(DaemonError::ConfigDir(
+            config.config_dir.display().to_string(),
+        ));
     }
     create_state_dir(&config.state_dir)?;
     let dir_path = config.config_dir.clone();
@@ -163,10 +167,20 @@ pub async fn serve(
             .find_map(|r| r.profiles.clone())
             .unwrap_or_else(|| rec.base.profiles.clone());
         let revision = rec.records.back().map_or(rec.base.revision, |r| r.revision);
-        let mut core = Core::new(config_dir.clone(), env.clone(), rec.profiles, rec.base.epoch, revision);
+        let mut core = Core::new(
+            config_dir.clone(),
+            env.clone(),
+            rec.profiles,
+            rec.base.epoch,
+            revision,
+        );
         let mut records = rec.records;
         if let Some(r) = core.startup(&last, &logged, writer::now_ms()) {
-            tracing::info!(revision = r.revision, changes = r.changes.len(), "effective values changed while cfgd was down");
+            tracing::info!(
+                revision = r.revision,
+                changes = r.changes.len(),
+                "effective values changed while cfgd was down"
+            );
             store.append(std::slice::from_ref(&r))?;
             if r.profiles.is_some() {
                 store.write_profiles(core.profiles())?;
@@ -183,7 +197,8 @@ pub async fn serve(
     let view = writer::build_view(&core, &store.profiles_path());
     let history: VecDeque<Arc<store::Record>> = records.into_iter().map(Arc::new).collect();
     let hub = Arc::new(Hub::new(view, base, history, config.watch_buffer));
-    let (writer, writer_thread) = writer::spawn(core, Box::new(store), hub.clone(), config.history_limit);
+    let (writer, writer_thread) =
+        writer::spawn(core, Box::new(store), hub.clone(), config.history_limit);
 
     let stop = CancellationToken::new();
     let reload_task = reload::spawn(
@@ -210,7 +225,9 @@ pub async fn serve(
         info,
     );
     let (health, health_service) = tonic_health::server::health_reporter();
-    health.set_serving::<SettingsServer<SettingsService>>().await;
+    health
+        .set_serving::<SettingsServer<SettingsService>>()
+        .await;
     let router = tonic::transport::Server::builder()
         .add_service(health_service)
         .add_service(
@@ -229,12 +246,18 @@ pub async fn serve(
         match listener {
             Listener::Tcp(l) => {
                 router
-                    .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(l), signal)
+                    .serve_with_incoming_shutdown(
+                        tokio_stream::wrappers::TcpListenerStream::new(l),
+                        signal,
+                    )
                     .await
             }
             Listener::Unix(l, path) => {
                 let r = router
-                    .serve_with_incoming_shutdown(tokio_stream::wrappers::UnixListenerStream::new(l), signal)
+                    .serve_with_incoming_shutdown(
+                        tokio_stream::wrappers::UnixListenerStream::new(l),
+                        signal,
+                    )
                     .await;
                 let _ = std::fs::remove_file(path);
                 r

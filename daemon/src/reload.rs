@@ -56,7 +56,9 @@ pub fn spawn(
             poll_watcher(&dir, handler)?
         }
     };
-    Ok(tokio::spawn(reload_loop(watcher, rx, debounce, state, writer, stop)))
+    Ok(tokio::spawn(reload_loop(
+        watcher, rx, debounce, state, writer, stop,
+    )))
 }
 
 fn poll_watcher(

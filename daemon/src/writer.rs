@@ -127,7 +127,16 @@ pub fn spawn(
     let (tx, rx) = mpsc::channel(4096);
     let thread = std::thread::Builder::new()
         .name("cfgd-writer".into())
-        .spawn(move || Writer { core, store, hub, history_limit, profiles_dirty: false }.run(rx))
+        .spawn(move || {
+            Writer {
+                core,
+                store,
+                hub,
+                history_limit,
+                profiles_dirty: false,
+            }
+            .run(rx)
+        })
         .expect("can spawn the writer thread");
     (WriterHandle { tx }, thread)
 }
@@ -224,10 +233,19 @@ impl Writer {
                 self.core.set(&valid, expected, now)
             }
             Op::Unset { names, expected } => self.core.unset(&names, expected, now),
-            Op::Profile { detail, expected, change } => self.core.profile_op(expected, detail, now, change),
+            Op::Profile {
+                detail,
+                expected,
+                change,
+            } => self.core.profile_op(expected, detail, now, change),
             Op::Rollback { target, expected } => {
                 let profiles = match self.hub.profiles_at(target) {
-                    Err(oldest) => return Err(OpError::Compacted { revision: target, oldest }),
+                    Err(oldest) => {
+                        return Err(OpError::Compacted {
+                            revision: target,
+                            oldest,
+                        });
+                    }
                     Ok(None) => {
                         return Err(OpError::Future {
                             revision: target,
@@ -306,11 +324,12 @@ pub fn build_view(core: &Core, profiles_path: &str) -> View {
 
 fn log_record(r: &Record) {
     for c in &r.changes {
-        let show = |e: &Option<crate::store::Effective>| match e.as_ref().and_then(|e| e.value.as_ref()) {
-            Some(_) if c.secret => cfgd_settings::MASK.to_owned(),
-            Some(v) => v.to_string(),
-            None => "unset".to_owned(),
-        };
+        let show =
+            |e: &Option<crate::store::Effective>| match e.as_ref().and_then(|e| e.value.as_ref()) {
+                Some(_) if c.secret => cfgd_settings::MASK.to_owned(),
+                Some(v) => v.to_string(),
+                None => "unset".to_owned(),
+            };
         tracing::info!(
             revision = r.revision,
             origin = ?r.origin,

@@ -13,5 +13,5 @@ pub mod client;
 pub mod error;
 pub mod retry;
 
-pub use client::{Assign, Client};
+pub use client::{Assign, Client, Setting, Shown, WatchEvent};
 pub use error::{Code, Error};

@@ -37,7 +37,8 @@ impl Auth {
     fn valid<T>(&self, request: &Request<T>) -> bool {
         match &self.token {
             None => true,
-            Some(token) => Self::presented(request).is_some_and(|p| constant_time_eq(p.as_bytes(), token.as_bytes())),
+            Some(token) => Self::presented(request)
+                .is_some_and(|p| constant_time_eq(p.as_bytes(), token.as_bytes())),
         }
     }
 
@@ -102,7 +103,12 @@ mod tests {
             auth.check(&req(None), "set").unwrap_err().to_string(),
             "cfgd requires a token to set: no token was given (pass --token or set CFGD_TOKEN)"
         );
-        assert!(auth.check(&req(Some("wrong")), "set").unwrap_err().to_string().contains("not the daemon's"));
+        assert!(
+            auth.check(&req(Some("wrong")), "set")
+                .unwrap_err()
+                .to_string()
+                .contains("not the daemon's")
+        );
         assert!(!auth.may_reveal(&req(None), false).unwrap());
         assert!(auth.may_reveal(&req(None), true).is_err());
         assert!(auth.may_reveal(&req(Some("s3cret")), true).unwrap());

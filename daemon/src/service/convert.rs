@@ -44,12 +44,17 @@ pub fn value_from_pb(v: &pb::Value) -> Result<Value, String> {
             } else {
                 match d.seconds.as_slice() {
                     [one] => Delays::scalar(*one),
-                    other => Err(format!("a single delay needs exactly one number, got {}", other.len())),
+                    other => Err(format!(
+                        "a single delay needs exactly one number, got {}",
+                        other.len()
+                    )),
                 }
             };
             delays.map(Value::Delays)
         }
-        Some(Kind::Masked(_)) => Err("a masked value cannot be written; send the secret itself".into()),
+        Some(Kind::Masked(_)) => {
+            Err("a masked value cannot be written; send the secret itself".into())
+        }
         None => Err("no value given".into()),
     }
 }
@@ -96,7 +101,11 @@ pub fn resolved(r: &Resolved, reveal: bool) -> pb::ResolvedSetting {
 /// A snapshot of `view`, optionally only `names` (canonical).
 pub fn snapshot(view: &View, names: Option<&[String]>, reveal: bool) -> pb::Snapshot {
     let settings = match names {
-        None => view.resolution.iter().map(|r| resolved(r, reveal)).collect(),
+        None => view
+            .resolution
+            .iter()
+            .map(|r| resolved(r, reveal))
+            .collect(),
         Some(names) => names
             .iter()
             .filter_map(|n| view.resolution.get(n))

@@ -85,7 +85,9 @@ impl SettingsService {
 
     fn check_batch(&self, len: usize) -> Result<(), OpError> {
         if len == 0 {
-            return Err(OpError::Limit("the batch is empty: give at least one setting".into()));
+            return Err(OpError::Limit(
+                "the batch is empty: give at least one setting".into(),
+            ));
         }
         if len > self.limits.max_batch {
             return Err(OpError::Limit(format!(
@@ -164,7 +166,12 @@ impl SettingsService {
         }
     }
 
-    fn write_response(&self, outcome: &Outcome, given: &[String], reveal: bool) -> pb::WriteResponse {
+    fn write_response(
+        &self,
+        outcome: &Outcome,
+        given: &[String],
+        reveal: bool,
+    ) -> pb::WriteResponse {
         let view = &outcome.view;
         let applied = given
             .iter()
@@ -184,7 +191,10 @@ impl SettingsService {
             epoch: view.epoch,
             profile: view.active_profile.clone(),
             applied,
-            changed: outcome.record.as_ref().is_some_and(|r| !r.changes.is_empty()),
+            changed: outcome
+                .record
+                .as_ref()
+                .is_some_and(|r| !r.changes.is_empty()),
         }
     }
 
@@ -192,7 +202,9 @@ impl SettingsService {
         &self,
         detail: String,
         expected: Option<u64>,
-        change: impl FnOnce(&mut cfgd_settings::ProfilesFile) -> Result<(), SettingsError> + Send + 'static,
+        change: impl FnOnce(&mut cfgd_settings::ProfilesFile) -> Result<(), SettingsError>
+        + Send
+        + 'static,
     ) -> Result<Outcome, Status> {
         Ok(self
             .writer
@@ -220,13 +232,24 @@ type WatchStream = Pin<Box<dyn Stream<Item = Result<pb::WatchEvent, Status>> + S
 
 #[tonic::async_trait]
 impl pb::settings_server::Settings for SettingsService {
-    async fn get(&self, request: Request<pb::GetRequest>) -> Result<Response<pb::GetResponse>, Status> {
-        let reveal = self.auth.may_reveal(&request, request.get_ref().reveal_secrets)?;
+    async fn get(
+        &self,
+        request: Request<pb::GetRequest>,
+    ) -> Result<Response<pb::GetResponse>, Status> {
+        let reveal = self
+            .auth
+            .may_reveal(&request, request.get_ref().reveal_secrets)?;
         let name = &request.get_ref().name;
         self.check_name("a setting name", name)?;
         let view = self.hub.view();
-        let entry = view.catalog.lookup(name).map_err(|e| OpError::Invalid(vec![e]))?;
-        let r = view.resolution.get(&entry.name).ok_or_else(|| Status::internal("setting missing from the resolution"))?;
+        let entry = view
+            .catalog
+            .lookup(name)
+            .map_err(|e| OpError::Invalid(vec![e]))?;
+        let r = view
+            .resolution
+            .get(&entry.name)
+            .ok_or_else(|| Status::internal("setting missing from the resolution"))?;
         Ok(Response::new(pb::GetResponse {
             setting: Some(convert::resolved(r, reveal)),
             revision: view.revision,
@@ -234,14 +257,26 @@ impl pb::settings_server::Settings for SettingsService {
         }))
     }
 
-    async fn snapshot(&self, request: Request<pb::SnapshotRequest>) -> Result<Response<pb::Snapshot>, Status> {
-        let reveal = self.auth.may_reveal(&request, request.get_ref().reveal_secrets)?;
+    async fn snapshot(
+        &self,
+        request: Request<pb::SnapshotRequest>,
+    ) -> Result<Response<pb::Snapshot>, Status> {
+        let reveal = self
+            .auth
+            .may_reveal(&request, request.get_ref().reveal_secrets)?;
         let view = self.hub.view();
         let names = self.canonical(&view, &request.get_ref().names)?;
-        Ok(Response::new(convert::snapshot(&view, names.as_deref(), reveal)))
+        Ok(Response::new(convert::snapshot(
+            &view,
+            names.as_deref(),
+            reveal,
+        )))
     }
 
-    async fn set(&self, request: Request<pb::SetRequest>) -> Result<Response<pb::WriteResponse>, Status> {
+    async fn set(
+        &self,
+        request: Request<pb::SetRequest>,
+    ) -> Result<Response<pb::WriteResponse>, Status> {
         self.auth.check(&request, "set")?;
         let reveal = self.auth.may_reveal(&request, false)?;
         let req = request.into_inner();
@@ -257,7 +292,10 @@ impl pb::settings_server::Settings for SettingsService {
         Ok(Response::new(self.write_response(&outcome, &given, reveal)))
     }
 
-    async fn unset(&self, request: Request<pb::UnsetRequest>) -> Result<Response<pb::WriteResponse>, Status> {
+    async fn unset(
+        &self,
+        request: Request<pb::UnsetRequest>,
+    ) -> Result<Response<pb::WriteResponse>, Status> {
         self.auth.check(&request, "unset")?;
         let req = request.into_inner();
         self.check_batch(req.names.len())?;
@@ -271,7 +309,9 @@ impl pb::settings_server::Settings for SettingsService {
                 expected: req.expected_revision,
             })
             .await?;
-        Ok(Response::new(self.write_response(&outcome, &req.names, false)))
+        Ok(Response::new(
+            self.write_response(&outcome, &req.names, false),
+        ))
     }
 
     async fn validate(
@@ -302,8 +342,13 @@ impl pb::settings_server::Settings for SettingsService {
 
     type WatchStream = WatchStream;
 
-    async fn watch(&self, request: Request<pb::WatchRequest>) -> Result<Response<Self::WatchStream>, Status> {
-        let reveal = self.auth.may_reveal(&request, request.get_ref().reveal_secrets)?;
+    async fn watch(
+        &self,
+        request: Request<pb::WatchRequest>,
+    ) -> Result<Response<Self::WatchStream>, Status> {
+        let reveal = self
+            .auth
+            .may_reveal(&request, request.get_ref().reveal_secrets)?;
         let req = request.into_inner();
         let view = self.hub.view();
         let names = self.canonical(&view, &req.names)?;
@@ -318,8 +363,13 @@ impl pb::settings_server::Settings for SettingsService {
         Ok(Response::new(Box::pin(stream)))
     }
 
-    async fn history(&self, request: Request<pb::HistoryRequest>) -> Result<Response<pb::HistoryResponse>, Status> {
-        let reveal = self.auth.may_reveal(&request, request.get_ref().reveal_secrets)?;
+    async fn history(
+        &self,
+        request: Request<pb::HistoryRequest>,
+    ) -> Result<Response<pb::HistoryResponse>, Status> {
+        let reveal = self
+            .auth
+            .may_reveal(&request, request.get_ref().reveal_secrets)?;
         let limit = match request.get_ref().limit {
             0 => DEFAULT_HISTORY,
             n => n as usize,
@@ -327,14 +377,20 @@ impl pb::settings_server::Settings for SettingsService {
         let (records, oldest) = self.hub.history(limit);
         let view = self.hub.view();
         Ok(Response::new(pb::HistoryResponse {
-            changes: records.iter().filter_map(|r| convert::change(r, None, reveal)).collect(),
+            changes: records
+                .iter()
+                .filter_map(|r| convert::change(r, None, reveal))
+                .collect(),
             revision: view.revision,
             epoch: view.epoch,
             oldest_revision: oldest,
         }))
     }
 
-    async fn rollback(&self, request: Request<pb::RollbackRequest>) -> Result<Response<pb::WriteResponse>, Status> {
+    async fn rollback(
+        &self,
+        request: Request<pb::RollbackRequest>,
+    ) -> Result<Response<pb::WriteResponse>, Status> {
         self.auth.check(&request, "rollback")?;
         let req = request.into_inner();
         let outcome = self
@@ -396,13 +452,18 @@ impl pb::settings_server::Settings for SettingsService {
         }))
     }
 
-    async fn use_profile(&self, request: Request<pb::UseProfileRequest>) -> Result<Response<pb::WriteResponse>, Status> {
+    async fn use_profile(
+        &self,
+        request: Request<pb::UseProfileRequest>,
+    ) -> Result<Response<pb::WriteResponse>, Status> {
         self.auth.check(&request, "switch profiles")?;
         let req = request.into_inner();
         self.check_name("a profile name", &req.name)?;
         let name = req.name.clone();
         let outcome = self
-            .profile_op(format!("use {name}"), req.expected_revision, move |p| p.use_profile(&name))
+            .profile_op(format!("use {name}"), req.expected_revision, move |p| {
+                p.use_profile(&name)
+            })
             .await?;
         let names: Vec<String> = outcome
             .record
@@ -439,7 +500,9 @@ impl pb::settings_server::Settings for SettingsService {
         self.check_name("a profile name", &req.to)?;
         let (from, to) = (req.from.clone(), req.to.clone());
         let outcome = self
-            .profile_op(format!("rename {from} to {to}"), None, move |p| p.rename(&from, &to))
+            .profile_op(format!("rename {from} to {to}"), None, move |p| {
+                p.rename(&from, &to)
+            })
             .await?;
         Ok(Response::new(pb::ProfileResponse {
             name: req.to,
@@ -451,7 +514,9 @@ impl pb::settings_server::Settings for SettingsService {
         &self,
         request: Request<pb::InspectProfileRequest>,
     ) -> Result<Response<pb::InspectProfileResponse>, Status> {
-        let reveal = self.auth.may_reveal(&request, request.get_ref().reveal_secrets)?;
+        let reveal = self
+            .auth
+            .may_reveal(&request, request.get_ref().reveal_secrets)?;
         let req = request.into_inner();
         let view = self.hub.view();
         let name = if req.name.is_empty() {
@@ -497,7 +562,10 @@ impl pb::settings_server::Settings for SettingsService {
         }))
     }
 
-    async fn status(&self, _request: Request<pb::StatusRequest>) -> Result<Response<pb::StatusResponse>, Status> {
+    async fn status(
+        &self,
+        _request: Request<pb::StatusRequest>,
+    ) -> Result<Response<pb::StatusResponse>, Status> {
         let view = self.hub.view();
         let files = view
             .files
@@ -531,10 +599,18 @@ impl pb::settings_server::Settings for SettingsService {
         }))
     }
 
-    async fn catalog(&self, _request: Request<pb::CatalogRequest>) -> Result<Response<pb::CatalogResponse>, Status> {
+    async fn catalog(
+        &self,
+        _request: Request<pb::CatalogRequest>,
+    ) -> Result<Response<pb::CatalogResponse>, Status> {
         let view = self.hub.view();
         Ok(Response::new(pb::CatalogResponse {
-            entries: view.catalog.entries().iter().map(convert::catalog_entry).collect(),
+            entries: view
+                .catalog
+                .entries()
+                .iter()
+                .map(convert::catalog_entry)
+                .collect(),
         }))
     }
 }

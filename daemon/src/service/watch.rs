@@ -108,7 +108,8 @@ pub(super) fn open(
                     Ok(record) => s.change(&record),
                     Err(RecvError::Lagged(skipped)) => {
                         tracing::debug!(skipped, "a watcher fell behind; sending it a resync");
-                        let view = s.hub.view();
+                        let (view, rx) = s.hub.catch_up();
+                        s.rx = rx;
                         s.resync(Resync::Lagged, &view);
                     }
                     Err(RecvError::Closed) => return None,
@@ -116,4 +117,79 @@ pub(super) fn open(
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, VecDeque};
+
+    use cfgd_settings::{ConfigDir, ProfilesFile};
+    use futures_util::StreamExt;
+
+    use super::*;
+    use crate::core::Core;
+    use crate::store::{Base, Origin};
+    use crate::writer::build_view;
+
+    fn hub(buffer: usize) -> (tempfile::TempDir, Arc<Hub>, View) {
+        let dir = tempfile::tempdir().unwrap();
+        let core = Core::new(ConfigDir::load(dir.path()), Arc::default(), ProfilesFile::default(), 9, 0);
+        let view = build_view(&core, "p");
+        let base = Base {
+            epoch: 9,
+            revision: 0,
+            profiles: ProfilesFile::default(),
+            effective: BTreeMap::new(),
+        };
+        (dir, Arc::new(Hub::new(view.clone(), base, VecDeque::new(), buffer)), view)
+    }
+
+    fn record(revision: u64) -> Arc<Record> {
+        Arc::new(Record {
+            revision,
+            time_ms: 0,
+            origin: Origin::Set,
+            detail: String::new(),
+            changes: Vec::new(),
+            profiles: None,
+        })
+    }
+
+    fn publish(hub: &Hub, view: &View, revision: u64) {
+        let mut v = view.clone();
+        v.revision = revision;
+        hub.publish(vec![record(revision)], v);
+    }
+
+    #[tokio::test]
+    async fn a_watcher_that_falls_behind_gets_a_resync_then_live_changes() {
+        let (_d, hub, view) = hub(2);
+        let mut stream = Box::pin(open(hub.clone(), Some(0), Some(9), None, false, CancellationToken::new()));
+        assert_eq!(hub.watchers(), 1);
+        for rev in 1..=5 {
+            publish(&hub, &view, rev);
+        }
+        let first = stream.next().await.unwrap().unwrap();
+        let Some(pb::watch_event::Event::Resync(r)) = first.event else {
+            panic!("expected a resync, got {first:?}");
+        };
+        assert_eq!(r.reason, pb::ResyncReason::Lagged as i32);
+        assert_eq!(r.snapshot.unwrap().revision, 5);
+        publish(&hub, &view, 6);
+        let next = stream.next().await.unwrap().unwrap();
+        let Some(pb::watch_event::Event::Change(c)) = next.event else { panic!("{next:?}") };
+        assert_eq!(c.revision, 6, "nothing at or below the resync revision is repeated");
+        drop(stream);
+        assert_eq!(hub.watchers(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_token_ends_the_stream() {
+        let (_d, hub, _view) = hub(4);
+        let token = CancellationToken::new();
+        let mut stream = Box::pin(open(hub, None, None, None, false, token.clone()));
+        assert!(stream.next().await.is_some(), "the initial snapshot");
+        token.cancel();
+        assert!(stream.next().await.is_none());
+    }
 }

@@ -75,7 +75,8 @@ impl FileStore {
             text.push_str(&serde_json::to_string(r).expect("records serialize"));
             text.push('\n');
         }
-        write_atomic(&self.log_path, text.as_bytes(), 0o600).map_err(|e| self.io("cannot write", e))?;
+        write_atomic(&self.log_path, text.as_bytes(), 0o600)
+            .map_err(|e| self.io("cannot write", e))?;
         self.open_append()
     }
 
@@ -94,7 +95,10 @@ impl FileStore {
         let mut base = None;
         let mut records = VecDeque::new();
         let mut good_len = 0usize;
-        let mut lines = bytes.split_inclusive(|&b| b == b'\n').enumerate().peekable();
+        let mut lines = bytes
+            .split_inclusive(|&b| b == b'\n')
+            .enumerate()
+            .peekable();
         while let Some((i, line)) = lines.next() {
             let last = lines.peek().is_none();
             let complete = line.ends_with(b"\n");
@@ -263,7 +267,10 @@ mod tests {
         let fresh = s.recover(&|_| BTreeMap::new()).unwrap();
         assert!(fresh.fresh);
         s.append(&[record(1, None), record(2, None)]).unwrap();
-        let mut f = OpenOptions::new().append(true).open(dir.path().join(LOG_FILE)).unwrap();
+        let mut f = OpenOptions::new()
+            .append(true)
+            .open(dir.path().join(LOG_FILE))
+            .unwrap();
         f.write_all(b"{\"revision\":3,\"ti").unwrap();
         drop(f);
 
@@ -271,9 +278,14 @@ mod tests {
         let r = again.recover(&|_| BTreeMap::new()).unwrap();
         assert!(!r.fresh);
         assert_eq!(r.base.epoch, fresh.base.epoch);
-        assert_eq!(r.records.iter().map(|r| r.revision).collect::<Vec<_>>(), [1, 2]);
+        assert_eq!(
+            r.records.iter().map(|r| r.revision).collect::<Vec<_>>(),
+            [1, 2]
+        );
         again.append(&[record(3, None)]).unwrap();
-        let r = FileStore::new(dir.path(), &profiles).recover(&|_| BTreeMap::new()).unwrap();
+        let r = FileStore::new(dir.path(), &profiles)
+            .recover(&|_| BTreeMap::new())
+            .unwrap();
         assert_eq!(r.records.len(), 3);
     }
 
@@ -285,12 +297,16 @@ mod tests {
         s.recover(&|_| BTreeMap::new()).unwrap();
         // Logged, then "crashed" before the profiles file was written.
         s.append(&[record(1, Some(with_active("dev")))]).unwrap();
-        let r = FileStore::new(dir.path(), &path).recover(&|_| BTreeMap::new()).unwrap();
+        let r = FileStore::new(dir.path(), &path)
+            .recover(&|_| BTreeMap::new())
+            .unwrap();
         assert_eq!(r.profiles.active_name(), "dev");
         assert_eq!(ProfilesFile::load(&path).unwrap().active_name(), "dev");
         // Edited by hand to something never logged: the edit is kept.
         with_active("ops").save(&path).unwrap();
-        let r = FileStore::new(dir.path(), &path).recover(&|_| BTreeMap::new()).unwrap();
+        let r = FileStore::new(dir.path(), &path)
+            .recover(&|_| BTreeMap::new())
+            .unwrap();
         assert_eq!(r.profiles.active_name(), "ops");
     }
 
@@ -301,14 +317,21 @@ mod tests {
         let mut s = FileStore::new(dir.path(), &path);
         let rec = s.recover(&|_| BTreeMap::new()).unwrap();
         let mut base = rec.base.clone();
-        s.append(&[record(1, None), record(2, None), record(3, None)]).unwrap();
+        s.append(&[record(1, None), record(2, None), record(3, None)])
+            .unwrap();
         base.absorb(&record(1, None));
         base.absorb(&record(2, None));
-        s.compact(&base, &VecDeque::from([record(3, None)])).unwrap();
+        s.compact(&base, &VecDeque::from([record(3, None)]))
+            .unwrap();
         s.append(&[record(4, None)]).unwrap();
-        let r = FileStore::new(dir.path(), &path).recover(&|_| BTreeMap::new()).unwrap();
+        let r = FileStore::new(dir.path(), &path)
+            .recover(&|_| BTreeMap::new())
+            .unwrap();
         assert_eq!(r.base.revision, 2);
-        assert_eq!(r.records.iter().map(|r| r.revision).collect::<Vec<_>>(), [3, 4]);
+        assert_eq!(
+            r.records.iter().map(|r| r.revision).collect::<Vec<_>>(),
+            [3, 4]
+        );
     }
 
     #[test]

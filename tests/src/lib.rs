@@ -1,0 +1,251 @@
+//! Cross-crate behaviour of cfgd, through a real daemon.
+//!
+//! [`TestDaemon`] runs `cfgd::serve` in-process on `127.0.0.1:0` with its own
+//! temp config and state dirs and an injected environment (never the test
+//! process's own), and hands out SDK clients. A daemon can be stopped and
+//! started again on the same dirs to test what survives a restart.
+//!
+//! # Layout
+//! - `src/lib.rs` — the harness.
+//! - `tests/<behaviour>.rs` — one file per behaviour, named for what it proves.
+//!
+//! # Example
+//! ```no_run
+//! # async fn demo() {
+//! let daemon = cfgd_tests::TestDaemon::builder().start().await;
+//! let client = daemon.client().await;
+//! let setting = client.get("PREFECT_TASK_DEFAULT_RETRIES", false).await.unwrap();
+//! assert_eq!(setting.name, "PREFECT_TASKS_DEFAULT_RETRIES");
+//! daemon.stop().await;
+//! # }
+//! ```
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cfgd_sdk::{Client, WatchEvent};
+use futures_util::{Stream, StreamExt};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// The dirs a daemon runs on; kept alive across restarts.
+#[derive(Debug, Clone)]
+pub struct Dirs {
+    root: Arc<tempfile::TempDir>,
+}
+
+impl Dirs {
+    /// Fresh temp dirs with an empty config dir.
+    pub fn new() -> Self {
+        let root = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir(root.path().join("config")).expect("config dir");
+        Self { root: Arc::new(root) }
+    }
+
+    /// The config dir.
+    pub fn config(&self) -> PathBuf {
+        self.root.path().join("config")
+    }
+
+    /// The state dir.
+    pub fn state(&self) -> PathBuf {
+        self.root.path().join("state")
+    }
+
+    /// Writes `text` to `name` in the config dir, in place.
+    pub fn write_config(&self, name: &str, text: &str) {
+        let path = self.config().join(name);
+        std::fs::create_dir_all(path.parent().expect("has a parent")).expect("mkdir");
+        std::fs::write(path, text).expect("write config file");
+    }
+
+    /// Replaces `name` in the config dir by writing a temp file and renaming
+    /// it over (as editors do).
+    pub fn replace_config(&self, name: &str, text: &str) {
+        let tmp = self.root.path().join(format!(".{name}.tmp"));
+        std::fs::write(&tmp, text).expect("write temp file");
+        std::fs::rename(&tmp, self.config().join(name)).expect("rename over");
+    }
+}
+
+impl Default for Dirs {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Builds a [`TestDaemon`].
+#[derive(Debug, Clone)]
+pub struct Builder {
+    dirs: Dirs,
+    env: Vec<(String, String)>,
+    token: Option<String>,
+    history_limit: usize,
+    watch_buffer: usize,
+    debounce: Duration,
+}
+
+impl Builder {
+    /// The daemon's environment (layer 5).
+    pub fn env(mut self, name: &str, value: &str) -> Self {
+        self.env.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Require this token for writes.
+    pub fn token(mut self, token: &str) -> Self {
+        self.token = Some(token.to_owned());
+        self
+    }
+
+    /// Keep this many change records.
+    pub fn history_limit(mut self, n: usize) -> Self {
+        self.history_limit = n;
+        self
+    }
+
+    /// Let a watcher fall this many changes behind before a resync.
+    pub fn watch_buffer(mut self, n: usize) -> Self {
+        self.watch_buffer = n;
+        self
+    }
+
+    /// Run on these dirs (e.g. those of a stopped daemon).
+    pub fn dirs(mut self, dirs: Dirs) -> Self {
+        self.dirs = dirs;
+        self
+    }
+
+    /// Writes a config file before start.
+    pub fn config_file(self, name: &str, text: &str) -> Self {
+        self.dirs.write_config(name, text);
+        self
+    }
+
+    /// Starts the daemon and waits until it answers.
+    pub async fn start(self) -> TestDaemon {
+        let mut config = cfgd::Config::new(self.env.clone());
+        config.config_dir = self.dirs.config();
+        config.state_dir = self.dirs.state();
+        config.token = self.token.clone();
+        config.history_limit = self.history_limit;
+        config.watch_buffer = self.watch_buffer;
+        config.debounce = self.debounce;
+        config.shutdown_grace = Duration::from_secs(5);
+        let listener = cfgd::Listener::bind(&"127.0.0.1:0".parse().expect("valid"))
+            .await
+            .expect("bind 127.0.0.1:0");
+        let endpoint = format!("http://{}", listener.local_addr());
+        let (tx, rx) = oneshot::channel::<()>();
+        let handle = tokio::spawn(async move {
+            cfgd::serve(config, listener, async {
+                let _ = rx.await;
+            })
+            .await
+        });
+        let daemon = TestDaemon {
+            endpoint,
+            dirs: self.dirs,
+            token: self.token,
+            shutdown: Some(tx),
+            handle,
+        };
+        // The listener is bound already, so connecting succeeds once serving.
+        daemon.client().await.status().await.expect("daemon answers");
+        daemon
+    }
+}
+
+/// A daemon running in this process on `127.0.0.1:0`.
+#[derive(Debug)]
+pub struct TestDaemon {
+    /// `http://127.0.0.1:PORT`.
+    pub endpoint: String,
+    /// Its dirs.
+    pub dirs: Dirs,
+    token: Option<String>,
+    shutdown: Option<oneshot::Sender<()>>,
+    handle: JoinHandle<Result<(), cfgd::DaemonError>>,
+}
+
+impl TestDaemon {
+    /// A builder with fresh dirs, an empty environment and no token.
+    pub fn builder() -> Builder {
+        Builder {
+            dirs: Dirs::new(),
+            env: Vec::new(),
+            token: None,
+            history_limit: 1000,
+            watch_buffer: 1024,
+            debounce: Duration::from_millis(20),
+        }
+    }
+
+    /// A client with the daemon's token (if it has one).
+    pub async fn client(&self) -> Client {
+        Client::connect(&self.endpoint, self.token.as_deref())
+            .await
+            .expect("connect to the test daemon")
+    }
+
+    /// A client without any token.
+    pub async fn anonymous_client(&self) -> Client {
+        Client::connect(&self.endpoint, None).await.expect("connect")
+    }
+
+    /// The config dir.
+    pub fn config_dir(&self) -> PathBuf {
+        self.dirs.config()
+    }
+
+    /// Stops the daemon gracefully and returns its dirs.
+    pub async fn stop(mut self) -> Dirs {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        (&mut self.handle)
+            .await
+            .expect("daemon task")
+            .expect("daemon stopped cleanly");
+        self.dirs.clone()
+    }
+}
+
+/// Waits for the next watch event, failing after 10 s (a generous bound
+/// for a busy machine, not a timing assertion).
+pub async fn next_event<S>(stream: &mut S) -> WatchEvent
+where
+    S: Stream<Item = Result<WatchEvent, cfgd_sdk::Error>> + Unpin,
+{
+    tokio::time::timeout(Duration::from_secs(10), stream.next())
+        .await
+        .expect("a watch event within 10 s")
+        .expect("the stream is open")
+        .expect("no stream error")
+}
+
+/// Whether the stream yields nothing more within `wait` (for "no event"
+/// checks after an operation whose effects are already acknowledged).
+pub async fn quiet<S>(stream: &mut S, wait: Duration) -> bool
+where
+    S: Stream<Item = Result<WatchEvent, cfgd_sdk::Error>> + Unpin,
+{
+    tokio::time::timeout(wait, stream.next()).await.is_err()
+}
+
+/// Polls `check` until it holds, failing after 10 s.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !check().await {
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// The canonical retries setting, used throughout.
+pub const RETRIES: &str = "PREFECT_TASKS_DEFAULT_RETRIES";
