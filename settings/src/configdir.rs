@@ -83,7 +83,7 @@ impl ConfigDir {
     /// content; a deleted file drops out. Returns whether anything in force
     /// (catalogue or layers) changed.
     pub fn reload(&mut self) -> bool {
-        let before = (self.catalog_fingerprint(), self.layers());
+        let before = (self.catalog_fingerprint(), self.owned_layers());
         let listed = list_files(&self.dir);
         // Deleted files drop out; read errors on listed files are kept below.
         self.files
@@ -106,7 +106,7 @@ impl ConfigDir {
         }
         self.reload_catalog(&texts);
         self.reload_values(&texts);
-        let after = (self.catalog_fingerprint(), self.layers());
+        let after = (self.catalog_fingerprint(), self.owned_layers());
         before != after
     }
 
@@ -116,7 +116,7 @@ impl ConfigDir {
     }
 
     /// The value layers in precedence order: value files by name, then `.env`.
-    pub fn layers(&self) -> Vec<Layer> {
+    pub fn layers(&self) -> Vec<&Layer> {
         let mut files: Vec<&FileState> = self
             .files
             .values()
@@ -124,7 +124,7 @@ impl ConfigDir {
             .collect();
         // `.env` sorts before `10-a.toml` by name but sits above every value file.
         files.sort_by_key(|f| f.kind);
-        files.into_iter().filter_map(|f| f.layer.clone()).collect()
+        files.into_iter().filter_map(|f| f.layer.as_ref()).collect()
     }
 
     /// Every file and its state, sorted by path.
@@ -137,6 +137,10 @@ impl ConfigDir {
         self.files
             .values()
             .filter_map(|f| f.error.as_ref().map(|e| (f.path.as_path(), e)))
+    }
+
+    fn owned_layers(&self) -> Vec<Layer> {
+        self.layers().into_iter().cloned().collect()
     }
 
     fn catalog_fingerprint(&self) -> Vec<crate::catalog::Entry> {
@@ -296,11 +300,10 @@ mod tests {
     }
 
     fn value_of(cd: &ConfigDir, name: &str) -> Option<Value> {
-        let resolution = crate::resolve(cd.catalog(), &{
-            let mut l = vec![Layer::defaults(cd.catalog())];
-            l.extend(cd.layers());
-            l
-        });
+        let defaults = Layer::defaults(cd.catalog());
+        let mut layers = vec![&defaults];
+        layers.extend(cd.layers());
+        let resolution = crate::resolve(cd.catalog(), &layers);
         resolution.get(name).and_then(|r| r.value.clone())
     }
 

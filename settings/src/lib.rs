@@ -24,7 +24,7 @@
 //!
 //! let catalog = Catalog::builtin();
 //! let env = Layer::from_env(&catalog, LayerKind::Env, [("PREFECT_TASK_DEFAULT_RETRIES", "3")]).unwrap();
-//! let resolution = resolve(&catalog, &[Layer::defaults(&catalog), env]);
+//! let resolution = resolve(&catalog, &[&Layer::defaults(&catalog), &env]);
 //! let retries = resolution.get("PREFECT_TASKS_DEFAULT_RETRIES").unwrap();
 //! assert_eq!(retries.value.as_ref().and_then(|v| v.as_integer()), Some(3));
 //! assert_eq!(retries.source.to_string(), "env PREFECT_TASK_DEFAULT_RETRIES");

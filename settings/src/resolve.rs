@@ -78,7 +78,7 @@ impl Resolution {
 /// first (defaults, profile, config files in name order, `.env`, env, and
 /// in the SDK process env and call site). A later layer wins; the values it
 /// hides are listed as shadowed, highest first.
-pub fn resolve(catalog: &Catalog, layers: &[Layer]) -> Resolution {
+pub fn resolve(catalog: &Catalog, layers: &[&Layer]) -> Resolution {
     let settings = catalog
         .entries()
         .iter()
@@ -175,7 +175,7 @@ mod tests {
         let catalog = Catalog::builtin();
         for pair in ORDER.windows(2) {
             let (low, high) = (pair[0], pair[1]);
-            let r = resolve(&catalog, &[layer(&catalog, low), layer(&catalog, high)]);
+            let r = resolve(&catalog, &[&layer(&catalog, low), &layer(&catalog, high)]);
             let got = r.get(RETRIES).unwrap();
             let expected_value = ORDER.iter().position(|k| *k == high).unwrap() as i64;
             assert_eq!(
@@ -194,7 +194,8 @@ mod tests {
     fn all_layers_together_shadow_highest_first_with_provenance() {
         let catalog = Catalog::builtin();
         let layers: Vec<Layer> = ORDER.iter().map(|k| layer(&catalog, *k)).collect();
-        let got = resolve(&catalog, &layers).get(RETRIES).unwrap().clone();
+        let refs: Vec<&Layer> = layers.iter().collect();
+        let got = resolve(&catalog, &refs).get(RETRIES).unwrap().clone();
         assert_eq!(got.value, Some(Value::Integer(6)));
         let sources: Vec<String> = got.shadowed.iter().map(|s| s.source.to_string()).collect();
         assert_eq!(
@@ -213,7 +214,7 @@ mod tests {
     #[test]
     fn an_unset_optional_setting_has_no_value_and_reports_defaults() {
         let catalog = Catalog::builtin();
-        let r = resolve(&catalog, &[Layer::defaults(&catalog)]);
+        let r = resolve(&catalog, &[&Layer::defaults(&catalog)]);
         let jitter = r.get("PREFECT_TASKS_DEFAULT_RETRY_JITTER_FACTOR").unwrap();
         assert_eq!(jitter.value, None);
         assert_eq!(jitter.source.layer, LayerKind::Defaults);
@@ -330,14 +331,10 @@ mod tests {
     #[test]
     fn diff_reports_changed_values_and_sources() {
         let catalog = Catalog::builtin();
-        let a = resolve(&catalog, &[layer(&catalog, LayerKind::Defaults)]);
-        let b = resolve(
-            &catalog,
-            &[
-                layer(&catalog, LayerKind::Defaults),
-                layer(&catalog, LayerKind::Profile),
-            ],
-        );
+        let defaults = layer(&catalog, LayerKind::Defaults);
+        let profile = layer(&catalog, LayerKind::Profile);
+        let a = resolve(&catalog, &[&defaults]);
+        let b = resolve(&catalog, &[&defaults, &profile]);
         let d = a.diff(&b);
         assert_eq!(d.len(), 1);
         assert_eq!(d[0].0, RETRIES);
