@@ -1,1 +1,145 @@
-//! The task/flow retry engine (being written).
+//! The task/flow retry engine, with Prefect's semantics.
+//!
+//! A [`Task`] is a name plus retry parameters — `retries`,
+//! `retry_delay_seconds` (a number, a list, or a function of the retry count
+//! such as [`exponential_backoff`]), `retry_jitter_factor`,
+//! `retry_condition_fn`, `timeout_seconds` — and hooks. Each
+//! [`Task::run`] of a function is one [`TaskRun`]: the function is called
+//! once per attempt, and every retry adds states to that same run:
+//! `Pending, Running, (AwaitingRetry, Retrying)*, <final>`, with no
+//! `AwaitingRetry` when the delay is zero.
+//!
+//! An attempt that returns `Ok` completes the run. One that returns `Err`,
+//! panics, or exceeds the timeout is retried while retries remain (and the
+//! condition, if any, agrees); the final state is then `Failed`, `Crashed`
+//! or `Failed`/`TimedOut`, which [`RunError`] mirrors. A cancelled run ends
+//! `Cancelled` and is never retried. A [`Flow`] re-runs a whole function;
+//! each task call inside it is a new run with a fresh retry budget.
+//!
+//! Parameters a task or flow leaves unset come from the settings *at the
+//! start of each run* ([`RetryDefaults`], [`set_global_defaults`]) — unlike
+//! Prefect, which reads them once when the task is defined — so a
+//! `cfg set` reaches the next run of a running service. A value set at the
+//! call site wins, even 0.
+//!
+//! Log lines are Prefect's (`Task run failed with exception: boom - Retry
+//! 1/2 will start 5 second(s) from now`, `… - Retries are exhausted`,
+//! `Finished in state Completed()`), through `tracing` with target
+//! `cfgd_sdk::retry`. The `#[task]` and `#[flow]` attribute macros
+//! ([`task`], [`flow`]) build all this from a function definition.
+//!
+//! # Layout
+//! - [`task`](mod@task) — [`Task`], its parameters and hooks.
+//! - `engine` — the attempt loop: states, decisions, async/sync/blocking
+//!   drivers.
+//! - [`flow`](mod@flow) — [`Flow`], retries of a whole function.
+//! - [`delay`] — [`RetryDelay`], [`IntoRetryDelay`], [`exponential_backoff`].
+//! - [`jitter`] — Prefect's `clamped_poisson_interval`.
+//! - [`state`] — [`State`], [`StateName`], [`StateType`].
+//! - [`run`] — [`TaskRun`], [`FlowRun`], [`RunId`].
+//! - [`defaults`] — [`RetryDefaults`], the global source, the env fallback.
+//! - [`context`] — the ambient flow run and [`with_cancellation`].
+//! - [`error`] — [`ConfigError`], [`RunError`].
+//! - `log` — the log lines.
+//!
+//! # Example
+//! ```
+//! use std::sync::atomic::{AtomicU32, Ordering};
+//! use cfgd_sdk::retry::{RunError, Task};
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let calls = AtomicU32::new(0);
+//! let task = Task::new("fetch")
+//!     .retries(2)
+//!     .retry_delay_seconds([1, 10])?;
+//!
+//! let (run, result) = task
+//!     .run_with_history(|| async {
+//!         match calls.fetch_add(1, Ordering::Relaxed) {
+//!             0 => Err("connection refused"),
+//!             _ => Ok(42),
+//!         }
+//!     })
+//!     .await;
+//!
+//! assert_eq!(result, Ok(42));
+//! assert_eq!(run.run_count(), 2);
+//! assert_eq!(
+//!     run.state_names(),
+//!     ["Pending", "Running", "AwaitingRetry", "Retrying", "Completed"]
+//! );
+//!
+//! // With no retries left the error comes back, wrapped.
+//! let failed = Task::new("once").retries(0).run(|| async { Err::<(), _>("boom") }).await;
+//! assert_eq!(failed, Err(RunError::Failed("boom")));
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod context;
+pub mod defaults;
+pub mod delay;
+mod engine;
+pub mod error;
+pub mod flow;
+pub mod jitter;
+mod log;
+pub mod run;
+pub mod state;
+pub mod task;
+
+// MACROS pub use cfgd_macros::{flow, task};
+pub use context::with_cancellation;
+pub use defaults::{
+    FixedDefaults, RetryDefaults, clear_global_defaults, global_defaults, set_global_defaults,
+};
+pub use delay::{IntoRetryDelay, RetryDelay, Seconds, exponential_backoff};
+pub use error::{ConfigError, RunError};
+pub use flow::Flow;
+pub use run::{FlowRun, RunId, TaskRun};
+pub use state::{State, StateName, StateType};
+pub use task::{ConditionFn, HookFn, Task};
+pub use tokio_util::sync::CancellationToken;
+
+/// Support for the code the `#[task]` and `#[flow]` macros generate; not a
+/// stable API.
+#[doc(hidden)]
+pub mod __private {
+    use std::future::Future;
+
+    use super::RunError;
+
+    /// The result type of a function returning `Result<T, E>`, with its
+    /// error wrapped in [`RunError`].
+    pub trait TaskOutput {
+        /// The success type.
+        type Ok;
+        /// The error type.
+        type Err;
+        /// `Result<Self::Ok, RunError<Self::Err>>`.
+        type Retried;
+    }
+
+    impl<T, E> TaskOutput for Result<T, E> {
+        type Ok = T;
+        type Err = E;
+        type Retried = Result<T, RunError<E>>;
+    }
+
+    /// Fixes an async body's output type, so `?` inside it infers.
+    pub fn async_body<R, F: Future<Output = R>>(body: F) -> F {
+        body
+    }
+
+    /// Unwraps a parameter given in `#[task(...)]` / `#[flow(...)]`: an
+    /// invalid one is a bug in the definition, reported like Prefect's
+    /// error at decoration time.
+    #[track_caller]
+    pub fn valid<T>(what: &str, item: &str, value: Result<T, super::ConfigError>) -> T {
+        match value {
+            Ok(v) => v,
+            Err(e) => panic!("invalid `{what}` in #[{item}]: {e}"),
+        }
+    }
+}
