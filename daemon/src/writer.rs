@@ -83,7 +83,14 @@ impl std::fmt::Debug for Op {
 pub struct Outcome {
     /// The record it made, if anything changed.
     pub record: Option<Arc<Record>>,
-    /// The view right after it.
+    /// The revision right after this operation (later operations of the
+    /// same group may have moved the view on).
+    pub revision: u64,
+    /// The effective values right after this operation.
+    pub resolution: Arc<cfgd_settings::Resolution>,
+    /// The active profile right after this operation.
+    pub profile: String,
+    /// The view after the whole group (catalogue, profiles).
     pub view: Arc<View>,
 }
 
@@ -178,9 +185,16 @@ impl Writer {
         let mut status_changed = false;
         for Request { op, reply } in group {
             let is_reload = matches!(op, Op::Reload { .. });
-            let result = self.apply(op, now);
+            let result = self.apply(op, now).map(|record| {
+                let after = (
+                    self.core.revision(),
+                    self.core.resolution().clone(),
+                    self.core.profiles().active_name().to_owned(),
+                );
+                (record, after)
+            });
             status_changed |= is_reload;
-            if let Ok(Some(r)) = &result {
+            if let Ok((Some(r), _)) = &result {
                 records.push(r.clone());
             }
             answers.push((reply, result));
@@ -214,12 +228,15 @@ impl Writer {
         let view = self.hub.view();
         let mut by_revision = records.into_iter();
         for (reply, result) in answers {
-            let outcome = result.map(|rec| Outcome {
+            let outcome = result.map(|(rec, (revision, resolution, profile))| Outcome {
                 record: rec.map(|r| {
                     by_revision
                         .find(|p| p.revision == r.revision)
                         .expect("every record was published")
                 }),
+                revision,
+                resolution,
+                profile,
                 view: view.clone(),
             });
             let _ = reply.send(outcome);

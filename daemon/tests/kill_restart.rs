@@ -26,7 +26,9 @@ fn start(config: &Path, state: &Path) -> (Child, String) {
         .expect("spawn cfgd");
     let stdout = child.stdout.take().expect("stdout");
     let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).expect("read the listening line");
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("read the listening line");
     let addr = line
         .trim()
         .strip_prefix("cfgd listening on ")
@@ -88,7 +90,11 @@ async fn every_acknowledged_set_survives_sigkill() {
     // Let some sets be acknowledged, then kill mid-stream.
     let mut probe = client.clone();
     loop {
-        let s = probe.status(pb::StatusRequest {}).await.unwrap().into_inner();
+        let s = probe
+            .status(pb::StatusRequest {})
+            .await
+            .unwrap()
+            .into_inner();
         if s.revision >= 200 {
             break;
         }
@@ -107,9 +113,15 @@ async fn every_acknowledged_set_survives_sigkill() {
 
     let (mut child, endpoint) = start(&config, &state);
     let mut client = connect(&endpoint).await;
-    let status = client.status(pb::StatusRequest {}).await.unwrap().into_inner();
+    let status = client
+        .status(pb::StatusRequest {})
+        .await
+        .unwrap()
+        .into_inner();
     for (name, last) in acked {
-        let Some((value, revision)) = last else { continue };
+        let Some((value, revision)) = last else {
+            continue;
+        };
         assert!(status.revision >= revision, "revision went back");
         let got = client
             .get(pb::GetRequest {
@@ -162,8 +174,13 @@ async fn sigterm_stops_gracefully_and_secrets_never_reach_the_log() {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let endpoint = format!("http://{}", line.trim().strip_prefix("cfgd listening on ").unwrap());
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let endpoint = format!(
+        "http://{}",
+        line.trim().strip_prefix("cfgd listening on ").unwrap()
+    );
     let mut client = connect(&endpoint).await;
     let mut watch = client
         .watch(pb::WatchRequest {
@@ -179,12 +196,21 @@ async fn sigterm_stops_gracefully_and_secrets_never_reach_the_log() {
         .unwrap();
     assert!(watch.message().await.unwrap().is_some());
     // SIGTERM: the open watch stream ends and the process exits 0.
-    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     let ended = tokio::time::timeout(Duration::from_secs(10), watch.message()).await;
-    assert!(matches!(ended, Ok(Ok(None)) | Ok(Err(_))), "the stream ends on shutdown");
+    assert!(
+        matches!(ended, Ok(Ok(None)) | Ok(Err(_))),
+        "the stream ends on shutdown"
+    );
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "exit status {:?}", out.status);
     let log = String::from_utf8_lossy(&out.stderr);
-    assert!(log.contains("setting changed"), "the change is logged: {log}");
+    assert!(
+        log.contains("setting changed"),
+        "the change is logged: {log}"
+    );
     assert!(!log.contains("pnu_hush"), "a secret reached the log: {log}");
 }

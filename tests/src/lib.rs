@@ -40,7 +40,9 @@ impl Dirs {
     pub fn new() -> Self {
         let root = tempfile::tempdir().expect("temp dir");
         std::fs::create_dir(root.path().join("config")).expect("config dir");
-        Self { root: Arc::new(root) }
+        Self {
+            root: Arc::new(root),
+        }
     }
 
     /// The config dir.
@@ -152,7 +154,12 @@ impl Builder {
             handle,
         };
         // The listener is bound already, so connecting succeeds once serving.
-        daemon.client().await.status().await.expect("daemon answers");
+        daemon
+            .client()
+            .await
+            .status()
+            .await
+            .expect("daemon answers");
         daemon
     }
 }
@@ -191,7 +198,9 @@ impl TestDaemon {
 
     /// A client without any token.
     pub async fn anonymous_client(&self) -> Client {
-        Client::connect(&self.endpoint, None).await.expect("connect")
+        Client::connect(&self.endpoint, None)
+            .await
+            .expect("connect")
     }
 
     /// The config dir.
@@ -242,7 +251,10 @@ where
 {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while !check().await {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for: {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for: {what}"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }

@@ -24,21 +24,41 @@ async fn writes_without_the_token_are_refused_and_change_nothing() {
     let daemon = TestDaemon::builder().token("t0ken").start().await;
     let anon = daemon.anonymous_client().await;
     let before = anon.status().await.unwrap();
-    refused(anon.set(&[(RETRIES.into(), Assign::Raw("2".into()))], None).await.unwrap_err());
+    refused(
+        anon.set(&[(RETRIES.into(), Assign::Raw("2".into()))], None)
+            .await
+            .unwrap_err(),
+    );
     refused(anon.unset(&[RETRIES.into()], None).await.unwrap_err());
     refused(anon.create_profile("x", None).await.unwrap_err());
     refused(anon.use_profile("default").await.unwrap_err());
     refused(anon.rollback(0, None).await.unwrap_err());
-    let wrong = cfgd_sdk::Client::connect(&daemon.endpoint, Some("nope")).await.unwrap();
-    refused(wrong.set(&[(RETRIES.into(), Assign::Raw("2".into()))], None).await.unwrap_err());
+    let wrong = cfgd_sdk::Client::connect(&daemon.endpoint, Some("nope"))
+        .await
+        .unwrap();
+    refused(
+        wrong
+            .set(&[(RETRIES.into(), Assign::Raw("2".into()))], None)
+            .await
+            .unwrap_err(),
+    );
     let after = anon.status().await.unwrap();
     assert_eq!(after.revision, before.revision);
     assert_eq!(anon.profiles().await.unwrap().len(), 1);
     // Reads need no token.
-    assert_eq!(anon.get(RETRIES, false).await.unwrap().value, Shown::Value(Value::Integer(0)));
+    assert_eq!(
+        anon.get(RETRIES, false).await.unwrap().value,
+        Shown::Value(Value::Integer(0))
+    );
     // With the token it works.
     let ok = daemon.client().await;
-    assert_eq!(ok.set(&[(RETRIES.into(), Assign::Raw("2".into()))], None).await.unwrap().revision, 1);
+    assert_eq!(
+        ok.set(&[(RETRIES.into(), Assign::Raw("2".into()))], None)
+            .await
+            .unwrap()
+            .revision,
+        1
+    );
     daemon.stop().await;
 }
 
@@ -49,10 +69,19 @@ async fn secrets_are_masked_everywhere_unless_revealed_with_the_token() {
     let authed = daemon.client().await;
     let mut watch = Box::pin(anon.watch(Some(0), None, &[], false).await.unwrap());
 
-    let w = authed.set(&[(KEY.into(), Assign::Raw(SECRET.into()))], None).await.unwrap();
-    assert_eq!(w.applied[0].value, Shown::Masked, "the write answer masks too");
+    let w = authed
+        .set(&[(KEY.into(), Assign::Raw(SECRET.into()))], None)
+        .await
+        .unwrap();
+    assert_eq!(
+        w.applied[0].value,
+        Shown::Masked,
+        "the write answer masks too"
+    );
 
-    let WatchEvent::Change { change, .. } = next_event(&mut watch).await else { panic!() };
+    let WatchEvent::Change { change, .. } = next_event(&mut watch).await else {
+        panic!()
+    };
     assert_eq!(change.changes[0].new, Shown::Masked);
     assert!(!format!("{change:?}").contains(SECRET));
 
@@ -70,6 +99,9 @@ async fn secrets_are_masked_everywhere_unless_revealed_with_the_token() {
     refused(anon.snapshot(&[], true).await.unwrap_err());
     refused(anon.history(0, true).await.unwrap_err());
     // With it, the secret shows.
-    assert_eq!(authed.get(KEY, true).await.unwrap().value, Shown::Value(Value::Secret(SECRET.into())));
+    assert_eq!(
+        authed.get(KEY, true).await.unwrap().value,
+        Shown::Value(Value::Secret(SECRET.into()))
+    );
     daemon.stop().await;
 }

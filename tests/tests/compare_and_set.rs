@@ -17,7 +17,9 @@ async fn a_stale_expected_revision_is_refused() {
         .set(&[(RETRIES.into(), Assign::Raw("9".into()))], Some(0))
         .await
         .unwrap_err();
-    let Error::Rejected { code, message } = err else { panic!("{err:?}") };
+    let Error::Rejected { code, message } = err else {
+        panic!("{err:?}")
+    };
     assert_eq!(code, Code::Conflict);
     assert_eq!(
         message,
@@ -42,14 +44,22 @@ async fn a_batch_with_a_bad_value_changes_nothing_and_names_every_problem() {
         .set(
             &[
                 (RETRIES.into(), Assign::Raw("2".into())),
-                ("PREFECT_TASK_DEFAULT_RETRY_DELAY_SECONDS".into(), Assign::Raw("[1, -5]".into())),
-                ("PREFECT_FLOW_DEFAULT_RETRYS".into(), Assign::Raw("1".into())),
+                (
+                    "PREFECT_TASK_DEFAULT_RETRY_DELAY_SECONDS".into(),
+                    Assign::Raw("[1, -5]".into()),
+                ),
+                (
+                    "PREFECT_FLOW_DEFAULT_RETRYS".into(),
+                    Assign::Raw("1".into()),
+                ),
             ],
             None,
         )
         .await
         .unwrap_err();
-    let Error::Rejected { code, message } = err else { panic!() };
+    let Error::Rejected { code, message } = err else {
+        panic!()
+    };
     assert_eq!(code, Code::InvalidArgument);
     let lines: Vec<&str> = message.lines().collect();
     assert_eq!(
@@ -60,7 +70,14 @@ async fn a_batch_with_a_bad_value_changes_nothing_and_names_every_problem() {
         ]
     );
     assert_eq!(client.status().await.unwrap().revision, 0);
-    assert!(client.inspect_profile(None, false).await.unwrap().entries.is_empty());
+    assert!(
+        client
+            .inspect_profile(None, false)
+            .await
+            .unwrap()
+            .entries
+            .is_empty()
+    );
     daemon.stop().await;
 }
 
@@ -69,15 +86,33 @@ async fn limits_are_enforced_with_clear_errors() {
     let daemon = TestDaemon::builder().start().await;
     let client = daemon.client().await;
     let long = "X".repeat(300);
-    let err = client.set(&[(long, Assign::Raw("1".into()))], None).await.unwrap_err();
-    assert_eq!(err.to_string(), "a setting name is 300 bytes long; the limit is 256 bytes");
-    let big = "1,".repeat(40_000);
     let err = client
-        .set(&[("PREFECT_TASK_DEFAULT_RETRY_DELAY_SECONDS".into(), Assign::Raw(big))], None)
+        .set(&[(long, Assign::Raw("1".into()))], None)
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("the limit is 65536 bytes"), "{err}");
+    assert_eq!(
+        err.to_string(),
+        "a setting name is 300 bytes long; the limit is 256 bytes"
+    );
+    let big = "1,".repeat(40_000);
+    let err = client
+        .set(
+            &[(
+                "PREFECT_TASK_DEFAULT_RETRY_DELAY_SECONDS".into(),
+                Assign::Raw(big),
+            )],
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("the limit is 65536 bytes"),
+        "{err}"
+    );
     let err = client.set(&[], None).await.unwrap_err();
-    assert_eq!(err.to_string(), "the batch is empty: give at least one setting");
+    assert_eq!(
+        err.to_string(),
+        "the batch is empty: give at least one setting"
+    );
     daemon.stop().await;
 }

@@ -9,7 +9,10 @@ use cfgd_sdk::client::Origin;
 use cfgd_settings::LayerKind;
 use cfgd_tests::{RETRIES, TestDaemon, eventually, next_event, quiet};
 
-async fn expect_retries(watch: &mut (impl futures_util::Stream<Item = Result<WatchEvent, cfgd_sdk::Error>> + Unpin), n: i64) -> u64 {
+async fn expect_retries(
+    watch: &mut (impl futures_util::Stream<Item = Result<WatchEvent, cfgd_sdk::Error>> + Unpin),
+    n: i64,
+) -> u64 {
     let WatchEvent::Change { change, .. } = next_event(watch).await else {
         panic!("expected a change");
     };
@@ -30,15 +33,24 @@ async fn edits_renames_breakage_and_repair() {
         .await;
     let client = daemon.client().await;
     let start = client.status().await.unwrap();
-    let mut watch = Box::pin(client.watch(Some(start.revision), Some(start.epoch), &[], false).await.unwrap());
+    let mut watch = Box::pin(
+        client
+            .watch(Some(start.revision), Some(start.epoch), &[], false)
+            .await
+            .unwrap(),
+    );
 
     // Edited in place.
-    daemon.dirs.write_config("app.toml", "[tasks]\ndefault_retries = 2\n");
+    daemon
+        .dirs
+        .write_config("app.toml", "[tasks]\ndefault_retries = 2\n");
     let r1 = expect_retries(&mut watch, 2).await;
     assert_eq!(r1, start.revision + 1);
 
     // Replaced by rename, as editors save.
-    daemon.dirs.replace_config("app.toml", "[tasks]\ndefault_retries = 3\n");
+    daemon
+        .dirs
+        .replace_config("app.toml", "[tasks]\ndefault_retries = 3\n");
     let r2 = expect_retries(&mut watch, 3).await;
     assert_eq!(r2, r1 + 1);
 
@@ -52,7 +64,9 @@ async fn edits_renames_breakage_and_repair() {
         let path = path.clone();
         async move {
             let s = c.status().await.unwrap();
-            s.files.iter().any(|f| f.path == path && !f.error.is_empty())
+            s.files
+                .iter()
+                .any(|f| f.path == path && !f.error.is_empty())
         }
     })
     .await;
@@ -61,27 +75,41 @@ async fn edits_renames_breakage_and_repair() {
     assert_eq!(bad.error_line, 3, "{bad:?}");
     assert_eq!(status.revision, r2, "a bad file makes no revision");
     let s = client.get(RETRIES, false).await.unwrap();
-    assert_eq!(s.value.value().unwrap().as_integer(), Some(3), "the last good content stays");
+    assert_eq!(
+        s.value.value().unwrap().as_integer(),
+        Some(3),
+        "the last good content stays"
+    );
     assert!(quiet(&mut watch, Duration::from_millis(200)).await);
 
     // A wrong type is bad too.
-    daemon.dirs.replace_config("app.toml", "[tasks]\ndefault_retries = \"lots\"\n");
+    daemon
+        .dirs
+        .replace_config("app.toml", "[tasks]\ndefault_retries = \"lots\"\n");
     eventually("status reports the wrong type", || {
         let c = client.clone();
         let path = path.clone();
         async move {
             let s = c.status().await.unwrap();
-            s.files.iter().any(|f| f.path == path && f.error.contains("expected an integer"))
+            s.files
+                .iter()
+                .any(|f| f.path == path && f.error.contains("expected an integer"))
         }
     })
     .await;
 
     // Fixed: the change arrives, the error clears.
-    daemon.dirs.write_config("app.toml", "[tasks]\ndefault_retries = 5\n");
+    daemon
+        .dirs
+        .write_config("app.toml", "[tasks]\ndefault_retries = 5\n");
     let r3 = expect_retries(&mut watch, 5).await;
     assert_eq!(r3, r2 + 1);
     let status = client.status().await.unwrap();
-    assert!(status.files.iter().all(|f| f.error.is_empty()), "{:?}", status.files);
+    assert!(
+        status.files.iter().all(|f| f.error.is_empty()),
+        "{:?}",
+        status.files
+    );
     daemon.stop().await;
 }
 
@@ -93,14 +121,23 @@ async fn a_reload_that_changes_nothing_makes_no_revision() {
         .await;
     let client = daemon.client().await;
     let start = client.status().await.unwrap();
-    let mut watch = Box::pin(client.watch(Some(start.revision), Some(start.epoch), &[], false).await.unwrap());
+    let mut watch = Box::pin(
+        client
+            .watch(Some(start.revision), Some(start.epoch), &[], false)
+            .await
+            .unwrap(),
+    );
     // Same values, different text.
     daemon
         .dirs
         .write_config("app.toml", "# a comment\n[tasks]\ndefault_retries = 1\n");
     // A later real change proves the reload of the comment went through first.
-    daemon.dirs.write_config("other.toml", "[flows]\ndefault_retries = 2\n");
-    let WatchEvent::Change { change, .. } = next_event(&mut watch).await else { panic!() };
+    daemon
+        .dirs
+        .write_config("other.toml", "[flows]\ndefault_retries = 2\n");
+    let WatchEvent::Change { change, .. } = next_event(&mut watch).await else {
+        panic!()
+    };
     assert_eq!(change.revision, start.revision + 1);
     assert_eq!(change.changes[0].name, "PREFECT_FLOWS_DEFAULT_RETRIES");
     daemon.stop().await;

@@ -14,14 +14,34 @@ fn rejected(e: Error) -> (Code, String) {
 async fn profiles_switch_values_and_follow_prefect_rules() {
     let daemon = TestDaemon::builder().start().await;
     let c = daemon.client().await;
-    c.set(&[(RETRIES.into(), Assign::Raw("1".into()))], None).await.unwrap();
+    c.set(&[(RETRIES.into(), Assign::Raw("1".into()))], None)
+        .await
+        .unwrap();
     c.create_profile("dev", Some("default")).await.unwrap();
     c.create_profile("empty", None).await.unwrap();
     let w = c.use_profile("empty").await.unwrap();
     assert!(w.changed);
-    assert_eq!(c.get(RETRIES, false).await.unwrap().value.value().unwrap().as_integer(), Some(0));
+    assert_eq!(
+        c.get(RETRIES, false)
+            .await
+            .unwrap()
+            .value
+            .value()
+            .unwrap()
+            .as_integer(),
+        Some(0)
+    );
     c.use_profile("dev").await.unwrap();
-    assert_eq!(c.get(RETRIES, false).await.unwrap().value.value().unwrap().as_integer(), Some(1));
+    assert_eq!(
+        c.get(RETRIES, false)
+            .await
+            .unwrap()
+            .value
+            .value()
+            .unwrap()
+            .as_integer(),
+        Some(1)
+    );
     assert_eq!(
         rejected(c.create_profile("dev", None).await.unwrap_err()),
         (Code::AlreadyExists, "Profile 'dev' already exists.".into())
@@ -37,7 +57,10 @@ async fn profiles_switch_values_and_follow_prefect_rules() {
     c.rename_profile("dev", "staging").await.unwrap();
     let list = c.profiles().await.unwrap();
     let names: Vec<(&str, bool)> = list.iter().map(|p| (p.name.as_str(), p.active)).collect();
-    assert_eq!(names, [("default", false), ("empty", false), ("staging", true)]);
+    assert_eq!(
+        names,
+        [("default", false), ("empty", false), ("staging", true)]
+    );
     c.delete_profile("empty").await.unwrap();
     assert_eq!(c.profiles().await.unwrap().len(), 2);
     let inspected = c.inspect_profile(Some("staging"), false).await.unwrap();
@@ -50,16 +73,41 @@ async fn profiles_switch_values_and_follow_prefect_rules() {
 async fn rollback_restores_the_profile_and_writes_a_new_revision() {
     let daemon = TestDaemon::builder().start().await;
     let c = daemon.client().await;
-    c.set(&[(RETRIES.into(), Assign::Raw("1".into()))], None).await.unwrap();
-    c.set(&[(RETRIES.into(), Assign::Raw("2".into()))], None).await.unwrap();
-    c.set(&[("PREFECT_FLOWS_DEFAULT_RETRIES".into(), Assign::Raw("3".into()))], None)
+    c.set(&[(RETRIES.into(), Assign::Raw("1".into()))], None)
         .await
         .unwrap();
+    c.set(&[(RETRIES.into(), Assign::Raw("2".into()))], None)
+        .await
+        .unwrap();
+    c.set(
+        &[(
+            "PREFECT_FLOWS_DEFAULT_RETRIES".into(),
+            Assign::Raw("3".into()),
+        )],
+        None,
+    )
+    .await
+    .unwrap();
     let w = c.rollback(1, None).await.unwrap();
     assert_eq!(w.revision, 4);
-    assert_eq!(c.get(RETRIES, false).await.unwrap().value.value().unwrap().as_integer(), Some(1));
     assert_eq!(
-        c.get("PREFECT_FLOWS_DEFAULT_RETRIES", false).await.unwrap().value.value().unwrap().as_integer(),
+        c.get(RETRIES, false)
+            .await
+            .unwrap()
+            .value
+            .value()
+            .unwrap()
+            .as_integer(),
+        Some(1)
+    );
+    assert_eq!(
+        c.get("PREFECT_FLOWS_DEFAULT_RETRIES", false)
+            .await
+            .unwrap()
+            .value
+            .value()
+            .unwrap()
+            .as_integer(),
         Some(0)
     );
     let last = c.history(1, false).await.unwrap().changes.pop().unwrap();
@@ -67,9 +115,18 @@ async fn rollback_restores_the_profile_and_writes_a_new_revision() {
     assert_eq!(last.detail, "1");
     let (code, msg) = rejected(c.rollback(99, None).await.unwrap_err());
     assert_eq!(code, Code::OutOfRange);
-    assert_eq!(msg, "revision 99 does not exist yet (the current revision is 4)");
+    assert_eq!(
+        msg,
+        "revision 99 does not exist yet (the current revision is 4)"
+    );
     // Back to the start.
     c.rollback(0, None).await.unwrap();
-    assert!(c.inspect_profile(None, false).await.unwrap().entries.is_empty());
+    assert!(
+        c.inspect_profile(None, false)
+            .await
+            .unwrap()
+            .entries
+            .is_empty()
+    );
     daemon.stop().await;
 }

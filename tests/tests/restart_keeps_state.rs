@@ -35,7 +35,11 @@ async fn state_survives_a_restart() {
     assert_eq!(next.revision, before.revision + 1);
     let history = client.history(0, false).await.unwrap();
     assert_eq!(
-        history.changes.iter().map(|c| c.revision).collect::<Vec<_>>(),
+        history
+            .changes
+            .iter()
+            .map(|c| c.revision)
+            .collect::<Vec<_>>(),
         (1..=next.revision).collect::<Vec<_>>()
     );
     daemon.stop().await;

@@ -21,7 +21,10 @@ async fn resuming_replays_exactly_the_missed_changes_in_order() {
     set_n(&client, 1, 3).await;
     let (revision, epoch) = {
         let mut watch = Box::pin(client.watch(None, None, &[], false).await.unwrap());
-        let WatchEvent::Resync { snapshot, epoch, .. } = next_event(&mut watch).await else {
+        let WatchEvent::Resync {
+            snapshot, epoch, ..
+        } = next_event(&mut watch).await
+        else {
             panic!("snapshot first");
         };
         (snapshot.revision, epoch)
@@ -30,7 +33,12 @@ async fn resuming_replays_exactly_the_missed_changes_in_order() {
     assert_eq!(revision, 3);
     set_n(&client, 100, 50).await;
 
-    let mut watch = Box::pin(client.watch(Some(revision), Some(epoch), &[], false).await.unwrap());
+    let mut watch = Box::pin(
+        client
+            .watch(Some(revision), Some(epoch), &[], false)
+            .await
+            .unwrap(),
+    );
     for k in 0..50u64 {
         let WatchEvent::Change { change, .. } = next_event(&mut watch).await else {
             panic!("a replayed change, not a resync");
@@ -60,13 +68,25 @@ async fn resuming_from_a_compacted_revision_starts_with_a_resync() {
     })
     .await;
     let status = client.status().await.unwrap();
-    let mut watch = Box::pin(client.watch(Some(1), Some(status.epoch), &[], false).await.unwrap());
-    let WatchEvent::Resync { reason, snapshot, .. } = next_event(&mut watch).await else {
+    let mut watch = Box::pin(
+        client
+            .watch(Some(1), Some(status.epoch), &[], false)
+            .await
+            .unwrap(),
+    );
+    let WatchEvent::Resync {
+        reason, snapshot, ..
+    } = next_event(&mut watch).await
+    else {
         panic!("a resync first");
     };
     assert_eq!(reason, ResyncReason::Compacted);
     assert_eq!(snapshot.revision, 30);
-    let retries = snapshot.settings.iter().find(|s| s.name == RETRIES).unwrap();
+    let retries = snapshot
+        .settings
+        .iter()
+        .find(|s| s.name == RETRIES)
+        .unwrap();
     assert_eq!(retries.value.value().unwrap().as_integer(), Some(30));
     set_n(&client, 31, 1).await;
     assert_eq!(next_event(&mut watch).await.revision(), 31);
@@ -79,11 +99,25 @@ async fn a_foreign_epoch_or_future_revision_gets_a_resync() {
     let client = daemon.client().await;
     set_n(&client, 1, 2).await;
     let status = client.status().await.unwrap();
-    let mut watch = Box::pin(client.watch(Some(1), Some(status.epoch ^ 1), &[], false).await.unwrap());
-    let WatchEvent::Resync { reason, .. } = next_event(&mut watch).await else { panic!() };
+    let mut watch = Box::pin(
+        client
+            .watch(Some(1), Some(status.epoch ^ 1), &[], false)
+            .await
+            .unwrap(),
+    );
+    let WatchEvent::Resync { reason, .. } = next_event(&mut watch).await else {
+        panic!()
+    };
     assert_eq!(reason, ResyncReason::Epoch);
-    let mut watch = Box::pin(client.watch(Some(99), Some(status.epoch), &[], false).await.unwrap());
-    let WatchEvent::Resync { reason, .. } = next_event(&mut watch).await else { panic!() };
+    let mut watch = Box::pin(
+        client
+            .watch(Some(99), Some(status.epoch), &[], false)
+            .await
+            .unwrap(),
+    );
+    let WatchEvent::Resync { reason, .. } = next_event(&mut watch).await else {
+        panic!()
+    };
     assert_eq!(reason, ResyncReason::Future);
     daemon.stop().await;
 }

@@ -12,20 +12,34 @@ async fn a_set_is_one_event_with_revision_old_new_and_source() {
     let daemon = TestDaemon::builder().start().await;
     let client = daemon.client().await;
     let mut watch = Box::pin(client.watch(None, None, &[], false).await.unwrap());
-    let WatchEvent::Resync { reason, snapshot, epoch } = next_event(&mut watch).await else {
+    let WatchEvent::Resync {
+        reason,
+        snapshot,
+        epoch,
+    } = next_event(&mut watch).await
+    else {
         panic!("a watch without a revision starts with a snapshot");
     };
     assert_eq!(reason, ResyncReason::Initial);
     assert_eq!(snapshot.revision, 0);
 
     let written = client
-        .set(&[("PREFECT_TASK_DEFAULT_RETRIES".into(), Assign::Raw("3".into()))], None)
+        .set(
+            &[(
+                "PREFECT_TASK_DEFAULT_RETRIES".into(),
+                Assign::Raw("3".into()),
+            )],
+            None,
+        )
         .await
         .unwrap();
     assert_eq!(written.revision, 1);
     assert!(written.changed);
     assert_eq!(written.applied[0].name, RETRIES);
-    assert_eq!(written.applied[0].given_name, "PREFECT_TASK_DEFAULT_RETRIES");
+    assert_eq!(
+        written.applied[0].given_name,
+        "PREFECT_TASK_DEFAULT_RETRIES"
+    );
 
     let WatchEvent::Change { change, epoch: e } = next_event(&mut watch).await else {
         panic!("expected a change");
@@ -64,7 +78,13 @@ async fn a_filtered_watch_sees_only_its_names() {
         .await
         .unwrap();
     client
-        .set(&[("PREFECT_FLOWS_DEFAULT_RETRIES".into(), Assign::Raw("2".into()))], None)
+        .set(
+            &[(
+                "PREFECT_FLOWS_DEFAULT_RETRIES".into(),
+                Assign::Raw("2".into()),
+            )],
+            None,
+        )
         .await
         .unwrap();
     let WatchEvent::Change { change, .. } = next_event(&mut watch).await else {

@@ -177,7 +177,7 @@ impl SettingsService {
             .iter()
             .filter_map(|g| {
                 let entry = view.catalog.get(g)?;
-                let r = view.resolution.get(&entry.name)?;
+                let r = outcome.resolution.get(&entry.name)?;
                 Some(pb::Applied {
                     name: entry.name.clone(),
                     given_name: g.clone(),
@@ -187,9 +187,9 @@ impl SettingsService {
             })
             .collect();
         pb::WriteResponse {
-            revision: view.revision,
+            revision: outcome.revision,
             epoch: view.epoch,
-            profile: view.active_profile.clone(),
+            profile: outcome.profile.clone(),
             applied,
             changed: outcome
                 .record

@@ -133,7 +133,13 @@ mod tests {
 
     fn hub(buffer: usize) -> (tempfile::TempDir, Arc<Hub>, View) {
         let dir = tempfile::tempdir().unwrap();
-        let core = Core::new(ConfigDir::load(dir.path()), Arc::default(), ProfilesFile::default(), 9, 0);
+        let core = Core::new(
+            ConfigDir::load(dir.path()),
+            Arc::default(),
+            ProfilesFile::default(),
+            9,
+            0,
+        );
         let view = build_view(&core, "p");
         let base = Base {
             epoch: 9,
@@ -141,7 +147,11 @@ mod tests {
             profiles: ProfilesFile::default(),
             effective: BTreeMap::new(),
         };
-        (dir, Arc::new(Hub::new(view.clone(), base, VecDeque::new(), buffer)), view)
+        (
+            dir,
+            Arc::new(Hub::new(view.clone(), base, VecDeque::new(), buffer)),
+            view,
+        )
     }
 
     fn record(revision: u64) -> Arc<Record> {
@@ -164,7 +174,14 @@ mod tests {
     #[tokio::test]
     async fn a_watcher_that_falls_behind_gets_a_resync_then_live_changes() {
         let (_d, hub, view) = hub(2);
-        let mut stream = Box::pin(open(hub.clone(), Some(0), Some(9), None, false, CancellationToken::new()));
+        let mut stream = Box::pin(open(
+            hub.clone(),
+            Some(0),
+            Some(9),
+            None,
+            false,
+            CancellationToken::new(),
+        ));
         assert_eq!(hub.watchers(), 1);
         for rev in 1..=5 {
             publish(&hub, &view, rev);
@@ -177,8 +194,13 @@ mod tests {
         assert_eq!(r.snapshot.unwrap().revision, 5);
         publish(&hub, &view, 6);
         let next = stream.next().await.unwrap().unwrap();
-        let Some(pb::watch_event::Event::Change(c)) = next.event else { panic!("{next:?}") };
-        assert_eq!(c.revision, 6, "nothing at or below the resync revision is repeated");
+        let Some(pb::watch_event::Event::Change(c)) = next.event else {
+            panic!("{next:?}")
+        };
+        assert_eq!(
+            c.revision, 6,
+            "nothing at or below the resync revision is repeated"
+        );
         drop(stream);
         assert_eq!(hub.watchers(), 0);
     }
