@@ -1,1 +1,552 @@
-//! The `#[task(...)]` and `#[flow(...)]` attribute macros of `cfgd-sdk`.
+//! The `#[task(...)]` and `#[flow(...)]` attribute macros of `cfgd-sdk`,
+//! re-exported as `cfgd_sdk::retry::{task, flow}`: Prefect's decorator
+//! syntax over the retry engine in `cfgd_sdk::retry`.
+//!
+//! # What they generate
+//! On `fn name(args) -> Result<T, E>` (async or not), the function keeps
+//! its name, visibility and parameters and returns
+//! `Result<T, RunError<E>>`: each call is one task (or flow) run whose
+//! attempts each run the original body. A companion
+//! `name_with_history(args) -> (TaskRun, Result<T, RunError<E>>)`
+//! (`FlowRun` for a flow) also returns the run with its state history.
+//!
+//! - An `async fn` runs on the async engine (`Task::run`, tokio sleeps);
+//!   a plain `fn` stays blocking (`Task::run_blocking`, thread sleeps).
+//! - Each attempt gets its own clone of every parameter, so parameters
+//!   must be `Clone` (pass references to share; references are copied).
+//!   A `&self` receiver is allowed; `self`, `mut self` and `&mut self` are
+//!   not, since a retried body cannot consume or hold them.
+//! - The return type may be any alias of `Result` (`io::Result<T>`,
+//!   `anyhow::Result<T>`).
+//!
+//! # Parameters
+//! `#[task(...)]`: `name = "..."` (default: the function's name),
+//! `retries = 2`, `retry_delay_seconds = 5` / `[1, 10, 100]` /
+//! `exponential_backoff(10)` (any expression `Task::retry_delay_seconds`
+//! accepts), `retry_jitter_factor = 0.5`, `retry_condition_fn = path`,
+//! `timeout_seconds = 1.5`, `jitter_seed = 7`, and the hooks `on_running`,
+//! `on_retry`, `on_failure`, `on_completion` (a path, or a list of paths).
+//! `#[flow(...)]`: `name`, `retries`, `retry_delay_seconds`.
+//!
+//! Literal values are checked at compile time with Prefect's messages
+//! (more than 50 delays, a negative jitter factor); other invalid values
+//! panic at the first call with the same message, as Prefect raises at
+//! decoration.
+
+use proc_macro::TokenStream;
+use proc_macro2::{Span, TokenStream as TokenStream2};
+use quote::{format_ident, quote};
+use syn::parse::Parser;
+use syn::punctuated::Punctuated;
+use syn::spanned::Spanned;
+use syn::{
+    Expr, ExprLit, ExprUnary, FnArg, GenericArgument, GenericParam, ItemFn, Lit, MetaNameValue,
+    Pat, PathArguments, ReturnType, Token, Type, UnOp,
+};
+
+/// Makes a function a retried task. See the [crate docs](crate).
+///
+/// ```ignore
+/// use cfgd_sdk::retry::{exponential_backoff, task};
+///
+/// #[task(retries = 3, retry_delay_seconds = exponential_backoff(10), retry_jitter_factor = 0.5)]
+/// async fn fetch(url: &str) -> Result<String, std::io::Error> {
+///     download(url).await
+/// }
+///
+/// let body = fetch("https://example.invalid").await?; // Result<String, RunError<io::Error>>
+/// ```
+#[proc_macro_attribute]
+pub fn task(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand(Kind::Task, args.into(), item.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// Makes a function a retried flow. See the [crate docs](crate).
+///
+/// ```ignore
+/// use cfgd_sdk::retry::flow;
+///
+/// #[flow(retries = 1, retry_delay_seconds = 2)]
+/// async fn nightly() -> Result<(), anyhow::Error> {
+///     fetch("https://example.invalid").await?;
+///     Ok(())
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn flow(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand(Kind::Flow, args.into(), item.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Task,
+    Flow,
+}
+
+impl Kind {
+    fn item(self) -> &'static str {
+        match self {
+            Kind::Task => "task",
+            Kind::Flow => "flow",
+        }
+    }
+
+    fn keys(self) -> &'static [&'static str] {
+        match self {
+            Kind::Task => &[
+                "name",
+                "retries",
+                "retry_delay_seconds",
+                "retry_jitter_factor",
+                "retry_condition_fn",
+                "timeout_seconds",
+                "jitter_seed",
+                "on_running",
+                "on_retry",
+                "on_failure",
+                "on_completion",
+            ],
+            Kind::Flow => &["name", "retries", "retry_delay_seconds"],
+        }
+    }
+}
+
+fn expand(kind: Kind, args: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
+    let params = Punctuated::<MetaNameValue, Token![,]>::parse_terminated.parse2(args)?;
+    let mut func: ItemFn = syn::parse2(item)?;
+    let ret = match &func.sig.output {
+        ReturnType::Type(_, ty) => (**ty).clone(),
+        ReturnType::Default => {
+            return Err(syn::Error::new(
+                func.sig.span(),
+                format!("#[{}] functions must return `Result<T, E>`", kind.item()),
+            ));
+        }
+    };
+    let builder = builder(kind, &params, &func.sig.ident)?;
+    let (receiver, args) = arguments(&mut func)?;
+
+    let is_async = func.sig.asyncness.is_some();
+    let name = func.sig.ident.clone();
+    let companion = format_ident!("{}_with_history", name);
+    let vis = &func.vis;
+    let attrs = &func.attrs;
+    let body = &func.block;
+    let retried = retried_type(&ret);
+    let run_type = match kind {
+        Kind::Task => quote!(::cfgd_sdk::retry::TaskRun),
+        Kind::Flow => quote!(::cfgd_sdk::retry::FlowRun),
+    };
+
+    let clones = args.iter().map(|a| {
+        let (outer, pat) = (&a.outer, &a.pat);
+        quote! {
+            #[allow(clippy::clone_on_copy, clippy::redundant_clone)]
+            let #pat = ::core::clone::Clone::clone(&#outer);
+        }
+    });
+    let attempt = if is_async {
+        quote! {
+            || {
+                #(#clones)*
+                ::cfgd_sdk::retry::__private::async_body::<#ret, _>(async move #body)
+            }
+        }
+    } else {
+        quote! {
+            || -> #ret {
+                #(#clones)*
+                #body
+            }
+        }
+    };
+    let (run, dot_await) = if is_async {
+        (quote!(run_with_history), quote!(.await))
+    } else {
+        (quote!(run_blocking_with_history), quote!())
+    };
+
+    let mut main_sig = func.sig.clone();
+    main_sig.output = syn::parse_quote!(-> #retried);
+    let mut companion_sig = func.sig.clone();
+    companion_sig.ident = companion.clone();
+    companion_sig.output = syn::parse_quote!(-> (#run_type, #retried));
+
+    let forwarded = args.iter().map(|a| &a.outer);
+    let turbofish = turbofish(&func);
+    let call = if receiver {
+        quote!(Self::#companion #turbofish(self, #(#forwarded),*))
+    } else {
+        quote!(#companion #turbofish(#(#forwarded),*))
+    };
+    let doc = format!(
+        "Like [`{name}`], also returning the {} run with its state history.",
+        kind.item()
+    );
+
+    Ok(quote! {
+        #(#attrs)*
+        #vis #main_sig {
+            #call #dot_await .1
+        }
+
+        #[doc = #doc]
+        #vis #companion_sig {
+            let __cfgd_runner = #builder;
+            __cfgd_runner.#run(#attempt) #dot_await
+        }
+    })
+}
+
+/// `Result<T, RunError<E>>`, spelled out when the return type is written
+/// `Result<T, E>`, else through the `TaskOutput` projection (aliases).
+fn retried_type(ret: &Type) -> TokenStream2 {
+    if let Type::Path(p) = ret
+        && p.qself.is_none()
+        && let Some(last) = p.path.segments.last()
+        && last.ident == "Result"
+        && let PathArguments::AngleBracketed(generic) = &last.arguments
+        && generic.args.len() == 2
+        && let (Some(GenericArgument::Type(t)), Some(GenericArgument::Type(e))) =
+            (generic.args.first(), generic.args.last())
+    {
+        return quote!(::core::result::Result<#t, ::cfgd_sdk::retry::RunError<#e>>);
+    }
+    quote!(<#ret as ::cfgd_sdk::retry::__private::TaskOutput>::Retried)
+}
+
+/// A parameter: the name the generated signature gives it, and the
+/// pattern each attempt binds its clone to.
+struct Arg {
+    outer: syn::Ident,
+    pat: Pat,
+}
+
+/// Checks the receiver and renames parameters whose pattern is not a plain
+/// name; returns whether there is a `&self`.
+fn arguments(func: &mut ItemFn) -> syn::Result<(bool, Vec<Arg>)> {
+    let mut receiver = false;
+    let mut args = Vec::new();
+    for (i, input) in func.sig.inputs.iter_mut().enumerate() {
+        match input {
+            FnArg::Receiver(r) => {
+                if r.reference.is_none() || r.mutability.is_some() {
+                    return Err(syn::Error::new(
+                        r.span(),
+                        "a retried function can take `&self`, not `self` or `&mut self`: each attempt must be able to run again",
+                    ));
+                }
+                receiver = true;
+            }
+            FnArg::Typed(t) => {
+                let pat = (*t.pat).clone();
+                let outer = match &pat {
+                    Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none() => {
+                        // The outer binding is never mutated; `mut` applies to
+                        // each attempt's clone.
+                        let ident = p.ident.clone();
+                        *t.pat = syn::parse_quote!(#ident);
+                        ident
+                    }
+                    _ => {
+                        let ident = format_ident!("__cfgd_arg{}", i);
+                        *t.pat = syn::parse_quote!(#ident);
+                        ident
+                    }
+                };
+                args.push(Arg { outer, pat });
+            }
+        }
+    }
+    Ok((receiver, args))
+}
+
+/// `::<T, N>` for the function's type and const parameters, so the
+/// forwarding call never depends on inference; nothing when a parameter
+/// is `impl Trait` (explicit arguments are not allowed then).
+fn turbofish(func: &ItemFn) -> TokenStream2 {
+    let has_impl = func.sig.inputs.iter().any(|a| match a {
+        FnArg::Typed(t) => quote!(#t).to_string().contains("impl "),
+        FnArg::Receiver(_) => false,
+    });
+    let params: Vec<TokenStream2> = func
+        .sig
+        .generics
+        .params
+        .iter()
+        .filter_map(|p| match p {
+            GenericParam::Type(t) => {
+                let ident = &t.ident;
+                Some(quote!(#ident))
+            }
+            GenericParam::Const(c) => {
+                let ident = &c.ident;
+                Some(quote!(#ident))
+            }
+            GenericParam::Lifetime(_) => None,
+        })
+        .collect();
+    if has_impl || params.is_empty() {
+        quote!()
+    } else {
+        quote!(::<#(#params),*>)
+    }
+}
+
+/// The `Task::new(..)...` / `Flow::new(..)...` expression.
+fn builder(
+    kind: Kind,
+    params: &Punctuated<MetaNameValue, Token![,]>,
+    fn_name: &syn::Ident,
+) -> syn::Result<TokenStream2> {
+    let item = kind.item();
+    let mut seen: Vec<String> = Vec::new();
+    let mut name = {
+        let n = fn_name.to_string();
+        quote!(#n)
+    };
+    let mut calls = Vec::new();
+    for param in params {
+        let key = param
+            .path
+            .get_ident()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        if !kind.keys().contains(&key.as_str()) {
+            return Err(syn::Error::new(
+                param.path.span(),
+                format!(
+                    "unknown #[{item}] parameter; expected one of: {}",
+                    kind.keys().join(", ")
+                ),
+            ));
+        }
+        if seen.contains(&key) {
+            return Err(syn::Error::new(
+                param.path.span(),
+                format!("`{key}` is given twice"),
+            ));
+        }
+        seen.push(key.clone());
+        let value = &param.value;
+        let method = format_ident!("{}", key);
+        match key.as_str() {
+            "name" => name = quote!(#value),
+            "retries" => {
+                if negative(value) {
+                    return Err(syn::Error::new(value.span(), "`retries` must be >= 0."));
+                }
+                calls.push(Call::Plain(quote!(.retries(#value))));
+            }
+            "retry_delay_seconds" => {
+                check_delays(value)?;
+                let value = qualify_backoff(value);
+                calls.push(Call::validated(&key, quote!(.retry_delay_seconds(#value))));
+            }
+            "retry_jitter_factor" => {
+                if negative(value) {
+                    return Err(syn::Error::new(
+                        value.span(),
+                        "`retry_jitter_factor` must be >= 0.",
+                    ));
+                }
+                calls.push(Call::validated(&key, quote!(.retry_jitter_factor(#value))));
+            }
+            "timeout_seconds" => {
+                if negative(value) {
+                    return Err(syn::Error::new(
+                        value.span(),
+                        "`timeout_seconds` must be >= 0.",
+                    ));
+                }
+                calls.push(Call::validated(&key, quote!(.timeout_seconds(#value))));
+            }
+            "on_running" | "on_retry" | "on_failure" | "on_completion" => match value {
+                Expr::Array(hooks) => {
+                    for hook in &hooks.elems {
+                        calls.push(Call::Plain(quote!(.#method(#hook))));
+                    }
+                }
+                hook => calls.push(Call::Plain(quote!(.#method(#hook)))),
+            },
+            _ => calls.push(Call::Plain(quote!(.#method(#value)))),
+        }
+    }
+    let ty = match kind {
+        Kind::Task => quote!(::cfgd_sdk::retry::Task),
+        Kind::Flow => quote!(::cfgd_sdk::retry::Flow),
+    };
+    // Fallible setters are applied one at a time through `valid`, which
+    // panics with Prefect's message on an invalid non-literal value.
+    let mut expr = quote!(#ty::new(#name));
+    for call in calls {
+        expr = match call {
+            Call::Plain(c) => quote!(#expr #c),
+            Call::Validated { key, call } => {
+                quote!(::cfgd_sdk::retry::__private::valid(#key, #item, #expr #call))
+            }
+        };
+    }
+    Ok(expr)
+}
+
+/// One builder method call.
+enum Call {
+    /// An infallible setter.
+    Plain(TokenStream2),
+    /// A setter returning `Result`, checked through `__private::valid`.
+    Validated { key: String, call: TokenStream2 },
+}
+
+impl Call {
+    fn validated(key: &str, call: TokenStream2) -> Self {
+        Call::Validated {
+            key: key.to_owned(),
+            call,
+        }
+    }
+}
+
+/// Whether `value` is a negative numeric literal (`-1`, `-0.5`), written
+/// as a minus and a literal or as one negative literal token.
+fn negative(value: &Expr) -> bool {
+    match value {
+        Expr::Unary(ExprUnary {
+            op: UnOp::Neg(_),
+            expr,
+            ..
+        }) => literal_value(expr).is_some_and(|v| v > 0.0),
+        other => literal_value(other).is_some_and(|v| v < 0.0),
+    }
+}
+
+/// The value of a numeric literal.
+fn literal_value(expr: &Expr) -> Option<f64> {
+    match expr {
+        Expr::Lit(ExprLit {
+            lit: Lit::Int(i), ..
+        }) => i.base10_digits().parse().ok(),
+        Expr::Lit(ExprLit {
+            lit: Lit::Float(f), ..
+        }) => f.base10_digits().parse().ok(),
+        _ => None,
+    }
+}
+
+/// Compile-time checks of a literal delay list.
+fn check_delays(value: &Expr) -> syn::Result<()> {
+    let Expr::Array(list) = value else {
+        if negative(value) {
+            return Err(syn::Error::new(
+                value.span(),
+                "every delay in `retry_delay_seconds` must be >= 0",
+            ));
+        }
+        return Ok(());
+    };
+    if list.elems.len() > 50 {
+        return Err(syn::Error::new(
+            value.span(),
+            "Can not configure more than 50 retry delays per task.",
+        ));
+    }
+    if let Some(bad) = list.elems.iter().find(|e| negative(e)) {
+        return Err(syn::Error::new(
+            bad.span(),
+            "every delay in `retry_delay_seconds` must be >= 0",
+        ));
+    }
+    Ok(())
+}
+
+/// `exponential_backoff(..)` written bare refers to the SDK's.
+fn qualify_backoff(value: &Expr) -> TokenStream2 {
+    if let Expr::Call(call) = value
+        && let Expr::Path(p) = &*call.func
+        && p.path.is_ident("exponential_backoff")
+    {
+        let args = &call.args;
+        let span = Span::call_site();
+        let path = quote::quote_spanned!(span=> ::cfgd_sdk::retry::exponential_backoff);
+        return quote!(#path(#args));
+    }
+    quote!(#value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expand_str(kind: Kind, args: &str, item: &str) -> Result<String, String> {
+        expand(kind, args.parse().unwrap(), item.parse().unwrap())
+            .map(|t| t.to_string())
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn literal_errors_are_compile_errors_with_prefects_messages() {
+        let item = "fn f() -> Result<(), String> { Ok(()) }";
+        let many = format!("retry_delay_seconds = [{}]", vec!["1"; 51].join(", "));
+        assert_eq!(
+            expand_str(Kind::Task, &many, item).unwrap_err(),
+            "Can not configure more than 50 retry delays per task."
+        );
+        assert_eq!(
+            expand_str(Kind::Task, "retry_jitter_factor = -0.5", item).unwrap_err(),
+            "`retry_jitter_factor` must be >= 0."
+        );
+        assert!(
+            expand_str(Kind::Task, "retries = 1, retries = 2", item)
+                .unwrap_err()
+                .contains("given twice")
+        );
+        assert!(
+            expand_str(Kind::Flow, "retry_jitter_factor = 1", item)
+                .unwrap_err()
+                .starts_with("unknown #[flow] parameter")
+        );
+        assert!(
+            expand_str(Kind::Task, "", "fn f() {}")
+                .unwrap_err()
+                .contains("must return `Result<T, E>`")
+        );
+        assert!(
+            expand_str(
+                Kind::Task,
+                "",
+                "fn f(&mut self) -> Result<(), ()> { Ok(()) }"
+            )
+            .unwrap_err()
+            .contains("`&self`")
+        );
+    }
+
+    #[test]
+    fn return_types_are_rewritten() {
+        let out = expand_str(Kind::Task, "", "fn f() -> Result<u8, String> { Ok(1) }").unwrap();
+        assert!(
+            out.contains(":: cfgd_sdk :: retry :: RunError < String >"),
+            "{out}"
+        );
+        let out = expand_str(Kind::Task, "", "fn f() -> io::Result<u8> { Ok(1) }").unwrap();
+        assert!(out.contains("TaskOutput > :: Retried"), "{out}");
+    }
+
+    #[test]
+    fn bare_exponential_backoff_is_qualified() {
+        let out = expand_str(
+            Kind::Task,
+            "retries = 3, retry_delay_seconds = exponential_backoff(10)",
+            "async fn f() -> Result<(), String> { Ok(()) }",
+        )
+        .unwrap();
+        assert!(
+            out.contains(":: cfgd_sdk :: retry :: exponential_backoff (10)"),
+            "{out}"
+        );
+    }
+}

@@ -89,7 +89,7 @@ pub mod run;
 pub mod state;
 pub mod task;
 
-// MACROS pub use cfgd_macros::{flow, task};
+pub use cfgd_macros::{flow, task};
 pub use context::with_cancellation;
 pub use defaults::{
     FixedDefaults, RetryDefaults, clear_global_defaults, global_defaults, set_global_defaults,
