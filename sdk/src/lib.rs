@@ -1,5 +1,7 @@
 //! The cfgd SDK, linked by services.
 //!
+//! - [`Settings`]: a live, lock-free copy of the settings that survives the
+//!   daemon being down — what a service reads.
 //! - [`Client`]: every daemon operation as a typed async call (what `cfg`
 //!   uses).
 //! - [`retry`]: the task/flow retry engine with Prefect's semantics.
@@ -7,11 +9,14 @@
 //! # Layout
 //! - [`client`] — the typed gRPC client and the SDK's own types.
 //! - [`error`] — errors, mapped from daemon answers in one place.
+//! - [`live`] — [`Settings`], its view and the background watch.
 //! - [`retry`] — tasks, flows, delays, jitter, states.
 
 pub mod client;
 pub mod error;
+pub mod live;
 pub mod retry;
 
 pub use client::{Assign, Client, Setting, Shown, WatchEvent};
 pub use error::{Code, Error};
+pub use live::{Key, Options, Settings};

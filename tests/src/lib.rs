@@ -86,9 +86,17 @@ pub struct Builder {
     history_limit: usize,
     watch_buffer: usize,
     debounce: Duration,
+    port: u16,
 }
 
 impl Builder {
+    /// Listen on this loopback port instead of a free one (to restart a
+    /// daemon where its clients expect it).
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = port;
+        self
+    }
+
     /// The daemon's environment (layer 5).
     pub fn env(mut self, name: &str, value: &str) -> Self {
         self.env.push((name.to_owned(), value.to_owned()));
@@ -135,9 +143,10 @@ impl Builder {
         config.watch_buffer = self.watch_buffer;
         config.debounce = self.debounce;
         config.shutdown_grace = Duration::from_secs(5);
-        let listener = cfgd::Listener::bind(&"127.0.0.1:0".parse().expect("valid"))
+        let addr = cfgd::ListenAddr::Tcp(([127, 0, 0, 1], self.port).into());
+        let listener = cfgd::Listener::bind(&addr)
             .await
-            .expect("bind 127.0.0.1:0");
+            .expect("bind a loopback port");
         let endpoint = format!("http://{}", listener.local_addr());
         let (tx, rx) = oneshot::channel::<()>();
         let handle = tokio::spawn(async move {
@@ -186,6 +195,7 @@ impl TestDaemon {
             history_limit: 1000,
             watch_buffer: 1024,
             debounce: Duration::from_millis(20),
+            port: 0,
         }
     }
 
@@ -201,6 +211,15 @@ impl TestDaemon {
         Client::connect(&self.endpoint, None)
             .await
             .expect("connect")
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.endpoint
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("the endpoint ends in a port")
     }
 
     /// The config dir.
@@ -257,6 +276,14 @@ where
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// A loopback port nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind 127.0.0.1:0")
+        .port()
 }
 
 /// The canonical retries setting, used throughout.
