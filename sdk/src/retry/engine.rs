@@ -310,6 +310,10 @@ where
             } else {
                 attempt().await
             };
+            // A failure that comes with (or from) cancellation is not retried.
+            if watched && outcome.is_err() && tokens.is_cancelled() {
+                return engine.cancel();
+            }
             match engine.settle(outcome) {
                 Next::Done(result) => return (engine.run, result),
                 Next::Retry(wait) if wait.is_zero() => {}

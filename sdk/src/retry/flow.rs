@@ -140,6 +140,11 @@ impl Flow {
                     () = tokens.cancelled() => return engine.cancel(),
                     outcome = attempt => outcome,
                 };
+                // A failure that comes with (or from) cancellation is not
+                // retried.
+                if outcome.is_err() && tokens.is_cancelled() {
+                    return engine.cancel();
+                }
                 match engine.settle(outcome) {
                     Ok(result) => return (engine.run, result),
                     Err(wait) if wait.is_zero() => {}
