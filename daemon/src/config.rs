@@ -64,6 +64,15 @@ impl Default for Limits {
     }
 }
 
+/// A certificate and its private key (PEM files) for TLS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// The certificate chain (PEM).
+    pub cert: PathBuf,
+    /// The private key (PEM).
+    pub key: PathBuf,
+}
+
 /// Everything the daemon needs to run.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -87,6 +96,8 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// Request limits.
     pub limits: Limits,
+    /// Serve TLS with this certificate; `None` serves plain HTTP/2.
+    pub tls: Option<TlsFiles>,
 }
 
 impl Config {
@@ -104,6 +115,7 @@ impl Config {
             watch_buffer: 1024,
             shutdown_grace: Duration::from_secs(5),
             limits: Limits::default(),
+            tls: None,
         }
     }
 

@@ -39,7 +39,7 @@ use cfgd_settings::ConfigDir;
 use tokio::net::{TcpListener, UnixListener};
 use tokio_util::sync::CancellationToken;
 
-pub use config::{Config, Limits, ListenAddr};
+pub use config::{Config, Limits, ListenAddr, TlsFiles};
 
 use crate::core::Core;
 use crate::hub::Hub;
@@ -116,6 +116,9 @@ pub enum DaemonError {
     /// The file watcher failed.
     #[error("cannot watch the config dir: {0}")]
     Watch(#[from] notify::Error),
+    /// The TLS certificate or key cannot be used.
+    #[error("TLS: {0}")]
+    Tls(String),
     /// The gRPC server failed.
     #[error("gRPC server error: {0}")]
     Serve(#[from] tonic::transport::Error),
@@ -228,13 +231,17 @@ pub async fn serve(
     health
         .set_serving::<SettingsServer<SettingsService>>()
         .await;
-    let router = tonic::transport::Server::builder()
-        .add_service(health_service)
-        .add_service(
-            SettingsServer::new(service)
-                .max_decoding_message_size(config.limits.max_message_bytes)
-                .max_encoding_message_size(usize::MAX),
-        );
+    let mut server = tonic::transport::Server::builder();
+    if let Some(tls) = &config.tls {
+        server = server
+            .tls_config(load_tls(tls)?)
+            .map_err(|e| DaemonError::Tls(e.to_string()))?;
+    }
+    let router = server.add_service(health_service).add_service(
+        SettingsServer::new(service)
+            .max_decoding_message_size(config.limits.max_message_bytes)
+            .max_encoding_message_size(usize::MAX),
+    );
 
     let stopping = stop.clone();
     let signal = async move {
@@ -284,6 +291,18 @@ pub async fn serve(
     }
     tracing::info!("cfgd stopped");
     Ok(())
+}
+
+fn load_tls(tls: &TlsFiles) -> Result<tonic::transport::ServerTlsConfig, DaemonError> {
+    let read = |path: &std::path::Path, what: &str| {
+        std::fs::read(path).map_err(|e| {
+            DaemonError::Tls(format!("cannot read the {what} {}: {e}", path.display()))
+        })
+    };
+    let cert = read(&tls.cert, "certificate")?;
+    let key = read(&tls.key, "private key")?;
+    Ok(tonic::transport::ServerTlsConfig::new()
+        .identity(tonic::transport::Identity::from_pem(cert, key)))
 }
 
 fn create_state_dir(dir: &std::path::Path) -> Result<(), DaemonError> {

@@ -32,6 +32,12 @@ struct Args {
     /// The token can also come from CFGD_TOKEN.
     #[arg(long)]
     token_file: Option<PathBuf>,
+    /// Serve TLS with this certificate (PEM); needs --tls-key.
+    #[arg(long, env = "CFGD_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key (PEM) for --tls-cert.
+    #[arg(long, env = "CFGD_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// Quiet time after a config file changes before it is re-read, in ms.
     #[arg(long, default_value_t = 50)]
     debounce_ms: u64,
@@ -89,6 +95,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
     config.token = token;
     config.debounce = Duration::from_millis(args.debounce_ms);
     config.history_limit = args.history.max(1);
+    if let (Some(cert), Some(key)) = (args.tls_cert, args.tls_key) {
+        config.tls = Some(cfgd::TlsFiles { cert, key });
+    }
     if let cfgd::ListenAddr::Tcp(addr) = &args.listen
         && !addr.ip().is_loopback()
         && config.token.is_none()

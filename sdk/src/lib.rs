@@ -17,6 +17,6 @@ pub mod error;
 pub mod live;
 pub mod retry;
 
-pub use client::{Assign, Client, Setting, Shown, WatchEvent};
+pub use client::{Assign, Client, Connect, Setting, Shown, WatchEvent};
 pub use error::{Code, Error};
 pub use live::{Key, Options, Settings};

@@ -24,7 +24,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cfgd_sdk::{Client, WatchEvent};
+use cfgd_sdk::{Client, Connect, WatchEvent};
 use futures_util::{Stream, StreamExt};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -87,6 +87,8 @@ pub struct Builder {
     watch_buffer: usize,
     debounce: Duration,
     port: u16,
+    tls: Option<(cfgd::TlsFiles, PathBuf)>,
+    unix: Option<PathBuf>,
 }
 
 impl Builder {
@@ -121,6 +123,18 @@ impl Builder {
         self
     }
 
+    /// Serve TLS with these files; clients trust `ca` (a PEM file).
+    pub fn tls(mut self, files: cfgd::TlsFiles, ca: PathBuf) -> Self {
+        self.tls = Some((files, ca));
+        self
+    }
+
+    /// Listen on a Unix socket at `path` instead of TCP.
+    pub fn unix(mut self, path: PathBuf) -> Self {
+        self.unix = Some(path);
+        self
+    }
+
     /// Run on these dirs (e.g. those of a stopped daemon).
     pub fn dirs(mut self, dirs: Dirs) -> Self {
         self.dirs = dirs;
@@ -143,11 +157,19 @@ impl Builder {
         config.watch_buffer = self.watch_buffer;
         config.debounce = self.debounce;
         config.shutdown_grace = Duration::from_secs(5);
-        let addr = cfgd::ListenAddr::Tcp(([127, 0, 0, 1], self.port).into());
+        config.tls = self.tls.as_ref().map(|(files, _)| files.clone());
+        let addr = match &self.unix {
+            Some(path) => cfgd::ListenAddr::Unix(path.clone()),
+            None => cfgd::ListenAddr::Tcp(([127, 0, 0, 1], self.port).into()),
+        };
         let listener = cfgd::Listener::bind(&addr)
             .await
-            .expect("bind a loopback port");
-        let endpoint = format!("http://{}", listener.local_addr());
+            .expect("bind the listener");
+        let endpoint = match (&self.unix, &self.tls) {
+            (Some(_), _) => listener.local_addr(),
+            (None, Some(_)) => format!("https://{}", listener.local_addr()),
+            (None, None) => format!("http://{}", listener.local_addr()),
+        };
         let (tx, rx) = oneshot::channel::<()>();
         let handle = tokio::spawn(async move {
             cfgd::serve(config, listener, async {
@@ -158,7 +180,10 @@ impl Builder {
         let daemon = TestDaemon {
             endpoint,
             dirs: self.dirs,
-            token: self.token,
+            connect: Connect {
+                token: self.token,
+                ca_cert: self.tls.map(|(_, ca)| ca),
+            },
             shutdown: Some(tx),
             handle,
         };
@@ -180,7 +205,7 @@ pub struct TestDaemon {
     pub endpoint: String,
     /// Its dirs.
     pub dirs: Dirs,
-    token: Option<String>,
+    connect: Connect,
     shutdown: Option<oneshot::Sender<()>>,
     handle: JoinHandle<Result<(), cfgd::DaemonError>>,
 }
@@ -196,12 +221,14 @@ impl TestDaemon {
             watch_buffer: 1024,
             debounce: Duration::from_millis(20),
             port: 0,
+            tls: None,
+            unix: None,
         }
     }
 
     /// A client with the daemon's token (if it has one).
     pub async fn client(&self) -> Client {
-        Client::connect(&self.endpoint, self.token.as_deref())
+        Client::connect_with(&self.endpoint, &self.connect)
             .await
             .expect("connect to the test daemon")
     }

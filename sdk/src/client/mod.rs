@@ -71,23 +71,88 @@ pub enum Assign {
     Typed(Value),
 }
 
-fn endpoint(url: &str) -> Result<Endpoint, Error> {
-    let url = if url.contains("://") {
-        url.to_owned()
-    } else {
-        format!("http://{url}")
+/// How to reach a daemon beyond its address.
+///
+/// # Default
+/// No token, no CA certificate.
+#[derive(Debug, Clone, Default)]
+pub struct Connect {
+    /// The daemon's token (for writes and revealing secrets).
+    pub token: Option<String>,
+    /// A CA certificate (PEM file) to trust for an `https://` endpoint.
+    pub ca_cert: Option<std::path::PathBuf>,
+}
+
+impl Connect {
+    /// Just a token.
+    pub fn token(token: Option<&str>) -> Self {
+        Self {
+            token: token.map(str::to_owned),
+            ca_cert: None,
+        }
+    }
+}
+
+/// `http://host:port`, `https://host:port` (needs a CA) or `unix:/path`.
+fn endpoint(url: &str, connect: &Connect) -> Result<(Endpoint, Option<std::path::PathBuf>), Error> {
+    let bad = |reason: String| Error::Endpoint {
+        endpoint: url.to_owned(),
+        reason,
     };
-    Endpoint::from_shared(url.clone())
-        .map(|e| {
-            e.connect_timeout(Duration::from_secs(2))
-                .tcp_nodelay(true)
-                .http2_keep_alive_interval(Duration::from_secs(30))
-                .keep_alive_while_idle(true)
-        })
-        .map_err(|e| Error::Endpoint {
-            endpoint: url,
-            reason: e.to_string(),
-        })
+    let (uri, socket) = match url.strip_prefix("unix:") {
+        // The URI is only a placeholder: the connector dials the socket.
+        Some(path) if !path.is_empty() => (
+            "http://localhost".to_owned(),
+            Some(std::path::PathBuf::from(path)),
+        ),
+        Some(_) => return Err(bad("expected a socket path after 'unix:'".into())),
+        None if url.contains("://") => (url.to_owned(), None),
+        None => (format!("http://{url}"), None),
+    };
+    let mut ep = Endpoint::from_shared(uri)
+        .map_err(|e| bad(e.to_string()))?
+        .connect_timeout(Duration::from_secs(2))
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(Duration::from_secs(30))
+        .keep_alive_while_idle(true);
+    if url.starts_with("https://") {
+        let Some(ca) = &connect.ca_cert else {
+            return Err(bad(
+                "an https endpoint needs the CA certificate to trust (--ca-cert or CFGD_CA_CERT)"
+                    .into(),
+            ));
+        };
+        let pem = std::fs::read(ca).map_err(|e| {
+            bad(format!(
+                "cannot read the CA certificate {}: {e}",
+                ca.display()
+            ))
+        })?;
+        let tls = tonic::transport::ClientTlsConfig::new()
+            .ca_certificate(tonic::transport::Certificate::from_pem(pem));
+        ep = ep.tls_config(tls).map_err(|e| bad(e.to_string()))?;
+    }
+    Ok((ep, socket))
+}
+
+fn unix_connector(
+    path: std::path::PathBuf,
+) -> impl tower::Service<
+    tonic::transport::Uri,
+    Response = hyper_util::rt::TokioIo<tokio::net::UnixStream>,
+    Error = std::io::Error,
+    Future = impl Send,
+> + Clone
++ Send
++ 'static {
+    tower::service_fn(move |_: tonic::transport::Uri| {
+        let path = path.clone();
+        async move {
+            Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(
+                tokio::net::UnixStream::connect(path).await?,
+            ))
+        }
+    })
 }
 
 fn token(token: Option<&str>) -> Result<Token, Error> {
@@ -107,21 +172,42 @@ impl Client {
     /// [`Error::Endpoint`] for a malformed endpoint, [`Error::Unreachable`]
     /// when nothing answers there.
     pub async fn connect(url: &str, token_value: Option<&str>) -> Result<Self, Error> {
-        let ep = endpoint(url)?;
-        let channel = ep
-            .connect()
-            .await
-            .map_err(|e| Error::unreachable(url, &e))?;
-        Ok(Self::from_channel(channel, url, token(token_value)?))
+        Self::connect_with(url, &Connect::token(token_value)).await
+    }
+
+    /// [`Client::connect`] with a CA certificate for `https://` endpoints.
+    ///
+    /// # Errors
+    /// As [`Client::connect`], or an unreadable CA certificate.
+    pub async fn connect_with(url: &str, connect: &Connect) -> Result<Self, Error> {
+        let (ep, socket) = endpoint(url, connect)?;
+        let channel = match socket {
+            Some(path) => ep.connect_with_connector(unix_connector(path)).await,
+            None => ep.connect().await,
+        }
+        .map_err(|e| Error::unreachable(url, &e))?;
+        Ok(Self::from_channel(
+            channel,
+            url,
+            token(connect.token.as_deref())?,
+        ))
     }
 
     /// A client that connects on first use and reconnects by itself.
     ///
     /// # Errors
     /// [`Error::Endpoint`] for a malformed endpoint.
-    pub fn connect_lazy(url: &str, token_value: Option<&str>) -> Result<Self, Error> {
-        let channel = endpoint(url)?.connect_lazy();
-        Ok(Self::from_channel(channel, url, token(token_value)?))
+    pub fn connect_lazy(url: &str, connect: &Connect) -> Result<Self, Error> {
+        let (ep, socket) = endpoint(url, connect)?;
+        let channel = match socket {
+            Some(path) => ep.connect_with_connector_lazy(unix_connector(path)),
+            None => ep.connect_lazy(),
+        };
+        Ok(Self::from_channel(
+            channel,
+            url,
+            token(connect.token.as_deref())?,
+        ))
     }
 
     fn from_channel(channel: Channel, url: &str, token: Token) -> Self {

@@ -28,7 +28,7 @@ use crate::retry::RetryDefaults;
 ///
 /// # Default
 /// Endpoint from `CFGD_ENDPOINT` (else `http://127.0.0.1:7979`), token from
-/// `CFGD_TOKEN`, the process environment as a layer on top, no config dir
+/// `CFGD_TOKEN`, CA certificate from `CFGD_CA_CERT`, the process environment as a layer on top, no config dir
 /// for the offline view, reconnect backoff from 50 ms to 5 s.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -36,6 +36,8 @@ pub struct Options {
     pub endpoint: String,
     /// The daemon's token, if it has one (also lets the SDK read secrets).
     pub token: Option<String>,
+    /// A CA certificate (PEM file) for an `https://` endpoint.
+    pub ca_cert: Option<PathBuf>,
     /// Put the process environment above the daemon's values.
     pub use_process_env: bool,
     /// The process environment to use (captured once).
@@ -53,6 +55,7 @@ impl Default for Options {
         Self {
             endpoint: endpoint_from_env(),
             token: std::env::var("CFGD_TOKEN").ok().filter(|t| !t.is_empty()),
+            ca_cert: std::env::var_os("CFGD_CA_CERT").map(PathBuf::from),
             use_process_env: true,
             env: std::env::vars().collect(),
             config_dir: None,
@@ -69,6 +72,7 @@ impl Options {
         Self {
             endpoint: endpoint.to_owned(),
             token: None,
+            ca_cert: None,
             use_process_env: false,
             env: Vec::new(),
             ..Self::default()

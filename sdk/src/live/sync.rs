@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::view::{LiveView, Origin};
 use super::{Connection, Options, Shared};
-use crate::client::{Client, WatchEvent};
+use crate::client::{Client, Connect, WatchEvent};
 use crate::error::{Code, Error};
 
 pub(super) fn spawn(shared: Weak<Shared>, options: Options, stop: CancellationToken) {
@@ -70,7 +70,11 @@ async fn run(shared: Weak<Shared>, options: Options) {
 
 /// One connection: returns `Ok` only when the `Settings` are gone.
 async fn session(shared: &Weak<Shared>, options: &Options, reveal: bool) -> Result<(), Error> {
-    let client = Client::connect(&options.endpoint, options.token.as_deref()).await?;
+    let connect = Connect {
+        token: options.token.clone(),
+        ca_cert: options.ca_cert.clone(),
+    };
+    let client = Client::connect_with(&options.endpoint, &connect).await?;
     let catalog = client.catalog_index().await?;
     let (after, epoch) = {
         let Some(s) = shared.upgrade() else {
