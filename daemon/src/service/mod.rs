@@ -217,6 +217,15 @@ impl SettingsService {
     }
 }
 
+/// The names an operation changed (what a rollback or profile switch reports).
+fn changed_names(outcome: &Outcome) -> Vec<String> {
+    outcome
+        .record
+        .as_ref()
+        .map(|r| r.changes.iter().map(|c| c.name.clone()).collect())
+        .unwrap_or_default()
+}
+
 /// The value the active profile holds for `r`, if any.
 fn profile_value(r: &Resolved) -> Option<&cfgd_settings::Value> {
     if r.source.layer == LayerKind::Profile {
@@ -400,11 +409,7 @@ impl pb::settings_server::Settings for SettingsService {
                 expected: req.expected_revision,
             })
             .await?;
-        let names: Vec<String> = outcome
-            .record
-            .as_ref()
-            .map(|r| r.changes.iter().map(|c| c.name.clone()).collect())
-            .unwrap_or_default();
+        let names = changed_names(&outcome);
         Ok(Response::new(self.write_response(&outcome, &names, false)))
     }
 
@@ -465,11 +470,7 @@ impl pb::settings_server::Settings for SettingsService {
                 p.use_profile(&name)
             })
             .await?;
-        let names: Vec<String> = outcome
-            .record
-            .as_ref()
-            .map(|r| r.changes.iter().map(|c| c.name.clone()).collect())
-            .unwrap_or_default();
+        let names = changed_names(&outcome);
         Ok(Response::new(self.write_response(&outcome, &names, false)))
     }
 

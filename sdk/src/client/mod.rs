@@ -242,9 +242,9 @@ impl Client {
             .await
             .map_err(self.err())?
             .into_inner();
-        Ok(r.setting
+        r.setting
             .map(Into::into)
-            .ok_or(Error::Protocol("Get answered without a setting".into()))?)
+            .ok_or(Error::Protocol("Get answered without a setting".into()))
     }
 
     /// Every setting (or only `names`).
