@@ -1,0 +1,85 @@
+//! `cfg status`: where the daemon is and what it has loaded, with every
+//! config file whose current content is not in force and why.
+
+use serde_json::json;
+
+use super::Ctx;
+use crate::error::Failure;
+use crate::output::utc;
+
+/// `cfg status`.
+pub(crate) async fn status(ctx: &Ctx<'_>) -> Result<(), Failure> {
+    let client = ctx.connect().await?;
+    let s = client.status().await?;
+    if ctx.json() {
+        ctx.out.json(&json!({
+            "endpoint": client.endpoint(),
+            "version": s.version,
+            "listen": s.listen,
+            "revision": s.revision,
+            "epoch": s.epoch,
+            "oldest_revision": s.oldest_revision,
+            "active_profile": s.active_profile,
+            "config_dir": s.config_dir,
+            "state_dir": s.state_dir,
+            "profiles_path": s.profiles_path,
+            "settings": s.settings,
+            "watchers": s.watchers,
+            "started_ms": s.started_ms,
+            "files": s.files.iter().map(|f| json!({
+                "path": f.path,
+                "kind": f.kind,
+                "error": (!f.error.is_empty()).then_some(&f.error),
+                "line": (f.error_line > 0).then_some(f.error_line),
+            })).collect::<Vec<_>>(),
+        }));
+        return Ok(());
+    }
+    let out = ctx.out;
+    out.success(&format!(
+        "cfgd {} is running at {} (endpoint {}).",
+        s.version,
+        s.listen,
+        client.endpoint()
+    ));
+    out.line(&format!(
+        "Revision:       {} (history from revision {})",
+        s.revision, s.oldest_revision
+    ));
+    out.line(&format!("Epoch:          {}", s.epoch));
+    out.line(&format!("Active profile: {}", s.active_profile));
+    out.line(&format!("Settings:       {} declared", s.settings));
+    out.line(&format!("Watchers:       {}", s.watchers));
+    out.line(&format!("Started:        {}", utc(s.started_ms)));
+    out.line(&format!("Config dir:     {}", s.config_dir));
+    out.line(&format!("State dir:      {}", s.state_dir));
+    out.line(&format!("Profiles file:  {}", s.profiles_path));
+    if s.files.is_empty() {
+        out.line("Config files:   none");
+        return Ok(());
+    }
+    out.line("Config files:");
+    let bad = s.files.iter().filter(|f| !f.error.is_empty()).count();
+    for f in &s.files {
+        if f.error.is_empty() {
+            out.line(&format!("  {} ({})", f.path, f.kind));
+            continue;
+        }
+        let at = if f.error_line > 0 {
+            format!(", line {}", f.error_line)
+        } else {
+            String::new()
+        };
+        out.line(&format!("  {} ({}): NOT APPLIED{at}", f.path, f.kind));
+        for line in f.error.lines() {
+            out.error(&format!("    {line}"));
+        }
+    }
+    if bad > 0 {
+        out.warn(&format!(
+            "{bad} config file(s) have errors; their last good content (if any) stays in force. \
+             Fix them and cfgd reloads them; `cfg validate` checks them offline."
+        ));
+    }
+    Ok(())
+}

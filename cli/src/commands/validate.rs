@@ -1,0 +1,278 @@
+//! `cfg validate`: checks config files offline, with the same settings model
+//! the daemon uses, so what passes here loads there. No daemon is needed.
+
+use std::path::{Path, PathBuf};
+
+use cfgd_settings::{Catalog, ConfigDir, Errors, Layer, ProfilesFile, SettingsError};
+use serde_json::json;
+
+use super::Ctx;
+use crate::args::ValidateArgs;
+use crate::error::Failure;
+
+/// One problem in one file.
+#[derive(Debug, Clone, PartialEq)]
+struct Issue {
+    file: String,
+    line: Option<u32>,
+    setting: Option<String>,
+    message: String,
+}
+
+impl Issue {
+    fn from_error(file: &Path, e: &SettingsError) -> Self {
+        let file = file.display().to_string();
+        let text = e.to_string();
+        // Every message names its file except a profile's ("profile 'x': …").
+        let message = if text.contains(&file) {
+            text
+        } else {
+            format!("{file}: {text}")
+        };
+        Issue {
+            file,
+            line: e.line(),
+            setting: e.setting().map(str::to_owned),
+            message,
+        }
+    }
+
+    fn from_errors(file: &Path, errors: &Errors) -> Vec<Self> {
+        errors.0.iter().map(|e| Self::from_error(file, e)).collect()
+    }
+}
+
+/// What a file is, by its name and place (as the daemon tells them apart).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Values,
+    DotEnv,
+    Catalog,
+    Profiles,
+}
+
+fn role(path: &Path) -> Role {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    let in_catalog_d = path
+        .parent()
+        .and_then(Path::file_name)
+        .is_some_and(|d| d == "catalog.d");
+    if name == ".env" || name.ends_with(".env") {
+        Role::DotEnv
+    } else if name == "catalog.toml" || in_catalog_d {
+        Role::Catalog
+    } else if name == "profiles.toml" {
+        Role::Profiles
+    } else {
+        Role::Values
+    }
+}
+
+/// The catalogue a `catalog.d` file is added to: its config dir's
+/// `catalog.toml` when that is valid, else the built-in one.
+fn base_catalog(catalog_d_file: &Path) -> Catalog {
+    catalog_d_file
+        .parent()
+        .and_then(Path::parent)
+        .map(|dir| dir.join("catalog.toml"))
+        .and_then(|p| {
+            let text = std::fs::read_to_string(&p).ok()?;
+            Catalog::parse(&text, Some(&p)).ok()
+        })
+        .unwrap_or_else(Catalog::builtin)
+}
+
+/// Checks one file against `catalog`.
+fn check_file(path: &Path, catalog: &Catalog) -> Vec<Issue> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            let err = SettingsError::Io {
+                action: "cannot read",
+                path: path.display().to_string(),
+                message: e.to_string(),
+            };
+            return vec![Issue::from_error(path, &err)];
+        }
+    };
+    match role(path) {
+        Role::Values => Layer::from_toml(catalog, path, &text)
+            .err()
+            .map(|e| Issue::from_errors(path, &e))
+            .unwrap_or_default(),
+        Role::DotEnv => Layer::from_dotenv(catalog, path, &text)
+            .err()
+            .map(|e| Issue::from_errors(path, &e))
+            .unwrap_or_default(),
+        Role::Catalog => {
+            let result = if path.file_name().is_some_and(|n| n == "catalog.toml") {
+                Catalog::parse(&text, Some(path)).map(drop)
+            } else {
+                base_catalog(path).add_file(&text, Some(path))
+            };
+            result
+                .err()
+                .map(|e| vec![Issue::from_error(path, &e)])
+                .unwrap_or_default()
+        }
+        Role::Profiles => match ProfilesFile::parse(&text, path) {
+            Err(e) => vec![Issue::from_error(path, &e)],
+            Ok(file) => file
+                .profiles
+                .iter()
+                .flat_map(|(name, values)| {
+                    let (_, errors) = Layer::from_profile_lenient(catalog, name, values);
+                    errors
+                        .iter()
+                        .map(|e| Issue::from_error(path, e))
+                        .collect::<Vec<_>>()
+                })
+                .collect(),
+        },
+    }
+}
+
+/// Every file of a config dir, and the problems of those that fail.
+fn check_dir(dir: &Path) -> Result<(Vec<PathBuf>, Vec<Issue>), Failure> {
+    if !dir.is_dir() {
+        return Err(Failure::Message(format!(
+            "Config dir '{}' does not exist or is not a directory (use --config-dir or CFGD_CONFIG_DIR).",
+            dir.display()
+        )));
+    }
+    let loaded = ConfigDir::load(dir);
+    let files = loaded.files().map(|f| f.path.clone()).collect();
+    let issues = loaded
+        .files()
+        .filter_map(|f| f.error.as_ref().map(|e| Issue::from_errors(&f.path, e)))
+        .flatten()
+        .collect();
+    Ok((files, issues))
+}
+
+/// `cfg validate [FILE…]`.
+pub(crate) fn validate(ctx: &Ctx<'_>, args: &ValidateArgs) -> Result<(), Failure> {
+    let (files, issues) = if args.files.is_empty() {
+        check_dir(&args.config_dir)?
+    } else {
+        let catalog = if args.config_dir.is_dir() {
+            ConfigDir::load(&args.config_dir).catalog().clone()
+        } else {
+            Catalog::builtin()
+        };
+        let issues = args
+            .files
+            .iter()
+            .flat_map(|f| check_file(f, &catalog))
+            .collect();
+        (args.files.clone(), issues)
+    };
+    if ctx.json() {
+        ctx.out.json(&json!({
+            "valid": issues.is_empty(),
+            "files": files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>(),
+            "errors": issues.iter().map(|i| json!({
+                "file": i.file,
+                "line": i.line,
+                "setting": i.setting,
+                "message": i.message,
+            })).collect::<Vec<_>>(),
+        }));
+        return if issues.is_empty() {
+            Ok(())
+        } else {
+            Err(Failure::Reported)
+        };
+    }
+    if issues.is_empty() {
+        ctx.out.success("Configuration valid!");
+        return Ok(());
+    }
+    for issue in &issues {
+        ctx.out.error(&issue.message);
+    }
+    let mut bad: Vec<&str> = issues.iter().map(|i| i.file.as_str()).collect();
+    bad.dedup();
+    Err(Failure::Message(format!(
+        "Found {} error(s) in {} file(s).",
+        issues.len(),
+        bad.len()
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_are_told_apart_as_the_daemon_does() {
+        assert_eq!(role(Path::new("config/prefect.toml")), Role::Values);
+        assert_eq!(role(Path::new("config/.env")), Role::DotEnv);
+        assert_eq!(role(Path::new("prod.env")), Role::DotEnv);
+        assert_eq!(role(Path::new("config/catalog.toml")), Role::Catalog);
+        assert_eq!(role(Path::new("config/catalog.d/app.toml")), Role::Catalog);
+        assert_eq!(role(Path::new(".cfgd/profiles.toml")), Role::Profiles);
+    }
+
+    #[test]
+    fn problems_carry_file_line_and_setting() {
+        let dir = tempfile::tempdir().unwrap();
+        let bad = dir.path().join("a.toml");
+        std::fs::write(&bad, "[tasks]\ndefault_retries = \"many\"\n").unwrap();
+        let issues = check_file(&bad, &Catalog::builtin());
+        assert_eq!(issues.len(), 1);
+        assert_eq!(issues[0].line, Some(2));
+        assert_eq!(
+            issues[0].setting.as_deref(),
+            Some("PREFECT_TASKS_DEFAULT_RETRIES")
+        );
+        assert!(issues[0].message.contains(&bad.display().to_string()));
+
+        let profiles = dir.path().join("profiles.toml");
+        std::fs::write(
+            &profiles,
+            "active = \"default\"\n[profiles.default]\nPREFECT_TASKS_DEFAULT_RETRYS = \"2\"\n",
+        )
+        .unwrap();
+        let issues = check_file(&profiles, &Catalog::builtin());
+        assert_eq!(issues.len(), 1);
+        assert!(
+            issues[0]
+                .message
+                .starts_with(&format!("{}: ", profiles.display())),
+            "{}",
+            issues[0].message
+        );
+        assert!(issues[0].message.contains("Did you mean"));
+
+        let missing = dir.path().join("nope.toml");
+        let issues = check_file(&missing, &Catalog::builtin());
+        assert!(issues[0].message.starts_with("cannot read"));
+    }
+
+    #[test]
+    fn a_service_catalogue_is_checked_against_its_base() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().join("catalog.d");
+        std::fs::create_dir(&d).unwrap();
+        let ok = d.join("app.toml");
+        std::fs::write(
+            &ok,
+            "[[settings]]\nname = \"APP_TIMEOUT\"\ntype = \"number\"\ndefault = 1\n",
+        )
+        .unwrap();
+        assert!(check_file(&ok, &Catalog::builtin()).is_empty());
+        let clash = d.join("clash.toml");
+        std::fs::write(
+            &clash,
+            "[[settings]]\nname = \"PREFECT_TASKS_DEFAULT_RETRIES\"\ntype = \"integer\"\n",
+        )
+        .unwrap();
+        let issues = check_file(&clash, &Catalog::builtin());
+        assert_eq!(issues.len(), 1, "{issues:?}");
+        assert!(issues[0].message.contains("already declared"));
+    }
+}

@@ -1,0 +1,209 @@
+//! Everything `cfg` writes: the output format, colour, confirmations, and
+//! the text of values, sources and times shared by several commands.
+
+use std::io::{self, BufRead, IsTerminal, Write};
+
+use cfgd_sdk::Shown;
+use cfgd_settings::Source;
+
+use crate::error::Failure;
+
+/// How a command prints its data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Format {
+    /// Lines for people.
+    Text,
+    /// JSON for programs (one document; `watch` prints one per line).
+    Json,
+}
+
+impl Format {
+    /// Reads `-o/--output`: absent means text; only `json` is accepted.
+    pub(crate) fn parse(given: Option<&str>) -> Result<Self, Failure> {
+        match given {
+            None => Ok(Format::Text),
+            Some(f) if f.eq_ignore_ascii_case("json") => Ok(Format::Json),
+            Some(_) => Err(Failure::message("Only 'json' output format is supported.")),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Colour {
+    Green,
+    Red,
+    Yellow,
+}
+
+impl Colour {
+    fn code(self) -> &'static str {
+        match self {
+            Colour::Green => "\x1b[32m",
+            Colour::Red => "\x1b[31m",
+            Colour::Yellow => "\x1b[33m",
+        }
+    }
+}
+
+/// Writes to stdout and stderr, in colour only where that stream is a
+/// terminal and `NO_COLOR` is not set.
+///
+/// Write errors (a closed pipe, as with `cfg view | head -1`) are ignored:
+/// there is nobody left to tell.
+#[derive(Debug, Clone, Copy)]
+pub struct Printer {
+    out_colour: bool,
+    err_colour: bool,
+}
+
+impl Printer {
+    /// Decides colour from the environment: each stream is coloured only if
+    /// it is a terminal, and neither is when `NO_COLOR` is set (non-empty).
+    pub fn detect() -> Self {
+        let allowed = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        Self {
+            out_colour: allowed && io::stdout().is_terminal(),
+            err_colour: allowed && io::stderr().is_terminal(),
+        }
+    }
+
+    fn write(mut to: impl Write, colour: Option<Colour>, text: &str) {
+        let _ = match colour {
+            Some(c) => writeln!(to, "{}{text}\x1b[0m", c.code()),
+            None => writeln!(to, "{text}"),
+        };
+    }
+
+    /// A plain line on stdout.
+    pub(crate) fn line(&self, text: &str) {
+        Self::write(io::stdout().lock(), None, text);
+    }
+
+    /// A success line on stdout (green on a terminal).
+    pub(crate) fn success(&self, text: &str) {
+        Self::write(
+            io::stdout().lock(),
+            self.out_colour.then_some(Colour::Green),
+            text,
+        );
+    }
+
+    /// A warning on stderr (yellow on a terminal).
+    pub(crate) fn warn(&self, text: &str) {
+        Self::write(
+            io::stderr().lock(),
+            self.err_colour.then_some(Colour::Yellow),
+            text,
+        );
+    }
+
+    /// An error on stderr (red on a terminal).
+    pub fn error(&self, text: &str) {
+        Self::write(
+            io::stderr().lock(),
+            self.err_colour.then_some(Colour::Red),
+            text,
+        );
+    }
+
+    /// A JSON document on stdout, indented by 2 (as Prefect prints it).
+    pub(crate) fn json(&self, value: &serde_json::Value) {
+        let text = serde_json::to_string_pretty(value).expect("JSON values always serialise");
+        Self::write(io::stdout().lock(), None, &text);
+    }
+
+    /// One JSON document on one line (for streams such as `watch`).
+    pub(crate) fn json_line(&self, value: &serde_json::Value) {
+        Self::write(io::stdout().lock(), None, &value.to_string());
+    }
+}
+
+/// Whether to ask before a destructive step: only when stdin is a terminal
+/// (a script cannot answer) and `--yes` was not given.
+pub(crate) fn should_confirm(yes: bool) -> bool {
+    !yes && io::stdin().is_terminal()
+}
+
+/// Asks `question` on stderr and reads a yes/no from stdin; anything but
+/// `y`/`yes` (the default, like Prefect's) is no.
+pub(crate) fn confirm(question: &str) -> bool {
+    let mut err = io::stderr().lock();
+    let _ = write!(err, "{question} [y/N]: ");
+    let _ = err.flush();
+    drop(err);
+    let mut answer = String::new();
+    if io::stdin().lock().read_line(&mut answer).is_err() {
+        return false;
+    }
+    matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+}
+
+/// A value as `cfg` shows it: `None` when unset, `********` for a secret
+/// unless `reveal` (and the daemon sent it in clear).
+pub(crate) fn shown(value: &Shown, reveal: bool) -> String {
+    value.display(reveal)
+}
+
+/// A value for JSON: its text, `null` when unset.
+pub(crate) fn shown_json(value: &Shown, reveal: bool) -> serde_json::Value {
+    match value {
+        Shown::Unset => serde_json::Value::Null,
+        other => serde_json::Value::String(other.display(reveal)),
+    }
+}
+
+/// A source as `cfg` shows it: `profile 'default'`, `env PREFECT_X`,
+/// `config file config/a.toml, line 3`, `defaults`.
+pub(crate) fn source(s: &Source) -> String {
+    s.to_string()
+}
+
+/// Milliseconds since the Unix epoch as `2026-11-28 23:32:54 UTC`.
+pub(crate) fn utc(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let (days, of_day) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
+        of_day / 3600,
+        of_day % 3600 / 60,
+        of_day % 60
+    )
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's
+/// `civil_from_days`), so no date crate is needed for one format.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_format_accepts_only_json() {
+        assert_eq!(Format::parse(None).unwrap(), Format::Text);
+        assert_eq!(Format::parse(Some("json")).unwrap(), Format::Json);
+        assert_eq!(Format::parse(Some("JSON")).unwrap(), Format::Json);
+        let err = Format::parse(Some("yaml")).unwrap_err();
+        assert_eq!(err.to_string(), "Only 'json' output format is supported.");
+    }
+
+    #[test]
+    fn utc_times_are_exact() {
+        assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(utc(951_782_400_000), "2000-02-29 00:00:00 UTC");
+        assert_eq!(utc(1_700_000_000_999), "2023-11-14 22:13:20 UTC");
+        assert_eq!(utc(-1000), "1969-12-31 23:59:59 UTC");
+    }
+}
