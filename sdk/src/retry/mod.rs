@@ -26,7 +26,8 @@
 //! 1/2 will start 5 second(s) from now`, `… - Retries are exhausted`,
 //! `Finished in state Completed()`), through `tracing` with target
 //! `cfgd_sdk::retry`. The `#[task]` and `#[flow]` attribute macros
-//! ([`task`], [`flow`]) build all this from a function definition.
+//! ([`macro@task`], [`macro@flow`]) build all this from a function
+//! definition.
 //!
 //! # Layout
 //! - [`task`](mod@task) — [`Task`], its parameters and hooks.
@@ -74,6 +75,26 @@
 //! let failed = Task::new("once").retries(0).run(|| async { Err::<(), _>("boom") }).await;
 //! assert_eq!(failed, Err(RunError::Failed("boom")));
 //! # Ok(())
+//! # }
+//! ```
+//!
+//! # Macros
+//! The function keeps its name and parameters and returns
+//! `Result<T, RunError<E>>`; `<name>_with_history` also returns the run.
+//! ```
+//! use cfgd_sdk::retry::{RunError, exponential_backoff, task};
+//!
+//! #[task(retries = 3, retry_delay_seconds = exponential_backoff(10))]
+//! async fn parse(text: &str) -> Result<u32, std::num::ParseIntError> {
+//!     text.trim().parse()
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() {
+//! assert_eq!(parse(" 7 ").await, Ok(7));
+//! let (run, result) = parse_with_history("seven").await;
+//! assert!(matches!(result, Err(RunError::Failed(_))));
+//! assert_eq!(run.run_count(), 4); // after waiting 10, 20 and 40 seconds
 //! # }
 //! ```
 
