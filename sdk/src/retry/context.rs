@@ -145,8 +145,10 @@ mod tests {
             let ctx = current().unwrap();
             assert!(ctx.cancel.is_some());
             // Sync code polled inside the scope sees it too.
-            let seen = (|| current().and_then(|c| c.cancel).is_some())();
-            assert!(seen);
+            fn sync_code_sees_the_token() -> bool {
+                current().and_then(|c| c.cancel).is_some()
+            }
+            assert!(sync_code_sees_the_token());
         })
         .await;
         assert!(current().is_none());

@@ -68,7 +68,8 @@ impl fmt::Debug for RetryDelay {
 /// ```
 /// use cfgd_sdk::retry::exponential_backoff;
 ///
-/// let delays = exponential_backoff(10).resolve(3).unwrap();
+/// let backoff = exponential_backoff(10);
+/// let delays = backoff.resolve(3).unwrap();
 /// assert_eq!(delays.seconds(), [10.0, 20.0, 40.0]);
 /// ```
 pub fn exponential_backoff(backoff_factor: impl Into<f64>) -> RetryDelay {

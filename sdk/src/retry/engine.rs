@@ -44,12 +44,13 @@ struct Engine<'t, E> {
 
 type Finished<T, E> = (TaskRun, Result<T, RunError<E>>);
 
+/// A run that could not start: its record (ended `Failed`) and why. Boxed:
+/// this path is cold and the record is large.
+type Invalid = (TaskRun, ConfigError);
+
 impl<'t, E: fmt::Display> Engine<'t, E> {
     /// Creates the run in `Pending` with the parameters resolved now.
-    fn begin(
-        task: &'t Task<E>,
-        flow_run: Option<super::run::RunId>,
-    ) -> Result<Self, Finished<(), E>> {
+    fn begin(task: &'t Task<E>, flow_run: Option<super::run::RunId>) -> Result<Self, Box<Invalid>> {
         let resolved = with_source(task.defaults.as_ref(), |source| {
             let retries = task.retries.unwrap_or_else(|| source.task_retries());
             let delays = if retries == 0 {
@@ -84,7 +85,7 @@ impl<'t, E: fmt::Display> Engine<'t, E> {
                     .with_message(format!("Invalid retry configuration: {e}"));
                 log::finished(&state);
                 run.history.push(state);
-                Err((run, Err(RunError::Invalid(e))))
+                Err(Box::new((run, e)))
             }
         }
     }
@@ -264,7 +265,7 @@ fn with_failure_state<E: fmt::Display, R>(
 /// Starts a run: its engine, its tokens and its span.
 fn start<E: fmt::Display>(
     task: &Task<E>,
-) -> Result<(Engine<'_, E>, Tokens, tracing::Span), Finished<(), E>> {
+) -> Result<(Engine<'_, E>, Tokens, tracing::Span), Box<Invalid>> {
     let ctx = context::current().unwrap_or_default();
     let engine = Engine::begin(task, ctx.flow_run)?;
     let span =
@@ -276,11 +277,8 @@ fn start<E: fmt::Display>(
     Ok((engine, tokens, span))
 }
 
-fn never_started<T, E>((run, result): Finished<(), E>) -> Finished<T, E> {
-    (
-        run,
-        result.map(|()| unreachable!("an invalid run never completes")),
-    )
+fn never_started<T, E>((run, error): Invalid) -> Finished<T, E> {
+    (run, Err(RunError::Invalid(error)))
 }
 
 /// The async attempt loop.
@@ -292,7 +290,7 @@ where
 {
     let (mut engine, tokens, span) = match start(task) {
         Ok(started) => started,
-        Err(done) => return never_started(done),
+        Err(invalid) => return never_started(*invalid),
     };
     let watched = tokens.any();
     async move {
@@ -339,7 +337,7 @@ fn drive_blocking<T, E: fmt::Display>(
 ) -> Finished<T, E> {
     let (mut engine, tokens, span) = match start(task) {
         Ok(started) => started,
-        Err(done) => return never_started(done),
+        Err(invalid) => return never_started(*invalid),
     };
     let _entered = span.enter();
     loop {

@@ -113,7 +113,10 @@ impl Flow {
     {
         let (mut engine, tokens) = match FlowEngine::begin(self) {
             Ok(started) => started,
-            Err(done) => return done,
+            Err(invalid) => {
+                let (run, error) = *invalid;
+                return (run, Err(RunError::Invalid(error)));
+            }
         };
         let span = tracing::info_span!(target: "cfgd_sdk::retry", "flow_run", flow_run = %engine.run.name());
         let inner = engine.context(&tokens);
@@ -184,7 +187,10 @@ impl Flow {
     {
         let (mut engine, tokens) = match FlowEngine::begin(self) {
             Ok(started) => started,
-            Err(done) => return done,
+            Err(invalid) => {
+                let (run, error) = *invalid;
+                return (run, Err(RunError::Invalid(error)));
+            }
         };
         let span = tracing::info_span!(target: "cfgd_sdk::retry", "flow_run", flow_run = %engine.run.name());
         let _entered = span.enter();
@@ -239,7 +245,8 @@ type Finished<T, E> = (FlowRun, Result<T, RunError<E>>);
 
 impl<'f> FlowEngine<'f> {
     /// Creates the run in `Pending`; also returns the tokens it obeys.
-    fn begin<T, E>(flow: &'f Flow) -> Result<(Self, Tokens), Finished<T, E>> {
+    /// A run that cannot start is returned ended `Failed`, with why.
+    fn begin(flow: &'f Flow) -> Result<(Self, Tokens), Box<(FlowRun, ConfigError)>> {
         let ctx = context::current().unwrap_or_default();
         let (retries, delays) = with_source(flow.defaults.as_ref(), |source| {
             let retries = flow.retries.unwrap_or_else(|| source.flow_retries());
@@ -267,7 +274,7 @@ impl<'f> FlowEngine<'f> {
                     .with_message(format!("Invalid retry configuration: {e}"));
                 log::finished(&state);
                 run.history.push(state);
-                Err((run, Err(RunError::Invalid(e))))
+                Err(Box::new((run, e)))
             }
         }
     }
