@@ -498,3 +498,30 @@ fn a_blocking_run_is_cancelled_during_its_delay() {
         ["Pending", "Running", "AwaitingRetry", "Cancelled"]
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn runs_can_be_spawned_and_tasks_shared() {
+    fn shareable<T: Send + Sync + Clone + 'static>(_: &T) {}
+    let task = Task::new("t")
+        .retries(1)
+        .retry_delay_seconds(1)
+        .unwrap()
+        .on_retry(|_, _, _| {})
+        .retry_condition_fn(|_, _, state: &State<Boom>| state.error().is_some());
+    shareable(&task);
+    let spawned = tokio::spawn({
+        let task = task.clone();
+        async move { task.run(|| async { Err::<(), _>(Boom(1)) }).await }
+    });
+    assert_eq!(spawned.await.unwrap(), Err(RunError::Failed(Boom(1))));
+    let flow = cfgd_sdk::retry::Flow::new("f").retries(1);
+    shareable(&flow);
+    let spawned = tokio::spawn(async move {
+        flow.run(|| {
+            let task = task.clone();
+            async move { task.run(|| async { Ok::<_, Boom>(2) }).await }
+        })
+        .await
+    });
+    assert_eq!(spawned.await.unwrap(), Ok(2));
+}

@@ -135,6 +135,15 @@ fn expand(kind: Kind, args: TokenStream2, item: TokenStream2) -> syn::Result<Tok
     let companion = format_ident!("{}_with_history", name);
     let vis = &func.vis;
     let attrs = &func.attrs;
+    // The companion shares the function's conditional compilation and lint
+    // settings, not its docs or other attributes.
+    let shared_attrs = func.attrs.iter().filter(|a| {
+        [
+            "cfg", "cfg_attr", "allow", "expect", "warn", "deny", "forbid",
+        ]
+        .iter()
+        .any(|name| a.path().is_ident(name))
+    });
     let body = &func.block;
     let retried = retried_type(&ret);
     let run_type = match kind {
@@ -195,6 +204,7 @@ fn expand(kind: Kind, args: TokenStream2, item: TokenStream2) -> syn::Result<Tok
         }
 
         #[doc = #doc]
+        #(#shared_attrs)*
         #vis #companion_sig {
             let __cfgd_runner = #builder;
             __cfgd_runner.#run(#attempt) #dot_await
@@ -534,6 +544,23 @@ mod tests {
         );
         let out = expand_str(Kind::Task, "", "fn f() -> io::Result<u8> { Ok(1) }").unwrap();
         assert!(out.contains("TaskOutput > :: Retried"), "{out}");
+    }
+
+    #[test]
+    fn the_companion_shares_cfg_and_lint_attributes_only() {
+        let out = expand_str(
+            Kind::Task,
+            "",
+            "/// Docs.\n#[cfg(unix)] #[allow(dead_code)] #[inline] fn f() -> Result<(), String> { Ok(()) }",
+        )
+        .unwrap();
+        let companion = &out[out.find("fn f_with_history").unwrap() - 120..];
+        assert!(
+            companion.contains("# [cfg (unix)] # [allow (dead_code)]"),
+            "{out}"
+        );
+        assert_eq!(out.matches("# [inline]").count(), 1, "{out}");
+        assert_eq!(out.matches("Docs.").count(), 1, "{out}");
     }
 
     #[test]
