@@ -45,6 +45,12 @@ impl Colour {
     }
 }
 
+/// Whether a stream gets colour: it is a terminal, and `NO_COLOR` is unset
+/// or empty (<https://no-color.org>).
+fn colour(no_color: Option<&std::ffi::OsStr>, terminal: bool) -> bool {
+    terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
 /// Writes to stdout and stderr, in colour only where that stream is a
 /// terminal and `NO_COLOR` is not set.
 ///
@@ -60,10 +66,10 @@ impl Printer {
     /// Decides colour from the environment: each stream is coloured only if
     /// it is a terminal, and neither is when `NO_COLOR` is set (non-empty).
     pub fn detect() -> Self {
-        let allowed = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        let no_color = std::env::var_os("NO_COLOR");
         Self {
-            out_colour: allowed && io::stdout().is_terminal(),
-            err_colour: allowed && io::stderr().is_terminal(),
+            out_colour: colour(no_color.as_deref(), io::stdout().is_terminal()),
+            err_colour: colour(no_color.as_deref(), io::stderr().is_terminal()),
         }
     }
 
@@ -197,6 +203,15 @@ mod tests {
         assert_eq!(Format::parse(Some("JSON")).unwrap(), Format::Json);
         let err = Format::parse(Some("yaml")).unwrap_err();
         assert_eq!(err.to_string(), "Only 'json' output format is supported.");
+    }
+
+    #[test]
+    fn colour_only_on_a_terminal_and_never_with_no_color() {
+        use std::ffi::OsStr;
+        assert!(colour(None, true));
+        assert!(colour(Some(OsStr::new("")), true));
+        assert!(!colour(Some(OsStr::new("1")), true));
+        assert!(!colour(None, false));
     }
 
     #[test]

@@ -72,7 +72,7 @@ pub(crate) async fn status(ctx: &Ctx<'_>) -> Result<(), Failure> {
         };
         out.line(&format!("  {} ({}): NOT APPLIED{at}", f.path, f.kind));
         for line in f.error.lines() {
-            out.error(&format!("    {line}"));
+            out.line(&format!("    {line}"));
         }
     }
     if bad > 0 {

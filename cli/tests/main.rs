@@ -1,0 +1,14 @@
+//! `cfg` end to end: the real binary against a real daemon started by each
+//! test (see `common`), one module per behaviour.
+
+mod common;
+
+mod connection;
+mod history;
+mod profile;
+mod set;
+mod status;
+mod unset;
+mod validate;
+mod view;
+mod watch;

@@ -1,0 +1,132 @@
+//! `cfg watch`: each change as it happens, and resuming when the stream
+//! drops. Lines are read as they come, each with a bounded wait.
+
+use crate::common::{Daemon, Spawned};
+
+#[test]
+fn watch_prints_each_change_with_revision_origin_and_source() {
+    let d = Daemon::start();
+    let w = Spawned::new(d.command().args(["watch"]));
+    let header = w.stdout_until(|l| l.starts_with("Watching "));
+    assert_eq!(
+        header,
+        [format!(
+            "Watching all settings from revision {} (profile 'default'); press Ctrl-C to stop.",
+            d.revision()
+        )]
+    );
+    d.cfg(&["set", "PREFECT_TASK_DEFAULT_RETRIES=3"]).ok();
+    let revision = d.revision();
+    let lines = w.stdout_until(|l| l.starts_with("  "));
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(
+        lines[0].starts_with(&format!("Revision {revision} at ")),
+        "{lines:?}"
+    );
+    assert!(lines[0].ends_with(" UTC: set"), "{lines:?}");
+    assert_eq!(
+        lines[1],
+        "  PREFECT_TASKS_DEFAULT_RETRIES: '0' -> '3' (from profile 'default')"
+    );
+    d.cfg(&["profile", "create", "staging"]).ok();
+    d.cfg(&["profile", "use", "staging"]).ok();
+    let lines = w.stdout_until(|l| l.starts_with("  "));
+    // Creating a profile is a revision that changes no effective value.
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert!(lines[0].ends_with(": profile create staging"), "{lines:?}");
+    assert!(lines[1].ends_with(": profile use staging"), "{lines:?}");
+    assert_eq!(
+        lines[2],
+        "  PREFECT_TASKS_DEFAULT_RETRIES: '3' -> '0' (from defaults)"
+    );
+}
+
+#[test]
+fn watch_filters_by_name_and_masks_secrets() {
+    let d = Daemon::start();
+    let w = Spawned::new(d.command().args([
+        "watch",
+        "PREFECT_API_KEY",
+        "PREFECT_FLOW_DEFAULT_RETRIES",
+    ]));
+    w.stdout_until(|l| {
+        l.starts_with("Watching PREFECT_API_KEY, PREFECT_FLOW_DEFAULT_RETRIES from")
+    });
+    // Not watched: must not appear before the next watched change.
+    d.cfg(&["set", "PREFECT_TASKS_DEFAULT_RETRIES=3"]).ok();
+    d.cfg(&["set", "PREFECT_API_KEY=s3cret"]).ok();
+    let lines = w.stdout_until(|l| l.starts_with("  "));
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(
+        lines[1],
+        "  PREFECT_API_KEY: 'None' -> '********' (from profile 'default')"
+    );
+}
+
+#[test]
+fn watch_json_prints_one_document_per_line() {
+    let d = Daemon::start();
+    let w = Spawned::new(d.command().args(["watch", "-o", "json"]));
+    let first = w.stdout_until(|_| true);
+    let resync: serde_json::Value = serde_json::from_str(&first[0]).unwrap();
+    assert_eq!(resync["type"], "resync");
+    assert_eq!(resync["reason"], "initial");
+    assert_eq!(resync["profile"], "default");
+    assert_eq!(resync["settings"].as_array().unwrap().len(), 6);
+    d.cfg(&["set", "PREFECT_FLOWS_DEFAULT_RETRIES=2"]).ok();
+    let next = w.stdout_until(|_| true);
+    let change: serde_json::Value = serde_json::from_str(&next[0]).unwrap();
+    assert_eq!(change["type"], "change");
+    assert_eq!(change["origin"], "set");
+    assert_eq!(change["revision"], d.revision());
+    assert_eq!(
+        change["changes"][0]["name"],
+        "PREFECT_FLOWS_DEFAULT_RETRIES"
+    );
+    assert_eq!(change["changes"][0]["new"], "2");
+    assert_eq!(change["changes"][0]["new_source"], "profile 'default'");
+}
+
+#[test]
+fn watch_resumes_after_the_daemon_restarts_and_misses_nothing() {
+    let mut d = Daemon::start();
+    let w = Spawned::new(d.command().args(["watch"]));
+    w.stdout_until(|l| l.starts_with("Watching "));
+    d.cfg(&["set", "PREFECT_TASKS_DEFAULT_RETRIES=1"]).ok();
+    w.stdout_until(|l| l.contains("'0' -> '1'"));
+    let resumed_from = d.revision();
+
+    d.stop();
+    w.stderr_until(|l| l.starts_with("Lost the watch on cfgd at "));
+    d.restart();
+    // Whether this lands before or after the watcher reconnects, it is
+    // printed exactly once: replayed from history or streamed live.
+    d.cfg(&["set", "PREFECT_TASKS_DEFAULT_RETRIES=2"]).ok();
+    let lines = w.stdout_until(|l| l.contains("'1' -> '2'"));
+    assert_eq!(
+        lines,
+        [
+            lines[0].clone(),
+            "  PREFECT_TASKS_DEFAULT_RETRIES: '1' -> '2' (from profile 'default')".to_owned()
+        ]
+    );
+    assert!(lines[0].starts_with(&format!("Revision {} at ", d.revision())));
+    w.stderr_until(|l| {
+        l == format!(
+            "Reconnected to cfgd at {}; resuming after revision {resumed_from}.",
+            d.endpoint
+        )
+    });
+}
+
+#[test]
+fn watch_of_an_unknown_name_fails_at_once() {
+    let d = Daemon::start();
+    let out = d.cfg(&["watch", "PREFECT_NOPE"]);
+    let err = out.fails();
+    assert!(
+        err.starts_with("Unknown setting name 'PREFECT_NOPE'."),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1);
+}
