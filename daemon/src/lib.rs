@@ -110,6 +110,9 @@ pub enum DaemonError {
         /// The cause.
         source: std::io::Error,
     },
+    /// Another daemon holds the state dir.
+    #[error("state dir {0} is in use by another cfgd (each daemon needs its own --state-dir)")]
+    StateDirInUse(String),
     /// The durable store failed.
     #[error(transparent)]
     Store(#[from] store::StoreError),
@@ -142,7 +145,7 @@ pub async fn serve(
             config.config_dir.display().to_string(),
         ));
     }
-    create_state_dir(&config.state_dir)?;
+    let _state_lock = create_state_dir(&config.state_dir)?;
     let dir_path = config.config_dir.clone();
     let config_dir = tokio::task::spawn_blocking(move || ConfigDir::load(&dir_path))
         .await
@@ -305,12 +308,28 @@ fn load_tls(tls: &TlsFiles) -> Result<tonic::transport::ServerTlsConfig, DaemonE
         .identity(tonic::transport::Identity::from_pem(cert, key)))
 }
 
-fn create_state_dir(dir: &std::path::Path) -> Result<(), DaemonError> {
+/// Creates the state dir (mode 0700) and locks it for this process: two
+/// daemons on one revision log would corrupt it. The lock lasts as long as
+/// the returned file is open.
+fn create_state_dir(dir: &std::path::Path) -> Result<std::fs::File, DaemonError> {
     let err = |source| DaemonError::StateDir {
         path: dir.display().to_string(),
         source,
     };
     std::fs::create_dir_all(dir).map_err(err)?;
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(err)
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(err)?;
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join("lock"))
+        .map_err(err)?;
+    match lock.try_lock() {
+        Ok(()) => Ok(lock),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            Err(DaemonError::StateDirInUse(dir.display().to_string()))
+        }
+        Err(std::fs::TryLockError::Error(e)) => Err(err(e)),
+    }
 }

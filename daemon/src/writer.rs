@@ -19,6 +19,10 @@ use crate::error::OpError;
 use crate::hub::{FileStatus, Hub, View};
 use crate::store::{Record, Store};
 
+/// Longest the profiles file may lag the log under constant load (the log
+/// is what makes a write durable; the file is for readers such as Prefect).
+const PROFILES_LAG: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// Largest group of requests sharing one fsync.
 const MAX_GROUP: usize = 1024;
 
@@ -140,7 +144,7 @@ pub fn spawn(
                 store,
                 hub,
                 history_limit,
-                profiles_dirty: false,
+                profiles_dirty: None,
             }
             .run(rx)
         })
@@ -153,8 +157,9 @@ struct Writer {
     store: Box<dyn Store>,
     hub: Arc<Hub>,
     history_limit: usize,
-    /// The profiles file lags the log (written when the writer is idle).
-    profiles_dirty: bool,
+    /// Since when the profiles file lags the log (it is written when the
+    /// writer is idle, or after [`PROFILES_LAG`] under constant load).
+    profiles_dirty: Option<std::time::Instant>,
 }
 
 impl Writer {
@@ -168,8 +173,13 @@ impl Writer {
                 }
             }
             self.group(group);
-            if rx.is_empty() {
+            let lagging = self
+                .profiles_dirty
+                .is_some_and(|t| t.elapsed() > PROFILES_LAG);
+            if rx.is_empty() || lagging {
                 self.flush_profiles();
+            }
+            if rx.is_empty() {
                 self.compact();
             }
         }
@@ -210,7 +220,8 @@ impl Writer {
                 return;
             }
             if records.iter().any(|r| r.profiles.is_some()) {
-                self.profiles_dirty = true;
+                self.profiles_dirty
+                    .get_or_insert_with(std::time::Instant::now);
             }
         }
         let records: Vec<Arc<Record>> = records.into_iter().map(Arc::new).collect();
@@ -278,11 +289,11 @@ impl Writer {
     }
 
     fn flush_profiles(&mut self) {
-        if !self.profiles_dirty {
+        if self.profiles_dirty.is_none() {
             return;
         }
         match self.store.write_profiles(self.core.profiles()) {
-            Ok(()) => self.profiles_dirty = false,
+            Ok(()) => self.profiles_dirty = None,
             // The log holds the change; recovery rewrites the file.
             Err(e) => tracing::error!(error = %e, "cannot write the profiles file; will retry"),
         }

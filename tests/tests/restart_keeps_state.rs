@@ -66,3 +66,25 @@ async fn a_change_made_while_down_is_recorded_at_start() {
     assert_eq!(last.changes[0].name, "PREFECT_FLOWS_DEFAULT_RETRIES");
     daemon.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_daemon_on_the_same_state_dir_is_refused() {
+    let daemon = TestDaemon::builder().start().await;
+    let mut config = cfgd::Config::new(Vec::new());
+    config.config_dir = daemon.dirs.config();
+    config.state_dir = daemon.dirs.state();
+    let listener = cfgd::Listener::bind(&"127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let err = cfgd::serve(config, listener, std::future::pending())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "state dir {} is in use by another cfgd (each daemon needs its own --state-dir)",
+            daemon.dirs.state().display()
+        )
+    );
+    daemon.stop().await;
+}

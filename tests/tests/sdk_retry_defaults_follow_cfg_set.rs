@@ -27,14 +27,22 @@ async fn the_next_run_uses_the_new_default() {
     let settings = Settings::connect(Options::isolated(&daemon.endpoint));
     settings.connected().await;
     let task = Task::new("flaky").defaults(Arc::new(settings.clone()));
-    let pinned = Task::new("pinned").retries(0).defaults(Arc::new(settings.clone()));
+    let pinned = Task::new("pinned")
+        .retries(0)
+        .defaults(Arc::new(settings.clone()));
 
     assert_eq!(attempts(&task).await, 1, "default 0 retries: one attempt");
 
     daemon
         .client()
         .await
-        .set(&[("PREFECT_TASK_DEFAULT_RETRIES".into(), Assign::Raw("3".into()))], None)
+        .set(
+            &[(
+                "PREFECT_TASK_DEFAULT_RETRIES".into(),
+                Assign::Raw("3".into()),
+            )],
+            None,
+        )
         .await
         .unwrap();
     cfgd_tests::eventually("the SDK sees the new default", || async {
@@ -42,7 +50,15 @@ async fn the_next_run_uses_the_new_default() {
     })
     .await;
 
-    assert_eq!(attempts(&task).await, 4, "the same task object now retries 3 times");
-    assert_eq!(attempts(&pinned).await, 1, "retries = 0 at the call site still wins");
+    assert_eq!(
+        attempts(&task).await,
+        4,
+        "the same task object now retries 3 times"
+    );
+    assert_eq!(
+        attempts(&pinned).await,
+        1,
+        "retries = 0 at the call site still wins"
+    );
     daemon.stop().await;
 }
