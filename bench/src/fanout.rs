@@ -1,0 +1,303 @@
+//! Change fan-out: N watchers on one key, then writes one at a time; for
+//! each write, the time from issuing it to the *last* watcher receiving it.
+//!
+//! Every watcher is its own stream (a cfgd `Watch` filtered on the key, an
+//! etcd `Watch` stream carrying one watch on the key), and streams share
+//! connections, [`Watchers::per_connection`] to each. Arrivals are stamped
+//! by the watcher tasks themselves, so the time the writer takes to notice
+//! the last one is not counted.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use cfgd_proto::pb as cfgd_pb;
+use cfgd_proto::pb::settings_client::SettingsClient;
+use serde::Serialize;
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+use tonic::transport::Channel;
+
+use crate::pb::etcd::kv_client::KvClient;
+use crate::pb::etcd::watch_client::WatchClient;
+use crate::pb::etcd::watch_request::RequestUnion;
+use crate::pb::etcd::{PutRequest, WatchCreateRequest, WatchRequest};
+use crate::stats::Samples;
+
+/// Which server the watchers watch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum System {
+    /// cfgd.
+    Cfgd,
+    /// etcd.
+    Etcd,
+}
+
+/// How long all watchers together may take to open.
+const OPEN_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long the last watcher may take to get one write.
+const ARRIVAL_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug)]
+struct Shared {
+    base: Instant,
+    ready: AtomicU64,
+    failed: AtomicU64,
+    opened: Notify,
+    arrived: AtomicU64,
+    last_ns: AtomicU64,
+    target: AtomicU64,
+    all_arrived: Notify,
+}
+
+impl Shared {
+    fn ready(&self, total: u64, ok: bool) {
+        let counter = if ok { &self.ready } else { &self.failed };
+        counter.fetch_add(1, Ordering::AcqRel);
+        if self.ready.load(Ordering::Acquire) + self.failed.load(Ordering::Acquire) == total {
+            self.opened.notify_one();
+        }
+    }
+
+    fn arrived(&self) {
+        let now = u64::try_from(self.base.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.last_ns.fetch_max(now, Ordering::AcqRel);
+        if self.arrived.fetch_add(1, Ordering::AcqRel) + 1 == self.target.load(Ordering::Acquire) {
+            self.all_arrived.notify_one();
+        }
+    }
+}
+
+/// N open watchers.
+#[derive(Debug)]
+pub struct Watchers {
+    system: System,
+    n: usize,
+    /// Streams per HTTP/2 connection.
+    pub per_connection: usize,
+    /// Connections used.
+    pub connections: usize,
+    /// How long opening all of them took.
+    pub open_time: Duration,
+    shared: Arc<Shared>,
+    tasks: JoinSet<()>,
+    writes: u64,
+}
+
+impl Watchers {
+    /// Opens `n` watchers at `endpoint`, watcher `i` on the key `key(i)`
+    /// (a cfgd setting name or an etcd key), `per_connection` streams to a
+    /// connection, and waits until every one is live.
+    ///
+    /// # Errors
+    /// A connection that cannot be made, or watchers that fail or are not
+    /// live in time.
+    pub async fn open(
+        system: System,
+        endpoint: &str,
+        n: usize,
+        per_connection: usize,
+        key: &(dyn Fn(usize) -> String + Sync),
+    ) -> anyhow::Result<Self> {
+        let started = Instant::now();
+        let shared = Arc::new(Shared {
+            base: Instant::now(),
+            ready: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            opened: Notify::new(),
+            arrived: AtomicU64::new(0),
+            last_ns: AtomicU64::new(0),
+            target: AtomicU64::new(u64::MAX),
+            all_arrived: Notify::new(),
+        });
+        let per_connection = per_connection.max(1);
+        let connections = n.div_ceil(per_connection);
+        let mut tasks = JoinSet::new();
+        for c in 0..connections {
+            let channel = crate::connect(endpoint).await?;
+            for i in c * per_connection..n.min((c + 1) * per_connection) {
+                let (ch, sh, k) = (channel.clone(), shared.clone(), key(i));
+                match system {
+                    System::Cfgd => tasks.spawn(cfgd_watcher(ch, sh, k, n as u64)),
+                    System::Etcd => tasks.spawn(etcd_watcher(ch, sh, k, n as u64)),
+                };
+            }
+        }
+        tokio::time::timeout(OPEN_TIMEOUT, shared.opened.notified())
+            .await
+            .with_context(|| {
+                format!("{n} {system:?} watchers did not open within {OPEN_TIMEOUT:?}")
+            })?;
+        let failed = shared.failed.load(Ordering::Acquire);
+        if failed > 0 {
+            bail!("{failed} of {n} {system:?} watchers failed to open");
+        }
+        Ok(Self {
+            system,
+            n,
+            per_connection,
+            connections,
+            open_time: started.elapsed(),
+            shared,
+            tasks,
+            writes: 0,
+        })
+    }
+
+    /// Makes `writes` writes through `writer`, one at a time with `pause`
+    /// between them, and returns for each the time from issuing it to the
+    /// last watcher receiving it.
+    ///
+    /// # Errors
+    /// A write that fails, or watchers that do not all receive it in time.
+    pub async fn measure(
+        &mut self,
+        writer: &mut Writer,
+        writes: usize,
+        pause: Duration,
+    ) -> anyhow::Result<Samples> {
+        let mut last = Samples::new();
+        for _ in 0..writes {
+            self.writes += 1;
+            self.shared.last_ns.store(0, Ordering::Release);
+            self.shared
+                .target
+                .store(self.writes * self.n as u64, Ordering::Release);
+            let issued = self.shared.base.elapsed();
+            writer.write().await?;
+            tokio::time::timeout(ARRIVAL_TIMEOUT, self.shared.all_arrived.notified())
+                .await
+                .with_context(|| {
+                    let got = self.shared.arrived.load(Ordering::Acquire)
+                        - (self.writes - 1) * self.n as u64;
+                    format!(
+                        "only {got} of {} {:?} watchers got a write within {ARRIVAL_TIMEOUT:?}",
+                        self.n, self.system
+                    )
+                })?;
+            let last_ns = self.shared.last_ns.load(Ordering::Acquire);
+            last.push(Duration::from_nanos(last_ns).saturating_sub(issued));
+            tokio::time::sleep(pause).await;
+        }
+        Ok(last)
+    }
+
+    /// Closes every stream (the server sees them cancelled).
+    pub async fn close(mut self) {
+        self.tasks.abort_all();
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+async fn cfgd_watcher(channel: Channel, shared: Arc<Shared>, key: String, total: u64) {
+    let mut client = SettingsClient::new(channel);
+    let request = cfgd_pb::WatchRequest {
+        names: vec![key],
+        ..Default::default()
+    };
+    let mut stream = match client.watch(request).await {
+        Ok(r) => r.into_inner(),
+        Err(_) => return shared.ready(total, false),
+    };
+    // The first event is the initial resync: the watch is live.
+    match stream.message().await {
+        Ok(Some(_)) => shared.ready(total, true),
+        _ => return shared.ready(total, false),
+    }
+    while let Ok(Some(event)) = stream.message().await {
+        if let Some(cfgd_pb::watch_event::Event::Change(_)) = event.event {
+            shared.arrived();
+        }
+    }
+}
+
+async fn etcd_watcher(channel: Channel, shared: Arc<Shared>, key: String, total: u64) {
+    let mut client = WatchClient::new(channel);
+    let create = WatchRequest {
+        request_union: Some(RequestUnion::CreateRequest(WatchCreateRequest {
+            key: key.into_bytes(),
+            ..Default::default()
+        })),
+    };
+    // etcd ends a watch stream whose request side ends, so keep it open.
+    let outbound = futures_util::StreamExt::chain(
+        futures_util::stream::iter([create]),
+        futures_util::stream::pending(),
+    );
+    let mut stream = match client.watch(outbound).await {
+        Ok(r) => r.into_inner(),
+        Err(_) => return shared.ready(total, false),
+    };
+    match stream.message().await {
+        Ok(Some(r)) if r.created => shared.ready(total, true),
+        _ => return shared.ready(total, false),
+    }
+    while let Ok(Some(response)) = stream.message().await {
+        for _ in &response.events {
+            shared.arrived();
+        }
+    }
+}
+
+/// Makes the writes the watchers wait for.
+#[derive(Debug)]
+pub enum Writer {
+    /// cfgd `Set`.
+    Cfgd(SettingsClient<Channel>),
+    /// etcd `Put`.
+    Etcd(KvClient<Channel>),
+}
+
+impl Writer {
+    /// A writer for `system` at `endpoint`, on its own connection.
+    ///
+    /// # Errors
+    /// When the connection cannot be made.
+    pub async fn connect(system: System, endpoint: &str) -> anyhow::Result<Self> {
+        let channel = crate::connect(endpoint).await?;
+        Ok(match system {
+            System::Cfgd => Writer::Cfgd(SettingsClient::new(channel)),
+            System::Etcd => Writer::Etcd(KvClient::new(channel)),
+        })
+    }
+
+    async fn write(&mut self) -> anyhow::Result<()> {
+        let value = crate::unary::fresh_value();
+        match self {
+            Writer::Cfgd(c) => {
+                c.set(crate::unary::set_request(value)).await?;
+            }
+            Writer::Etcd(c) => {
+                c.put(PutRequest {
+                    key: crate::ETCD_KEY.into(),
+                    value: value.to_string().into_bytes(),
+                    ..Default::default()
+                })
+                .await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Waits until cfgd counts no open watch stream (after [`Watchers::close`]),
+/// so the next measurement starts clean. Gives up after `limit`.
+///
+/// # Errors
+/// When cfgd cannot be reached.
+pub async fn cfgd_wait_no_watchers(endpoint: &str, limit: Duration) -> anyhow::Result<u64> {
+    let mut c = SettingsClient::new(crate::connect(endpoint).await?);
+    let deadline = Instant::now() + limit;
+    loop {
+        let n = c
+            .status(cfgd_pb::StatusRequest {})
+            .await?
+            .get_ref()
+            .watchers;
+        if n == 0 || Instant::now() > deadline {
+            return Ok(n);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -1,0 +1,284 @@
+//! Closed-loop unary load: `concurrency` callers spread over `connections`
+//! HTTP/2 connections, each sending its next request as soon as the last
+//! one is answered, for a warm-up and then a bounded measured phase (a
+//! duration and a request count, whichever comes first).
+//!
+//! The calls: cfgd `Get` and `Set` through the generated raw client (no SDK
+//! in between, like for like with the others), etcd `Range` and `Put`, and
+//! the echo server's `Echo`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use cfgd_proto::pb as cfgd_pb;
+use cfgd_proto::pb::settings_client::SettingsClient;
+use tonic::transport::Channel;
+
+use crate::pb::echo::EchoRequest;
+use crate::pb::echo::echo_client::EchoClient;
+use crate::pb::etcd::kv_client::KvClient;
+use crate::pb::etcd::{PutRequest, RangeRequest};
+use crate::stats::Samples;
+
+/// One kind of request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Call {
+    /// cfgd `Get` of [`crate::KEY`].
+    CfgdGet,
+    /// cfgd `Set` of [`crate::KEY`] to a new value each time (so each one
+    /// makes a revision and is fsynced before its answer).
+    CfgdSet,
+    /// etcd `Range` of [`crate::ETCD_KEY`] (linearizable, etcd's default).
+    EtcdRange,
+    /// etcd `Put` of [`crate::ETCD_KEY`].
+    EtcdPut,
+    /// `Echo` answering `reply_bytes` bytes.
+    Echo {
+        /// Size of the answer's payload.
+        reply_bytes: u32,
+    },
+}
+
+/// How hard and how long to push.
+#[derive(Debug, Clone, Copy)]
+pub struct Load {
+    /// Requests in flight at once.
+    pub concurrency: usize,
+    /// HTTP/2 connections they share (caller `i` uses connection `i % connections`).
+    pub connections: usize,
+    /// Unmeasured time first.
+    pub warmup: Duration,
+    /// The measured phase ends after this long…
+    pub duration: Duration,
+    /// …or after this many measured requests, whichever comes first.
+    pub max_requests: u64,
+}
+
+/// What a measured phase gave.
+#[derive(Debug, Clone, Default)]
+pub struct LoadResult {
+    /// Latency of each measured request that succeeded.
+    pub latencies: Samples,
+    /// Measured requests that failed.
+    pub errors: u64,
+    /// The first error, for the report.
+    pub first_error: Option<String>,
+    /// From the start of the measured phase to its last answer.
+    pub elapsed: Duration,
+}
+
+impl LoadResult {
+    /// Successful requests per second in the measured phase.
+    pub fn throughput(&self) -> f64 {
+        let s = self.elapsed.as_secs_f64();
+        if s > 0.0 {
+            self.latencies.len() as f64 / s
+        } else {
+            f64::NAN
+        }
+    }
+}
+
+/// Writes need values that differ from the current one, across runs and
+/// across load generator processes.
+static NEXT_VALUE: AtomicU64 = AtomicU64::new(0);
+
+fn next_value() -> u64 {
+    if NEXT_VALUE.load(Ordering::Relaxed) == 0 {
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_secs() % 1_000_000 * 1_000);
+        let _ = NEXT_VALUE.compare_exchange(0, seed.max(1), Ordering::Relaxed, Ordering::Relaxed);
+    }
+    NEXT_VALUE.fetch_add(1, Ordering::Relaxed)
+}
+
+/// A client bound to one call.
+#[derive(Debug, Clone)]
+enum Caller {
+    Cfgd(SettingsClient<Channel>, Call),
+    Etcd(KvClient<Channel>, Call),
+    Echo(EchoClient<Channel>, u32),
+}
+
+impl Caller {
+    fn new(channel: Channel, call: Call) -> Self {
+        match call {
+            Call::CfgdGet | Call::CfgdSet => Caller::Cfgd(SettingsClient::new(channel), call),
+            Call::EtcdRange | Call::EtcdPut => Caller::Etcd(KvClient::new(channel), call),
+            Call::Echo { reply_bytes } => Caller::Echo(EchoClient::new(channel), reply_bytes),
+        }
+    }
+
+    async fn call(&mut self) -> Result<(), tonic::Status> {
+        match self {
+            Caller::Cfgd(c, Call::CfgdGet) => {
+                c.get(cfgd_pb::GetRequest {
+                    name: crate::KEY.into(),
+                    reveal_secrets: false,
+                })
+                .await?;
+            }
+            Caller::Cfgd(c, _) => {
+                c.set(set_request(next_value())).await?;
+            }
+            Caller::Etcd(c, Call::EtcdRange) => {
+                c.range(RangeRequest {
+                    key: crate::ETCD_KEY.into(),
+                    ..Default::default()
+                })
+                .await?;
+            }
+            Caller::Etcd(c, _) => {
+                c.put(PutRequest {
+                    key: crate::ETCD_KEY.into(),
+                    value: next_value().to_string().into_bytes(),
+                    ..Default::default()
+                })
+                .await?;
+            }
+            Caller::Echo(c, reply_bytes) => {
+                c.echo(EchoRequest {
+                    name: crate::KEY.into(),
+                    reply_bytes: *reply_bytes,
+                })
+                .await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A cfgd `Set` of [`crate::KEY`] to `value`.
+pub fn set_request(value: u64) -> cfgd_pb::SetRequest {
+    cfgd_pb::SetRequest {
+        assignments: vec![cfgd_pb::Assignment {
+            name: crate::KEY.into(),
+            value: Some(cfgd_pb::assignment::Value::Raw(value.to_string())),
+        }],
+        expected_revision: None,
+    }
+}
+
+/// A fresh value for a write (never the one written before).
+pub fn fresh_value() -> u64 {
+    next_value()
+}
+
+const WARMUP: u8 = 0;
+const MEASURE: u8 = 1;
+const STOP: u8 = 2;
+
+/// Longest a single call may take before it counts as failed.
+const CALL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Runs `call` against `endpoint` under `load`.
+///
+/// # Errors
+/// When a connection cannot be made.
+pub async fn run(endpoint: &str, call: Call, load: Load) -> anyhow::Result<LoadResult> {
+    let mut channels = Vec::with_capacity(load.connections.max(1));
+    for _ in 0..load.connections.max(1) {
+        channels.push(crate::connect(endpoint).await?);
+    }
+    let phase = Arc::new(AtomicU8::new(WARMUP));
+    let measured = Arc::new(AtomicU64::new(0));
+    let limit_hit = Arc::new(tokio::sync::Notify::new());
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..load.concurrency.max(1) {
+        let mut caller = Caller::new(channels[i % channels.len()].clone(), call);
+        let (phase, measured, limit_hit) = (phase.clone(), measured.clone(), limit_hit.clone());
+        tasks.spawn(async move {
+            let mut out = LoadResult::default();
+            loop {
+                let p = phase.load(Ordering::Acquire);
+                if p == STOP {
+                    break;
+                }
+                let t = Instant::now();
+                let r = tokio::time::timeout(CALL_TIMEOUT, caller.call()).await;
+                if p != MEASURE {
+                    continue;
+                }
+                match r {
+                    Ok(Ok(())) => out.latencies.push(t.elapsed()),
+                    Ok(Err(e)) => {
+                        out.errors += 1;
+                        out.first_error.get_or_insert_with(|| e.to_string());
+                    }
+                    Err(_) => {
+                        out.errors += 1;
+                        out.first_error
+                            .get_or_insert_with(|| format!("no answer within {CALL_TIMEOUT:?}"));
+                    }
+                }
+                if measured.fetch_add(1, Ordering::Relaxed) + 1 == load.max_requests {
+                    phase.store(STOP, Ordering::Release);
+                    limit_hit.notify_one();
+                }
+            }
+            out
+        });
+    }
+    tokio::time::sleep(load.warmup).await;
+    let start = Instant::now();
+    phase.store(MEASURE, Ordering::Release);
+    tokio::select! {
+        () = tokio::time::sleep(load.duration) => {}
+        () = limit_hit.notified() => {}
+    }
+    phase.store(STOP, Ordering::Release);
+    let mut total = LoadResult::default();
+    while let Some(r) = tasks.join_next().await {
+        let r = r.expect("a load task does not panic");
+        total.latencies.extend(r.latencies);
+        total.errors += r.errors;
+        if total.first_error.is_none() {
+            total.first_error = r.first_error;
+        }
+    }
+    // The callers still in flight at the stop were measured too.
+    total.elapsed = start.elapsed();
+    Ok(total)
+}
+
+/// The encoded size of cfgd's answer to a `Get` of [`crate::KEY`], so the
+/// echo server can answer with as many bytes.
+///
+/// # Errors
+/// When cfgd cannot be reached.
+pub async fn cfgd_get_size(endpoint: &str) -> anyhow::Result<usize> {
+    use prost::Message;
+    let mut c = SettingsClient::new(crate::connect(endpoint).await?);
+    let r = c
+        .get(cfgd_pb::GetRequest {
+            name: crate::KEY.into(),
+            reveal_secrets: false,
+        })
+        .await?;
+    Ok(r.get_ref().encoded_len())
+}
+
+/// Puts [`crate::ETCD_KEY`] so `Range` finds a value; returns the encoded
+/// size of etcd's answer to a `Range` of it.
+///
+/// # Errors
+/// When etcd cannot be reached.
+pub async fn etcd_prepare(endpoint: &str) -> anyhow::Result<usize> {
+    use prost::Message;
+    let mut c = KvClient::new(crate::connect(endpoint).await?);
+    c.put(PutRequest {
+        key: crate::ETCD_KEY.into(),
+        value: b"0".to_vec(),
+        ..Default::default()
+    })
+    .await?;
+    let r = c
+        .range(RangeRequest {
+            key: crate::ETCD_KEY.into(),
+            ..Default::default()
+        })
+        .await?;
+    Ok(r.get_ref().encoded_len())
+}
