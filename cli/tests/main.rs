@@ -8,6 +8,7 @@ mod history;
 mod profile;
 mod set;
 mod status;
+mod terminal;
 mod unset;
 mod validate;
 mod view;
