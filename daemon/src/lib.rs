@@ -146,7 +146,11 @@ pub async fn serve(
         ));
     }
     let _state_lock = create_state_dir(&config.state_dir)?;
-    let dir_path = config.config_dir.clone();
+    // File watchers report absolute paths; an absolute config dir keeps
+    // every path (watcher events, status, errors) comparable.
+    let config_dir_abs = std::fs::canonicalize(&config.config_dir)
+        .map_err(|_| DaemonError::ConfigDir(config.config_dir.display().to_string()))?;
+    let dir_path = config_dir_abs.clone();
     let config_dir = tokio::task::spawn_blocking(move || ConfigDir::load(&dir_path))
         .await
         .expect("loading the config dir does not panic");
@@ -208,7 +212,7 @@ pub async fn serve(
 
     let stop = CancellationToken::new();
     let reload_task = reload::spawn(
-        config.config_dir.clone(),
+        config_dir_abs.clone(),
         config.debounce,
         config_dir,
         writer.clone(),
@@ -216,7 +220,7 @@ pub async fn serve(
     )?;
     let info = Info {
         listen: listener.local_addr(),
-        config_dir: config.config_dir.display().to_string(),
+        config_dir: config_dir_abs.display().to_string(),
         state_dir: config.state_dir.display().to_string(),
         profiles_path: profiles_path.display().to_string(),
         started_ms,

@@ -214,3 +214,62 @@ async fn sigterm_stops_gracefully_and_secrets_never_reach_the_log() {
     );
     assert!(!log.contains("pnu_hush"), "a secret reached the log: {log}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relative_config_dir_is_hot_reloaded() {
+    // The default invocation: `cfgd` in a checkout, config dir `config`.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("config")).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cfgd"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--config-dir",
+            "config",
+            "--state-dir",
+            ".cfgd",
+        ])
+        .current_dir(dir.path())
+        .env("CFGD_LOG", "warn")
+        .env_remove("CFGD_TOKEN")
+        .env_remove("CFGD_CONFIG_DIR")
+        .env_remove("CFGD_STATE_DIR")
+        .env_remove("PREFECT_PROFILES_PATH")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let endpoint = format!(
+        "http://{}",
+        line.trim().strip_prefix("cfgd listening on ").unwrap()
+    );
+    let mut client = connect(&endpoint).await;
+    let mut watch = client
+        .watch(pb::WatchRequest {
+            after_revision: Some(0),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    std::fs::write(
+        dir.path().join("config/prefect.toml"),
+        "[tasks]\ndefault_retries = 5\n",
+    )
+    .unwrap();
+    let event = tokio::time::timeout(Duration::from_secs(10), watch.message())
+        .await
+        .expect("the file change arrives")
+        .unwrap()
+        .unwrap();
+    let Some(pb::watch_event::Event::Change(change)) = event.event else {
+        panic!("{event:?}")
+    };
+    assert_eq!(change.changes[0].name, "PREFECT_TASKS_DEFAULT_RETRIES");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
