@@ -54,8 +54,8 @@ fn colour(no_color: Option<&std::ffi::OsStr>, terminal: bool) -> bool {
 /// Writes to stdout and stderr, in colour only where that stream is a
 /// terminal and `NO_COLOR` is not set.
 ///
-/// Write errors (a closed pipe, as with `cfg view | head -1`) are ignored:
-/// there is nobody left to tell.
+/// A closed stdout ends the process quietly (exit 0); other write errors are
+/// ignored, as there is nobody left to tell.
 #[derive(Debug, Clone, Copy)]
 pub struct Printer {
     out_colour: bool,
@@ -73,30 +73,36 @@ impl Printer {
         }
     }
 
-    fn write(mut to: impl Write, colour: Option<Colour>, text: &str) {
-        let _ = match colour {
+    fn write(mut to: impl Write, colour: Option<Colour>, text: &str) -> io::Result<()> {
+        match colour {
             Some(c) => writeln!(to, "{}{text}\x1b[0m", c.code()),
             None => writeln!(to, "{text}"),
-        };
+        }
+    }
+
+    /// Writes a line on stdout. When whoever reads it has gone (`cfg watch |
+    /// head -3`), there is no point going on: exit quietly, as ripgrep does.
+    fn out(&self, colour: Option<Colour>, text: &str) {
+        if let Err(e) = Self::write(io::stdout().lock(), colour, text) {
+            if e.kind() == io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+        }
     }
 
     /// A plain line on stdout.
     pub(crate) fn line(&self, text: &str) {
-        Self::write(io::stdout().lock(), None, text);
+        self.out(None, text);
     }
 
     /// A success line on stdout (green on a terminal).
     pub(crate) fn success(&self, text: &str) {
-        Self::write(
-            io::stdout().lock(),
-            self.out_colour.then_some(Colour::Green),
-            text,
-        );
+        self.out(self.out_colour.then_some(Colour::Green), text);
     }
 
     /// A warning on stderr (yellow on a terminal).
     pub(crate) fn warn(&self, text: &str) {
-        Self::write(
+        let _ = Self::write(
             io::stderr().lock(),
             self.err_colour.then_some(Colour::Yellow),
             text,
@@ -105,7 +111,7 @@ impl Printer {
 
     /// An error on stderr (red on a terminal).
     pub fn error(&self, text: &str) {
-        Self::write(
+        let _ = Self::write(
             io::stderr().lock(),
             self.err_colour.then_some(Colour::Red),
             text,
@@ -115,12 +121,12 @@ impl Printer {
     /// A JSON document on stdout, indented by 2 (as Prefect prints it).
     pub(crate) fn json(&self, value: &serde_json::Value) {
         let text = serde_json::to_string_pretty(value).expect("JSON values always serialise");
-        Self::write(io::stdout().lock(), None, &text);
+        self.out(None, &text);
     }
 
     /// One JSON document on one line (for streams such as `watch`).
     pub(crate) fn json_line(&self, value: &serde_json::Value) {
-        Self::write(io::stdout().lock(), None, &value.to_string());
+        self.out(None, &value.to_string());
     }
 }
 

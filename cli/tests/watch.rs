@@ -1,7 +1,11 @@
 //! `cfg watch`: each change as it happens, and resuming when the stream
 //! drops. Lines are read as they come, each with a bounded wait.
 
-use crate::common::{Daemon, Spawned};
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::sync::mpsc;
+
+use crate::common::{Daemon, PATIENCE, Spawned};
 
 #[test]
 fn watch_prints_each_change_with_revision_origin_and_source() {
@@ -129,4 +133,45 @@ fn watch_of_an_unknown_name_fails_at_once() {
         "{err}"
     );
     assert_eq!(err.lines().count(), 1);
+}
+
+#[test]
+fn watch_ends_quietly_when_its_reader_goes_away() {
+    let d = Daemon::start();
+    let mut child = d
+        .command()
+        .args(["watch"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn cfg watch");
+    let stdout = child.stdout.take().expect("piped");
+    let stderr = child.stderr.take().expect("piped");
+    let (read_tx, read_rx) = mpsc::channel();
+    // Reads the header, then closes the pipe (as `cfg watch | head -1` does).
+    std::thread::spawn(move || {
+        let mut first = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut first);
+        let _ = read_tx.send(first);
+    });
+    let first = read_rx.recv_timeout(PATIENCE).expect("the watch header");
+    assert!(first.starts_with("Watching "), "{first}");
+    let pid = child.id();
+    let (exit_tx, exit_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = exit_tx.send(child.wait_with_output());
+    });
+    // The next change makes cfg write into the closed pipe.
+    d.cfg(&["set", "PREFECT_TASKS_DEFAULT_RETRIES=1"]).ok();
+    let Ok(exited) = exit_rx.recv_timeout(PATIENCE) else {
+        let _ = std::process::Command::new("kill")
+            .arg(pid.to_string())
+            .status();
+        panic!("cfg watch kept running after its reader went away");
+    };
+    let exited = exited.expect("wait for cfg watch");
+    assert_eq!(exited.status.code(), Some(0));
+    let mut err = String::new();
+    let _ = std::io::Read::read_to_string(&mut { stderr }, &mut err);
+    assert_eq!(err, "", "no complaint about the closed pipe");
 }
