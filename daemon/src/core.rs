@@ -251,7 +251,11 @@ impl Core {
             match catalog.lookup(name) {
                 Ok(entry) => match next.unset(&catalog, &profile, &entry.name) {
                     Ok(()) => canonical.push(entry.name.clone()),
-                    Err(e) => errors.push(e),
+                    // Name the setting as the caller typed it, as Prefect does.
+                    Err(_) => errors.push(SettingsError::NotInProfile {
+                        name: name.clone(),
+                        profile: profile.clone(),
+                    }),
                 },
                 Err(e) => errors.push(e),
             }

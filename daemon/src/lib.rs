@@ -261,7 +261,8 @@ pub async fn serve(
             Listener::Tcp(l) => {
                 router
                     .serve_with_incoming_shutdown(
-                        tokio_stream::wrappers::TcpListenerStream::new(l),
+                        // Small request/response pairs: Nagle would add ~40 ms.
+                        tonic::transport::server::TcpIncoming::from(l).with_nodelay(Some(true)),
                         signal,
                     )
                     .await
