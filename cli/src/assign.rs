@@ -99,15 +99,15 @@ pub(crate) fn parse(words: &[String]) -> Result<Vec<Assignment>, ParseError> {
             awaiting = false;
             continue;
         }
-        if let Some((name, value)) = word.split_once('=') {
-            if is_name(name) {
-                awaiting = value.is_empty();
-                out.push(Assignment {
-                    name: name.to_owned(),
-                    value: value.to_owned(),
-                });
-                continue;
-            }
+        if let Some((name, value)) = word.split_once('=')
+            && is_name(name)
+        {
+            awaiting = value.is_empty();
+            out.push(Assignment {
+                name: name.to_owned(),
+                value: value.to_owned(),
+            });
+            continue;
         }
         match out.last_mut() {
             Some(current) if awaiting => {

@@ -83,10 +83,10 @@ impl Printer {
     /// Writes a line on stdout. When whoever reads it has gone (`cfg watch |
     /// head -3`), there is no point going on: exit quietly, as ripgrep does.
     fn out(&self, colour: Option<Colour>, text: &str) {
-        if let Err(e) = Self::write(io::stdout().lock(), colour, text) {
-            if e.kind() == io::ErrorKind::BrokenPipe {
-                std::process::exit(0);
-            }
+        if let Err(e) = Self::write(io::stdout().lock(), colour, text)
+            && e.kind() == io::ErrorKind::BrokenPipe
+        {
+            std::process::exit(0);
         }
     }
 

@@ -268,10 +268,10 @@ impl Catalog {
                 }
                 by_name.insert(name.to_owned(), index);
             }
-            if let Some(path) = &entry.path {
-                if by_path.insert(path.clone(), index).is_some() {
-                    return Err(fail(format!("the TOML path {path} is declared twice")));
-                }
+            if let Some(path) = &entry.path
+                && by_path.insert(path.clone(), index).is_some()
+            {
+                return Err(fail(format!("the TOML path {path} is declared twice")));
             }
             entries.push(entry);
         }
