@@ -105,18 +105,21 @@ say "starting etcd on $ETCD_URL"
     --initial-advertise-peer-urls "http://127.0.0.1:$PEER_PORT" \
     --initial-cluster "bench=http://127.0.0.1:$PEER_PORT" \
     >"$WORK/etcd.log" 2>&1 &
-PIDS+=($!)
+ETCD_PID=$!
+PIDS+=("$ETCD_PID")
 
 mkdir -p "$WORK/cfgd-config"
 "$BIN/cfgd" --listen 127.0.0.1:0 --config-dir "$WORK/cfgd-config" \
     --state-dir "$WORK/cfgd-state" --debounce-ms 50 \
     >"$WORK/cfgd.out" 2>"$WORK/cfgd.log" &
-PIDS+=($!)
+CFGD_PID=$!
+PIDS+=("$CFGD_PID")
 CFGD_URL=http://$(wait_line "$WORK/cfgd.out" 'cfgd listening on' | sed 's/.* on //')
 say "cfgd on $CFGD_URL"
 
 "$BIN/loadgen" echo-server --listen 127.0.0.1:0 >"$WORK/echo.out" 2>&1 &
-PIDS+=($!)
+ECHO_PID=$!
+PIDS+=("$ECHO_PID")
 ECHO_URL=http://$(wait_line "$WORK/echo.out" 'echo listening on' | sed 's/.* on //')
 say "echo server on $ECHO_URL"
 
@@ -135,6 +138,7 @@ CRITERION_LIST=$(IFS=,; echo "${CRITERION_DIRS[*]:-}")
 # Its own process group, so the daemons it starts go with it on cleanup.
 setsid "$BIN/loadgen" all \
     --cfgd "$CFGD_URL" --etcd "$ETCD_URL" --echo "$ECHO_URL" \
+    --cfgd-pid "$CFGD_PID" --etcd-pid "$ETCD_PID" --echo-pid "$ECHO_PID" \
     --cfgd-bin "$BIN/cfgd" --etcd-bin "$ETCD" --etcdctl-bin "$ETCDCTL" \
     "${CFG_ARGS[@]}" \
     --runs "$RUNS" ${CRITERION_LIST:+--criterion-runs "$CRITERION_LIST"} \

@@ -147,7 +147,8 @@ impl Watchers {
 
     /// Makes `writes` writes through `writer`, one at a time with `pause`
     /// between them, and returns for each the time from issuing it to the
-    /// last watcher receiving it.
+    /// last watcher receiving it, and the CPU time the server (`server_pid`)
+    /// used meanwhile.
     ///
     /// # Errors
     /// A write that fails, or watchers that do not all receive it in time.
@@ -156,8 +157,10 @@ impl Watchers {
         writer: &mut Writer,
         writes: usize,
         pause: Duration,
-    ) -> anyhow::Result<Samples> {
+        server_pid: Option<u32>,
+    ) -> anyhow::Result<(Samples, Option<Duration>)> {
         let mut last = Samples::new();
+        let cpu = crate::procs::CpuMeter::start(server_pid);
         for _ in 0..writes {
             self.writes += 1;
             self.shared.last_ns.store(0, Ordering::Release);
@@ -180,7 +183,7 @@ impl Watchers {
             last.push(Duration::from_nanos(last_ns).saturating_sub(issued));
             tokio::time::sleep(pause).await;
         }
-        Ok(last)
+        Ok((last, cpu.and_then(crate::procs::CpuMeter::stop)))
     }
 
     /// Closes every stream (the server sees them cancelled).

@@ -73,15 +73,20 @@ pub fn write_catalog(config: &Path, n: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How long a daemon may take to answer its first request.
+const FIRST_ANSWER: Duration = Duration::from_secs(120);
+
 /// Waits until cfgd at `endpoint` answers a `Get` of `name`.
 async fn first_get(endpoint: &str, name: &str) -> anyhow::Result<()> {
     let mut c = SettingsClient::new(crate::connect(endpoint).await?);
-    c.get(cfgd_pb::GetRequest {
+    let get = c.get(cfgd_pb::GetRequest {
         name: name.into(),
         reveal_secrets: false,
-    })
-    .await
-    .with_context(|| format!("cfgd did not answer a Get of {name}"))?;
+    });
+    tokio::time::timeout(FIRST_ANSWER, get)
+        .await
+        .with_context(|| format!("cfgd did not answer within {FIRST_ANSWER:?}"))?
+        .with_context(|| format!("cfgd did not answer a Get of {name}"))?;
     Ok(())
 }
 

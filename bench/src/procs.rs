@@ -189,6 +189,48 @@ pub fn rss_kib(pid: u32) -> anyhow::Result<u64> {
     parse_vm_rss(&status).with_context(|| format!("no VmRSS for pid {pid}"))
 }
 
+/// CPU time (user + system) `pid` has used so far, from `/proc/PID/stat`
+/// (in clock ticks of 10 ms, Linux's `USER_HZ` on every architecture we
+/// run on); `None` when it cannot be read.
+pub fn cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_cpu_ticks(&stat).map(|ticks| Duration::from_millis(ticks * 10))
+}
+
+fn parse_cpu_ticks(stat: &str) -> Option<u64> {
+    // The command name (field 2) may hold spaces: count after its ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split(' ').collect();
+    // Fields 14 and 15 (utime, stime) are the 12th and 13th after the name.
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(utime + stime)
+}
+
+/// Measures the CPU time a process uses between [`CpuMeter::start`] and
+/// [`CpuMeter::stop`].
+#[derive(Debug, Clone, Copy)]
+pub struct CpuMeter {
+    pid: u32,
+    start: Option<Duration>,
+}
+
+impl CpuMeter {
+    /// Starts measuring `pid` (measures nothing when `None`).
+    pub fn start(pid: Option<u32>) -> Option<Self> {
+        let pid = pid?;
+        Some(Self {
+            pid,
+            start: cpu_time(pid),
+        })
+    }
+
+    /// The CPU time used since the start.
+    pub fn stop(self) -> Option<Duration> {
+        Some(cpu_time(self.pid)?.saturating_sub(self.start?))
+    }
+}
+
 fn parse_vm_rss(status: &str) -> Option<u64> {
     status
         .lines()
@@ -205,6 +247,13 @@ mod tests {
         let status = "Name:\tcfgd\nVmPeak:\t  99 kB\nVmRSS:\t    8120 kB\nThreads:\t3\n";
         assert_eq!(parse_vm_rss(status), Some(8120));
         assert_eq!(parse_vm_rss("Name:\tx\n"), None);
+    }
+
+    #[test]
+    fn reads_cpu_ticks_after_a_name_with_spaces() {
+        let stat = "4242 (tokio rt) S 1 2 3 4 5 6 7 8 9 10 250 50 0 0 20 0 3 0 100";
+        assert_eq!(parse_cpu_ticks(stat), Some(300));
+        assert!(cpu_time(std::process::id()).is_some());
     }
 
     #[test]

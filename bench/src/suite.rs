@@ -2,10 +2,17 @@
 //! each run cfgd and its baselines are measured back to back, so each
 //! ratio compares figures taken under the same conditions.
 //!
-//! The figures of the criterion benches (SDK read, retry engine) are read
-//! from the directories `bench/run.sh` gave them ([`criterion`]).
+//! # Layout
+//! - `network` — load on the daemons `run.sh` started: reads, writes, fan-out.
+//! - `local` — daemons this suite starts itself (hot reload, footprint,
+//!   start-up), whole-process CLI runs, the retry delay overshoot.
+//! - [`criterion`] — the criterion benches' figures (SDK read, retry
+//!   engine), read from the directories `run.sh` gave them.
+//! - `targets` — issue 6's targets, judged.
 
 pub mod criterion;
+mod local;
+mod network;
 mod targets;
 
 use std::path::PathBuf;
@@ -13,10 +20,19 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::fanout::{self, System, Watchers, Writer};
 use crate::report::Report;
-use crate::unary::{self, Call, Load};
-use crate::{footprint, reload, retry_delay, stats};
+use crate::{stats, unary};
+
+/// The pids of the daemons `run.sh` started, when known.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Pids {
+    /// cfgd.
+    pub cfgd: Option<u32>,
+    /// etcd.
+    pub etcd: Option<u32>,
+    /// The echo server.
+    pub echo: Option<u32>,
+}
 
 /// What to run and against what.
 #[derive(Debug, Clone)]
@@ -27,6 +43,8 @@ pub struct Suite {
     pub etcd: String,
     /// The echo server (the floor).
     pub echo: String,
+    /// Their pids, to measure the CPU each uses per request.
+    pub pids: Pids,
     /// The `cfgd` binary, for the daemons this suite starts itself.
     pub cfgd_bin: PathBuf,
     /// The `etcd` binary.
@@ -133,361 +151,6 @@ impl Suite {
             json!(format!("{} ms (cfgd's default)", self.debounce_ms)),
         );
     }
-
-    fn load(&self, concurrency: usize, connections: usize) -> Load {
-        Load {
-            concurrency,
-            connections,
-            warmup: Duration::from_millis(300),
-            duration: Duration::from_secs_f64(self.seconds),
-            max_requests: if concurrency == 1 { 20_000 } else { u64::MAX },
-        }
-    }
-
-    async fn read(&self, report: &mut Report) {
-        let echo_bytes = unary::cfgd_get_size(&self.cfgd).await.unwrap_or(64) as u32;
-        for (case, label, c, conns) in [
-            ("c1", "c=1", 1, 1),
-            ("c64x1", "c=64, 1 connection", 64, 1),
-            ("c64x64", "c=64, 64 connections", 64, 64),
-        ] {
-            for (system, endpoint, call) in [
-                ("cfgd", &self.cfgd, Call::CfgdGet),
-                ("etcd", &self.etcd, Call::EtcdRange),
-                (
-                    "floor",
-                    &self.echo,
-                    Call::Echo {
-                        reply_bytes: echo_bytes,
-                    },
-                ),
-            ] {
-                let r = unary::run(endpoint, call, self.load(c, conns)).await;
-                record_load(
-                    report,
-                    "Read one setting (unary)",
-                    "read",
-                    case,
-                    label,
-                    system,
-                    r,
-                );
-            }
-        }
-    }
-
-    async fn write(&self, report: &mut Report) {
-        for (case, label, c) in [("c1", "c=1", 1), ("c64", "c=64, 1 connection", 64)] {
-            for (system, endpoint, call) in [
-                ("cfgd", &self.cfgd, Call::CfgdSet),
-                ("etcd", &self.etcd, Call::EtcdPut),
-            ] {
-                let r = unary::run(endpoint, call, self.load(c, 1)).await;
-                record_load(report, "Durable write", "write", case, label, system, r);
-            }
-        }
-    }
-
-    async fn fanout(&self, report: &mut Report) {
-        for &n in &self.fanout {
-            let writes = match n {
-                0..=100 => 40,
-                101..=1000 => 30,
-                _ => 15,
-            };
-            for (system, name, endpoint) in [
-                (System::Cfgd, "cfgd", &self.cfgd),
-                (System::Etcd, "etcd", &self.etcd),
-            ] {
-                if system == System::Etcd && n > self.etcd_fanout_max {
-                    continue;
-                }
-                let r = fanout_once(system, endpoint, n, self.per_connection, writes).await;
-                let group = "Change fan-out: write → last of N watchers";
-                let label = format!("N={n}");
-                let (p50, p99, open) = match r {
-                    Ok((mut s, open)) => (ms_of(s.quantile(0.5)), ms_of(s.quantile(0.99)), open),
-                    Err(e) => {
-                        note(report, &format!("fan-out {name} N={n}"), &e);
-                        (f64::NAN, f64::NAN, f64::NAN)
-                    }
-                };
-                report
-                    .row(&format!("fanout.n{n}.p50"), group, &label, "p50", "ms")
-                    .push(name, p50);
-                report
-                    .row(&format!("fanout.n{n}.p99"), group, &label, "p99", "ms")
-                    .push(name, p99);
-                report
-                    .row(
-                        &format!("fanout.n{n}.open"),
-                        group,
-                        &label,
-                        "open all watchers",
-                        "ms",
-                    )
-                    .push(name, open);
-                if system == System::Cfgd {
-                    let left =
-                        fanout::cfgd_wait_no_watchers(&self.cfgd, Duration::from_secs(10)).await;
-                    if let Ok(left @ 1..) = left {
-                        report.notes.push(format!(
-                            "cfgd still counted {left} watchers 10 s after N={n} closed"
-                        ));
-                    }
-                } else {
-                    tokio::time::sleep(Duration::from_millis(300)).await;
-                }
-            }
-        }
-    }
-
-    async fn reload(&self, report: &mut Report) {
-        let group = "Hot reload: file replaced (rename) → watcher notified";
-        let label = format!("debounce {} ms", self.debounce_ms);
-        let r = reload::measure(
-            &self.cfgd_bin,
-            self.debounce_ms,
-            15,
-            Duration::from_millis(150),
-        )
-        .await;
-        let (p50, p99) = match r {
-            Ok(mut s) => (ms_of(s.quantile(0.5)), ms_of(s.quantile(0.99))),
-            Err(e) => {
-                note(report, "hot reload", &e);
-                (f64::NAN, f64::NAN)
-            }
-        };
-        report
-            .row("reload.p50", group, &label, "p50", "ms")
-            .push("cfgd", p50);
-        report
-            .row("reload.p99", group, &label, "p99", "ms")
-            .push("cfgd", p99);
-    }
-
-    async fn footprint(&self, report: &mut Report) {
-        let n = self.footprint_n;
-        let group = "Footprint";
-        let cfgd = footprint::cfgd(&self.cfgd_bin, n, n, self.per_connection).await;
-        let etcd = footprint::etcd(&self.etcd_bin, n, n, self.per_connection).await;
-        let startup = footprint::cfgd_startup(&self.cfgd_bin, 5).await;
-        for (name, r) in [("cfgd", cfgd), ("etcd", etcd)] {
-            let f = match r {
-                Ok(f) => Some(f),
-                Err(e) => {
-                    note(report, &format!("footprint {name}"), &e);
-                    None
-                }
-            };
-            let mb = |kib: fn(&footprint::Footprint) -> u64| {
-                f.as_ref().map_or(f64::NAN, |f| kib(f) as f64 / 1024.0)
-            };
-            report
-                .row("footprint.idle", group, "idle", "RSS", "MiB")
-                .push(name, mb(|f| f.idle_kib));
-            report
-                .row(
-                    "footprint.loaded",
-                    group,
-                    &format!("{n} settings / keys"),
-                    "RSS",
-                    "MiB",
-                )
-                .push(name, mb(|f| f.loaded_kib));
-            report
-                .row(
-                    "footprint.watched",
-                    group,
-                    &format!("{n} settings / keys + {n} watchers"),
-                    "RSS",
-                    "MiB",
-                )
-                .push(name, mb(|f| f.watched_kib));
-            report
-                .row(
-                    "footprint.per_watcher",
-                    group,
-                    "per watcher (RSS with watchers − without) / N",
-                    "RSS",
-                    "KiB",
-                )
-                .push(
-                    name,
-                    f.as_ref()
-                        .map_or(f64::NAN, |f| f.per_watcher_bytes / 1024.0),
-                );
-            let startup_ms = match (name, &startup, &f) {
-                ("cfgd", Ok(s), _) => ms_of(s.clone().quantile(0.5)),
-                ("etcd", _, Some(f)) => stats::ms(f.startup),
-                _ => f64::NAN,
-            };
-            report
-                .row(
-                    "startup",
-                    group,
-                    "start-up → first answered request",
-                    "wall",
-                    "ms",
-                )
-                .push(name, startup_ms);
-        }
-        if let Err(e) = startup {
-            note(report, "cfgd start-up", &e);
-        }
-    }
-
-    async fn retry_delay(&self, report: &mut Report) {
-        let group = "Retry engine (criterion)";
-        let samples = 40;
-        for (driver, r) in [
-            ("run", retry_delay::overshoot_async(samples).await),
-            (
-                "run_blocking",
-                retry_delay::overshoot_blocking(samples).await,
-            ),
-        ] {
-            let case = format!("50 ms delay, {driver}: actual − scheduled ({samples} retries)");
-            let (p50, p99) = match r {
-                Ok(mut s) => (ms_of(s.quantile(0.5)), ms_of(s.quantile(0.99))),
-                Err(e) => {
-                    note(report, &format!("retry delay overshoot ({driver})"), &e);
-                    (f64::NAN, f64::NAN)
-                }
-            };
-            report
-                .row(
-                    &format!("retry.overshoot.{driver}.p50"),
-                    group,
-                    &case,
-                    "p50",
-                    "ms",
-                )
-                .push("cfgd", p50);
-            report
-                .row(
-                    &format!("retry.overshoot.{driver}.p99"),
-                    group,
-                    &case,
-                    "p99",
-                    "ms",
-                )
-                .push("cfgd", p99);
-        }
-    }
-
-    async fn cli(&self, report: &mut Report) {
-        let group = "Footprint";
-        let row = "cli";
-        let label = "`cfg set` / `etcdctl put` as a whole process";
-        let times = 10;
-        let cfg = match &self.cfg_bin {
-            Some(bin) => {
-                let endpoint = self.cfgd.clone();
-                let args = move |i: usize| {
-                    vec![
-                        "set".into(),
-                        format!("{}={}", reload::RELOAD_KEY, 100 + i % 2),
-                        "--endpoint".into(),
-                        endpoint.clone(),
-                    ]
-                };
-                footprint::process_wall(bin, &args, &[], times).await
-            }
-            None => Err(anyhow::anyhow!("the `cfg` binary was not built")),
-        };
-        let etcdctl = match &self.etcdctl_bin {
-            Some(bin) => {
-                let endpoint = self.etcd.clone();
-                let args = move |i: usize| {
-                    vec![
-                        format!("--endpoints={endpoint}"),
-                        "put".into(),
-                        crate::ETCD_KEY.into(),
-                        (100 + i % 2).to_string(),
-                    ]
-                };
-                footprint::process_wall(bin, &args, &[("ETCDCTL_API", "3")], times).await
-            }
-            None => Err(anyhow::anyhow!("`etcdctl` is not installed")),
-        };
-        for (name, r) in [("cfgd", cfg), ("etcd", etcdctl)] {
-            let v = match r {
-                Ok(mut s) => ms_of(s.quantile(0.5)),
-                Err(e) => {
-                    note(report, &format!("{name} CLI wall time"), &e);
-                    f64::NAN
-                }
-            };
-            report
-                .row(row, group, label, "p50 wall", "ms")
-                .push(name, v);
-        }
-    }
-}
-
-async fn fanout_once(
-    system: System,
-    endpoint: &str,
-    n: usize,
-    per_connection: usize,
-    writes: usize,
-) -> anyhow::Result<(stats::Samples, f64)> {
-    let key = move |_: usize| match system {
-        System::Cfgd => crate::KEY.to_owned(),
-        System::Etcd => crate::ETCD_KEY.to_owned(),
-    };
-    let mut w = Watchers::open(system, endpoint, n, per_connection, &key).await?;
-    let open = stats::ms(w.open_time);
-    let mut writer = Writer::connect(system, endpoint).await?;
-    let r = w
-        .measure(&mut writer, writes, Duration::from_millis(20))
-        .await;
-    w.close().await;
-    Ok((r?, open))
-}
-
-fn record_load(
-    report: &mut Report,
-    group: &str,
-    id: &str,
-    case: &str,
-    label: &str,
-    system: &str,
-    r: anyhow::Result<unary::LoadResult>,
-) {
-    let (p50, p99, tput) = match r {
-        Ok(mut r) => {
-            if r.errors > 0 {
-                report.notes.push(format!(
-                    "{id} {case} {system}: {} errors, first: {}",
-                    r.errors,
-                    r.first_error.clone().unwrap_or_default()
-                ));
-            }
-            (r.latencies.p50_us(), r.latencies.p99_us(), r.throughput())
-        }
-        Err(e) => {
-            note(report, &format!("{id} {case} {system}"), &e);
-            (f64::NAN, f64::NAN, f64::NAN)
-        }
-    };
-    report
-        .row(&format!("{id}.{case}.p50"), group, label, "p50", "µs")
-        .push(system, p50);
-    report
-        .row(&format!("{id}.{case}.p99"), group, label, "p99", "µs")
-        .push(system, p99);
-    report
-        .row(
-            &format!("{id}.{case}.throughput"),
-            group,
-            label,
-            "throughput",
-            "req/s",
-        )
-        .push(system, tput);
 }
 
 fn ms_of(d: Option<Duration>) -> f64 {

@@ -53,6 +53,8 @@ pub struct Load {
     pub duration: Duration,
     /// …or after this many measured requests, whichever comes first.
     pub max_requests: u64,
+    /// The server's pid, to measure the CPU it uses in the measured phase.
+    pub server_pid: Option<u32>,
 }
 
 /// What a measured phase gave.
@@ -66,9 +68,21 @@ pub struct LoadResult {
     pub first_error: Option<String>,
     /// From the start of the measured phase to its last answer.
     pub elapsed: Duration,
+    /// CPU time the server used in the measured phase, when its pid is known.
+    pub server_cpu: Option<Duration>,
 }
 
 impl LoadResult {
+    /// Server CPU time per successful request, in µs.
+    pub fn server_cpu_us(&self) -> f64 {
+        match self.server_cpu {
+            Some(cpu) if !self.latencies.is_empty() => {
+                crate::stats::us(cpu) / self.latencies.len() as f64
+            }
+            _ => f64::NAN,
+        }
+    }
+
     /// Successful requests per second in the measured phase.
     pub fn throughput(&self) -> f64 {
         let s = self.elapsed.as_secs_f64();
@@ -223,12 +237,14 @@ pub async fn run(endpoint: &str, call: Call, load: Load) -> anyhow::Result<LoadR
     }
     tokio::time::sleep(load.warmup).await;
     let start = Instant::now();
+    let cpu = crate::procs::CpuMeter::start(load.server_pid);
     phase.store(MEASURE, Ordering::Release);
     tokio::select! {
         () = tokio::time::sleep(load.duration) => {}
         () = limit_hit.notified() => {}
     }
     phase.store(STOP, Ordering::Release);
+    let server_cpu = cpu.and_then(crate::procs::CpuMeter::stop);
     let mut total = LoadResult::default();
     while let Some(r) = tasks.join_next().await {
         let r = r.expect("a load task does not panic");
@@ -240,6 +256,7 @@ pub async fn run(endpoint: &str, call: Call, load: Load) -> anyhow::Result<LoadR
     }
     // The callers still in flight at the stop were measured too.
     total.elapsed = start.elapsed();
+    total.server_cpu = server_cpu;
     Ok(total)
 }
 

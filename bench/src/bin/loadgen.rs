@@ -32,7 +32,7 @@ enum Command {
     /// Prints a port free on 127.0.0.1 a moment ago.
     FreePort,
     /// Runs the measurements and writes the Markdown table and the JSON.
-    All(AllArgs),
+    All(Box<AllArgs>),
 }
 
 #[derive(Debug, clap::Args)]
@@ -46,6 +46,15 @@ struct AllArgs {
     /// The echo server (the floor).
     #[arg(long)]
     echo: String,
+    /// cfgd's pid (for its CPU per request).
+    #[arg(long)]
+    cfgd_pid: Option<u32>,
+    /// etcd's pid.
+    #[arg(long)]
+    etcd_pid: Option<u32>,
+    /// The echo server's pid.
+    #[arg(long)]
+    echo_pid: Option<u32>,
     /// The cfgd binary (for the daemons started per measurement).
     #[arg(long)]
     cfgd_bin: PathBuf,
@@ -120,7 +129,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             cfgd_bench::echo::serve(listener, shutdown()).await?;
         }
         Command::FreePort => println!("{}", cfgd_bench::procs::free_port()?),
-        Command::All(a) => all(a).await?,
+        Command::All(a) => all(*a).await?,
     }
     Ok(())
 }
@@ -130,6 +139,11 @@ async fn all(a: AllArgs) -> anyhow::Result<()> {
         cfgd: a.cfgd,
         etcd: a.etcd,
         echo: a.echo,
+        pids: cfgd_bench::suite::Pids {
+            cfgd: a.cfgd_pid,
+            etcd: a.etcd_pid,
+            echo: a.echo_pid,
+        },
         cfgd_bin: a.cfgd_bin,
         etcd_bin: a.etcd_bin,
         etcdctl_bin: a.etcdctl_bin.exists().then_some(a.etcdctl_bin),
