@@ -63,7 +63,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # --- criterion: SDK read (this crate) and retry engine (the SDK's bench) ----
-CRITERION_ARGS=(--warm-up-time 0.5 --measurement-time 1.5 --sample-size 30 --noplot)
+CRITERION_ARGS=(--warm-up-time 0.3 --measurement-time 1 --sample-size 20 --noplot)
 CRITERION_DIRS=()
 for i in $(seq 1 "$RUNS"); do
     dir=$WORK/criterion-$i
@@ -72,7 +72,7 @@ for i in $(seq 1 "$RUNS"); do
     CRITERION_HOME=$dir cargo bench -p cfgd-bench --bench sdk_read -- "${CRITERION_ARGS[@]}" \
         >>"$WORK/criterion-$i.log" 2>&1 || ok=0
     if [ -f sdk/benches/retry.rs ]; then
-        CRITERION_HOME=$dir cargo bench -p cfgd-sdk --bench retry -- "${CRITERION_ARGS[@]}" \
+        CRITERION_HOME=$dir cargo bench -p cfgd-sdk --bench retry -- failed_attempt "${CRITERION_ARGS[@]}" \
             >>"$WORK/criterion-$i.log" 2>&1 || ok=0
     fi
     grep -E '^(sdk_read|retry)/|time:' "$WORK/criterion-$i.log" >&2 || true

@@ -48,6 +48,9 @@ struct Shared {
     arrived: AtomicU64,
     last_ns: AtomicU64,
     target: AtomicU64,
+    /// The value the write in flight sets: only events carrying it count
+    /// (a late event of an earlier measurement on the same key does not).
+    expected: AtomicU64,
     all_arrived: Notify,
 }
 
@@ -60,7 +63,10 @@ impl Shared {
         }
     }
 
-    fn arrived(&self) {
+    fn arrived(&self, value: Option<u64>) {
+        if value != Some(self.expected.load(Ordering::Acquire)) {
+            return;
+        }
         let now = u64::try_from(self.base.elapsed().as_nanos()).unwrap_or(u64::MAX);
         self.last_ns.fetch_max(now, Ordering::AcqRel);
         if self.arrived.fetch_add(1, Ordering::AcqRel) + 1 == self.target.load(Ordering::Acquire) {
@@ -109,6 +115,7 @@ impl Watchers {
             arrived: AtomicU64::new(0),
             last_ns: AtomicU64::new(0),
             target: AtomicU64::new(u64::MAX),
+            expected: AtomicU64::new(u64::MAX),
             all_arrived: Notify::new(),
         });
         let per_connection = per_connection.max(1);
@@ -167,8 +174,10 @@ impl Watchers {
             self.shared
                 .target
                 .store(self.writes * self.n as u64, Ordering::Release);
+            let value = crate::unary::fresh_value();
+            self.shared.expected.store(value, Ordering::Release);
             let issued = self.shared.base.elapsed();
-            writer.write().await?;
+            writer.write(value).await?;
             tokio::time::timeout(ARRIVAL_TIMEOUT, self.shared.all_arrived.notified())
                 .await
                 .with_context(|| {
@@ -209,8 +218,14 @@ async fn cfgd_watcher(channel: Channel, shared: Arc<Shared>, key: String, total:
         _ => return shared.ready(total, false),
     }
     while let Ok(Some(event)) = stream.message().await {
-        if let Some(cfgd_pb::watch_event::Event::Change(_)) = event.event {
-            shared.arrived();
+        if let Some(cfgd_pb::watch_event::Event::Change(change)) = event.event {
+            let value = change.changes.iter().find_map(|k| {
+                match k.new_value.as_ref().and_then(|v| v.kind.as_ref()) {
+                    Some(cfgd_pb::value::Kind::Integer(n)) => u64::try_from(*n).ok(),
+                    _ => None,
+                }
+            });
+            shared.arrived(value);
         }
     }
 }
@@ -237,8 +252,13 @@ async fn etcd_watcher(channel: Channel, shared: Arc<Shared>, key: String, total:
         _ => return shared.ready(total, false),
     }
     while let Ok(Some(response)) = stream.message().await {
-        for _ in &response.events {
-            shared.arrived();
+        for event in &response.events {
+            let value = event
+                .kv
+                .as_ref()
+                .and_then(|kv| std::str::from_utf8(&kv.value).ok())
+                .and_then(|v| v.parse().ok());
+            shared.arrived(value);
         }
     }
 }
@@ -265,8 +285,7 @@ impl Writer {
         })
     }
 
-    async fn write(&mut self) -> anyhow::Result<()> {
-        let value = crate::unary::fresh_value();
+    async fn write(&mut self, value: u64) -> anyhow::Result<()> {
         match self {
             Writer::Cfgd(c) => {
                 c.set(crate::unary::set_request(value)).await?;
