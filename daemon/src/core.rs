@@ -174,6 +174,18 @@ impl Core {
         let new = Arc::new(self.resolve());
         let changes = changes_between(&self.resolution, &new, self.config_dir.catalog());
         self.resolution = new;
+        self.next_record(changes, profiles_changed, origin, detail, now_ms)
+    }
+
+    /// The next revision's record, or none when nothing changed.
+    fn next_record(
+        &mut self,
+        changes: Vec<KeyChange>,
+        profiles_changed: bool,
+        origin: Origin,
+        detail: String,
+        now_ms: i64,
+    ) -> Option<Record> {
         if changes.is_empty() && !profiles_changed {
             return None;
         }
@@ -367,18 +379,13 @@ impl Core {
             }
         }
         let profiles_changed = self.profiles != *logged;
-        if changes.is_empty() && !profiles_changed {
-            return None;
-        }
-        self.revision += 1;
-        Some(Record {
-            revision: self.revision,
-            time_ms: now_ms,
-            origin: Origin::Startup,
-            detail: String::new(),
+        self.next_record(
             changes,
-            profiles: profiles_changed.then(|| self.profiles.clone()),
-        })
+            profiles_changed,
+            Origin::Startup,
+            String::new(),
+            now_ms,
+        )
     }
 }
 

@@ -10,20 +10,22 @@ use std::time::Duration;
 use cfgd_proto::pb;
 use cfgd_proto::pb::settings_client::SettingsClient;
 
-/// Starts the real binary on 127.0.0.1:0 and returns it with its endpoint.
-fn start(config: &Path, state: &Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cfgd"))
-        .args(["--listen", "127.0.0.1:0", "--config-dir"])
-        .arg(config)
-        .arg("--state-dir")
-        .arg(state)
+/// Starts the real binary on 127.0.0.1:0 (no token, quiet log, stderr
+/// dropped unless `configure` says otherwise) and returns it with its
+/// endpoint, read from the line it prints.
+fn spawn(args: &[&std::ffi::OsStr], configure: impl FnOnce(&mut Command)) -> (Child, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cfgd"));
+    cmd.args(["--listen", "127.0.0.1:0"])
+        .args(args)
         .env_remove("CFGD_TOKEN")
+        .env_remove("CFGD_CONFIG_DIR")
+        .env_remove("CFGD_STATE_DIR")
         .env_remove("PREFECT_PROFILES_PATH")
         .env("CFGD_LOG", "warn")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn cfgd");
+        .stderr(Stdio::null());
+    configure(&mut cmd);
+    let mut child = cmd.spawn().expect("spawn cfgd");
     let stdout = child.stdout.take().expect("stdout");
     let mut line = String::new();
     BufReader::new(stdout)
@@ -35,6 +37,19 @@ fn start(config: &Path, state: &Path) -> (Child, String) {
         .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
         .to_owned();
     (child, format!("http://{addr}"))
+}
+
+/// The binary on `config` and `state`.
+fn start(config: &Path, state: &Path) -> (Child, String) {
+    spawn(
+        &[
+            "--config-dir".as_ref(),
+            config.as_os_str(),
+            "--state-dir".as_ref(),
+            state.as_os_str(),
+        ],
+        |_| {},
+    )
 }
 
 async fn connect(endpoint: &str) -> SettingsClient<tonic::transport::Channel> {
@@ -162,24 +177,17 @@ async fn sigterm_stops_gracefully_and_secrets_never_reach_the_log() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("config");
     std::fs::create_dir(&config).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cfgd"))
-        .args(["--listen", "127.0.0.1:0", "--config-dir"])
-        .arg(&config)
-        .arg("--state-dir")
-        .arg(dir.path().join("state"))
-        .env("CFGD_LOG", "debug")
-        .env_remove("CFGD_TOKEN")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let endpoint = format!(
-        "http://{}",
-        line.trim().strip_prefix("cfgd listening on ").unwrap()
+    let state = dir.path().join("state");
+    let (child, endpoint) = spawn(
+        &[
+            "--config-dir".as_ref(),
+            config.as_os_str(),
+            "--state-dir".as_ref(),
+            state.as_os_str(),
+        ],
+        |cmd| {
+            cmd.env("CFGD_LOG", "debug").stderr(Stdio::piped());
+        },
     );
     let mut client = connect(&endpoint).await;
     let mut watch = client
@@ -220,32 +228,16 @@ async fn a_relative_config_dir_is_hot_reloaded() {
     // The default invocation: `cfgd` in a checkout, config dir `config`.
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("config")).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cfgd"))
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--config-dir",
-            "config",
-            "--state-dir",
-            ".cfgd",
-        ])
-        .current_dir(dir.path())
-        .env("CFGD_LOG", "warn")
-        .env_remove("CFGD_TOKEN")
-        .env_remove("CFGD_CONFIG_DIR")
-        .env_remove("CFGD_STATE_DIR")
-        .env_remove("PREFECT_PROFILES_PATH")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let endpoint = format!(
-        "http://{}",
-        line.trim().strip_prefix("cfgd listening on ").unwrap()
+    let (mut child, endpoint) = spawn(
+        &[
+            "--config-dir".as_ref(),
+            "config".as_ref(),
+            "--state-dir".as_ref(),
+            ".cfgd".as_ref(),
+        ],
+        |cmd| {
+            cmd.current_dir(dir.path());
+        },
     );
     let mut client = connect(&endpoint).await;
     let mut watch = client
