@@ -22,7 +22,7 @@ use tonic::transport::Channel;
 use crate::pb::etcd::kv_client::KvClient;
 use crate::pb::etcd::watch_client::WatchClient;
 use crate::pb::etcd::watch_request::RequestUnion;
-use crate::pb::etcd::{PutRequest, WatchCreateRequest, WatchRequest};
+use crate::pb::etcd::{PutRequest, WatchCancelRequest, WatchCreateRequest, WatchRequest};
 use crate::stats::Samples;
 
 /// Which server the watchers watch.
@@ -88,6 +88,8 @@ pub struct Watchers {
     pub open_time: Duration,
     shared: Arc<Shared>,
     tasks: JoinSet<()>,
+    /// Tells etcd watchers to cancel their watch and end their stream.
+    closing: tokio::sync::watch::Sender<bool>,
     writes: u64,
 }
 
@@ -121,13 +123,14 @@ impl Watchers {
         let per_connection = per_connection.max(1);
         let connections = n.div_ceil(per_connection);
         let mut tasks = JoinSet::new();
+        let (closing, closed) = tokio::sync::watch::channel(false);
         for c in 0..connections {
             let channel = crate::connect(endpoint).await?;
             for i in c * per_connection..n.min((c + 1) * per_connection) {
                 let (ch, sh, k) = (channel.clone(), shared.clone(), key(i));
                 match system {
                     System::Cfgd => tasks.spawn(cfgd_watcher(ch, sh, k, n as u64)),
-                    System::Etcd => tasks.spawn(etcd_watcher(ch, sh, k, n as u64)),
+                    System::Etcd => tasks.spawn(etcd_watcher(ch, sh, k, n as u64, closed.clone())),
                 };
             }
         }
@@ -148,6 +151,7 @@ impl Watchers {
             open_time: started.elapsed(),
             shared,
             tasks,
+            closing,
             writes: 0,
         })
     }
@@ -195,8 +199,16 @@ impl Watchers {
         Ok((last, cpu.and_then(crate::procs::CpuMeter::stop)))
     }
 
-    /// Closes every stream (the server sees them cancelled).
+    /// Closes every stream. An etcd watcher cancels its watch and ends its
+    /// side of the stream first, as etcd's own client does (etcd 3.4 may
+    /// keep the watchers of a stream that is only reset, and every later
+    /// write to their key then pays for them); a cfgd watch is dropped.
     pub async fn close(mut self) {
+        let _ = self.closing.send(true);
+        if self.system == System::Etcd {
+            let all_done = async { while self.tasks.join_next().await.is_some() {} };
+            let _ = tokio::time::timeout(Duration::from_secs(10), all_done).await;
+        }
         self.tasks.abort_all();
         while self.tasks.join_next().await.is_some() {}
     }
@@ -230,18 +242,37 @@ async fn cfgd_watcher(channel: Channel, shared: Arc<Shared>, key: String, total:
     }
 }
 
-async fn etcd_watcher(channel: Channel, shared: Arc<Shared>, key: String, total: u64) {
+/// The id each etcd watcher gives its one watch (ids are per stream).
+const WATCH_ID: i64 = 1;
+
+async fn etcd_watcher(
+    channel: Channel,
+    shared: Arc<Shared>,
+    key: String,
+    total: u64,
+    mut closing: tokio::sync::watch::Receiver<bool>,
+) {
     let mut client = WatchClient::new(channel);
     let create = WatchRequest {
         request_union: Some(RequestUnion::CreateRequest(WatchCreateRequest {
             key: key.into_bytes(),
+            watch_id: WATCH_ID,
             ..Default::default()
         })),
     };
-    // etcd ends a watch stream whose request side ends, so keep it open.
+    // etcd ends a watch stream whose request side ends, so the request side
+    // stays open until closing: then it cancels the watch and ends.
+    let cancel = async move {
+        let _ = closing.wait_for(|c| *c).await;
+        WatchRequest {
+            request_union: Some(RequestUnion::CancelRequest(WatchCancelRequest {
+                watch_id: WATCH_ID,
+            })),
+        }
+    };
     let outbound = futures_util::StreamExt::chain(
         futures_util::stream::iter([create]),
-        futures_util::stream::pending(),
+        futures_util::stream::once(cancel),
     );
     let mut stream = match client.watch(outbound).await {
         Ok(r) => r.into_inner(),
@@ -252,6 +283,9 @@ async fn etcd_watcher(channel: Channel, shared: Arc<Shared>, key: String, total:
         _ => return shared.ready(total, false),
     }
     while let Ok(Some(response)) = stream.message().await {
+        if response.canceled {
+            return;
+        }
         for event in &response.events {
             let value = event
                 .kv
@@ -321,5 +355,37 @@ pub async fn cfgd_wait_no_watchers(endpoint: &str, limit: Duration) -> anyhow::R
             return Ok(n);
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// etcd's count of open watchers (`etcd_debugging_mvcc_watcher_total` on
+/// its `/metrics`), or `None` when it cannot be read.
+pub async fn etcd_watcher_count(endpoint: &str) -> Option<u64> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = endpoint.strip_prefix("http://")?.trim_end_matches('/');
+    let mut conn = tokio::net::TcpStream::connect(addr).await.ok()?;
+    let request = format!("GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n");
+    conn.write_all(request.as_bytes()).await.ok()?;
+    let mut body = String::new();
+    tokio::time::timeout(Duration::from_secs(5), conn.read_to_string(&mut body))
+        .await
+        .ok()?
+        .ok()?;
+    body.lines()
+        .find_map(|l| l.strip_prefix("etcd_debugging_mvcc_watcher_total "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map(|v| v as u64)
+}
+
+/// Waits until etcd counts no watcher (after [`Watchers::close`]); what
+/// it still counts after `limit`.
+pub async fn etcd_wait_no_watchers(endpoint: &str, limit: Duration) -> Option<u64> {
+    let deadline = Instant::now() + limit;
+    loop {
+        let n = etcd_watcher_count(endpoint).await?;
+        if n == 0 || Instant::now() > deadline {
+            return Some(n);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

@@ -128,7 +128,13 @@ impl Suite {
                         ));
                     }
                 } else {
-                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    let left =
+                        fanout::etcd_wait_no_watchers(&self.etcd, Duration::from_secs(10)).await;
+                    if let Some(left @ 1..) = left {
+                        report.notes.push(format!(
+                            "etcd still counted {left} watchers 10 s after N={n} closed"
+                        ));
+                    }
                 }
             }
         }
