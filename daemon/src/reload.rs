@@ -33,6 +33,11 @@ pub fn spawn(
     let (tx, rx) = mpsc::unbounded_channel();
     let watch_dir = dir.clone();
     let handler = move |event: notify::Result<notify::Event>| match event {
+        // Reading the dir during a reload raises access events; reacting to
+        // them would reload forever. Only a write-close among them matters.
+        Ok(event)
+            if matches!(event.kind, notify::EventKind::Access(k)
+                if k != notify::event::AccessKind::Close(notify::event::AccessMode::Write)) => {}
         Ok(event) => {
             for path in event.paths {
                 if is_relevant(&watch_dir, &path) {

@@ -28,7 +28,15 @@ impl KeyLines {
     pub fn new(text: &str) -> Self {
         let mut lines = HashMap::new();
         if let Ok(table) = DeTable::parse(text) {
-            walk(text, "", table.get_ref(), &mut lines);
+            // Newline offsets once, so each key's line is a binary search
+            // (a 10,000-key file would otherwise rescan the text per key).
+            let newlines: Vec<usize> = text
+                .bytes()
+                .enumerate()
+                .filter(|(_, b)| *b == b'\n')
+                .map(|(i, _)| i)
+                .collect();
+            walk(&newlines, "", table.get_ref(), &mut lines);
         }
         Self(lines)
     }
@@ -39,20 +47,24 @@ impl KeyLines {
     }
 }
 
-fn walk(text: &str, prefix: &str, table: &DeTable<'_>, out: &mut HashMap<String, u32>) {
+fn line_at(newlines: &[usize], offset: usize) -> u32 {
+    u32::try_from(newlines.partition_point(|&nl| nl < offset) + 1).unwrap_or(u32::MAX)
+}
+
+fn walk(newlines: &[usize], prefix: &str, table: &DeTable<'_>, out: &mut HashMap<String, u32>) {
     for (key, value) in table.iter() {
         let path = if prefix.is_empty() {
             key.get_ref().to_string()
         } else {
             format!("{prefix}.{}", key.get_ref())
         };
-        out.insert(path.clone(), line_of(text, key.span().start));
+        out.insert(path.clone(), line_at(newlines, key.span().start));
         match value.get_ref() {
-            DeValue::Table(inner) => walk(text, &path, inner, out),
+            DeValue::Table(inner) => walk(newlines, &path, inner, out),
             DeValue::Array(items) => {
                 for (i, item) in items.iter().enumerate() {
                     if let DeValue::Table(inner) = item.get_ref() {
-                        walk(text, &format!("{path}[{i}]"), inner, out);
+                        walk(newlines, &format!("{path}[{i}]"), inner, out);
                     }
                 }
             }
