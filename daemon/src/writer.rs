@@ -23,6 +23,9 @@ use crate::store::{Record, Store};
 /// is what makes a write durable; the file is for readers such as Prefect).
 const PROFILES_LAG: std::time::Duration = std::time::Duration::from_millis(200);
 
+/// How long the writer must be idle before it rewrites the profiles file.
+const PROFILES_IDLE: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// Largest group of requests sharing one fsync.
 const MAX_GROUP: usize = 1024;
 
@@ -136,6 +139,8 @@ pub fn spawn(
     history_limit: usize,
 ) -> (WriterHandle, std::thread::JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(4096);
+    // To wait for the next request with a timeout (see `Writer::run`).
+    let runtime = tokio::runtime::Handle::current();
     let thread = std::thread::Builder::new()
         .name("cfgd-writer".into())
         .spawn(move || {
@@ -146,7 +151,7 @@ pub fn spawn(
                 history_limit,
                 profiles_dirty: None,
             }
-            .run(rx)
+            .run(rx, &runtime)
         })
         .expect("can spawn the writer thread");
     (WriterHandle { tx }, thread)
@@ -163,8 +168,25 @@ struct Writer {
 }
 
 impl Writer {
-    fn run(mut self, mut rx: mpsc::Receiver<Request>) {
-        while let Some(first) = rx.blocking_recv() {
+    fn run(mut self, mut rx: mpsc::Receiver<Request>, runtime: &tokio::runtime::Handle) {
+        loop {
+            // The profiles file is rewritten once the writer has been idle for
+            // PROFILES_IDLE (or has lagged PROFILES_LAG under constant load),
+            // so a write costs one fsync, not three.
+            let next = if self.profiles_dirty.is_some() {
+                let waited = runtime
+                    .block_on(async { tokio::time::timeout(PROFILES_IDLE, rx.recv()).await });
+                match waited {
+                    Ok(next) => next,
+                    Err(_idle) => {
+                        self.flush_profiles();
+                        continue;
+                    }
+                }
+            } else {
+                rx.blocking_recv()
+            };
+            let Some(first) = next else { break };
             let mut group = vec![first];
             while group.len() < MAX_GROUP {
                 match rx.try_recv() {
@@ -173,10 +195,10 @@ impl Writer {
                 }
             }
             self.group(group);
-            let lagging = self
+            if self
                 .profiles_dirty
-                .is_some_and(|t| t.elapsed() > PROFILES_LAG);
-            if rx.is_empty() || lagging {
+                .is_some_and(|t| t.elapsed() > PROFILES_LAG)
+            {
                 self.flush_profiles();
             }
             if rx.is_empty() {
