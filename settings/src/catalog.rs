@@ -15,7 +15,7 @@
 //! description = "…"
 //! ```
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -162,6 +162,9 @@ struct RawEntry {
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {
     entries: Arc<Vec<Entry>>,
+    // FxHash: a read by name is on the SDK's hot path, and the keys are
+    // the catalogue's own (a caller only chooses what to look up, so it
+    // cannot lengthen a bucket).
     by_name: Arc<HashMap<String, usize>>,
     by_path: Arc<HashMap<String, usize>>,
 }
@@ -286,8 +289,8 @@ impl Catalog {
     /// # Errors
     /// A name, alias or path declared twice.
     pub fn from_entries(entries: Vec<Entry>) -> Result<Self, SettingsError> {
-        let mut by_name = HashMap::new();
-        let mut by_path = HashMap::new();
+        let mut by_name = HashMap::default();
+        let mut by_path = HashMap::default();
         for (index, entry) in entries.iter().enumerate() {
             let dup = |message: String| SettingsError::Catalog {
                 file: entry.file.clone().unwrap_or_else(|| "catalogue".into()),
