@@ -15,13 +15,22 @@ use tokio::sync::broadcast;
 
 use crate::store::{Base, Record};
 
+/// The role of a file shown by status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileRole {
+    /// A file of the config dir (catalogue, values, `.env`).
+    Config(cfgd_settings::configdir::FileKind),
+    /// The profiles file.
+    Profiles,
+}
+
 /// One config-dir file and what is wrong with it, for status.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FileStatus {
     /// The file.
     pub path: String,
-    /// `values`, `catalog`, `dotenv` or `profiles`.
-    pub kind: &'static str,
+    /// What the file is.
+    pub kind: FileRole,
     /// Why its current content is not in force, if it is not.
     pub error: Option<String>,
     /// The line of the first error, if known.

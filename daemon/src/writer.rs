@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::core::{Core, Input};
 use crate::error::OpError;
-use crate::hub::{FileStatus, Hub, View};
+use crate::hub::{FileRole, FileStatus, Hub, View};
 use crate::store::{Record, Store};
 
 /// Longest the profiles file may lag the log under constant load (the log
@@ -344,11 +344,7 @@ pub fn build_view(core: &Core, profiles_path: &str) -> View {
             let first = f.error.as_ref().and_then(|e| e.0.first());
             FileStatus {
                 path: f.path.display().to_string(),
-                kind: match f.kind {
-                    cfgd_settings::configdir::FileKind::Catalog => "catalog",
-                    cfgd_settings::configdir::FileKind::Values => "values",
-                    cfgd_settings::configdir::FileKind::DotEnv => "dotenv",
-                },
+                kind: FileRole::Config(f.kind),
                 error: f.error.as_ref().map(ToString::to_string),
                 error_line: first.and_then(SettingsError::line),
             }
@@ -357,7 +353,7 @@ pub fn build_view(core: &Core, profiles_path: &str) -> View {
     let layer_errors: Vec<String> = core.layer_errors().map(ToString::to_string).collect();
     files.push(FileStatus {
         path: profiles_path.to_owned(),
-        kind: "profiles",
+        kind: FileRole::Profiles,
         error: (!layer_errors.is_empty()).then(|| layer_errors.join("\n")),
         error_line: None,
     });

@@ -305,6 +305,18 @@ where
     }
 }
 
+/// The integer `client` reports for `name` (`None` when unset or not an
+/// integer).
+pub async fn integer(client: &Client, name: &str) -> Option<i64> {
+    client
+        .get(name, false)
+        .await
+        .expect("get the setting")
+        .value
+        .value()
+        .and_then(cfgd_settings::Value::as_integer)
+}
+
 /// A loopback port nothing listens on right now.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

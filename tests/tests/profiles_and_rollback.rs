@@ -21,27 +21,9 @@ async fn profiles_switch_values_and_follow_prefect_rules() {
     c.create_profile("empty", None).await.unwrap();
     let w = c.use_profile("empty").await.unwrap();
     assert!(w.changed);
-    assert_eq!(
-        c.get(RETRIES, false)
-            .await
-            .unwrap()
-            .value
-            .value()
-            .unwrap()
-            .as_integer(),
-        Some(0)
-    );
+    assert_eq!(cfgd_tests::integer(&c, RETRIES).await, Some(0));
     c.use_profile("dev").await.unwrap();
-    assert_eq!(
-        c.get(RETRIES, false)
-            .await
-            .unwrap()
-            .value
-            .value()
-            .unwrap()
-            .as_integer(),
-        Some(1)
-    );
+    assert_eq!(cfgd_tests::integer(&c, RETRIES).await, Some(1));
     assert_eq!(
         rejected(c.create_profile("dev", None).await.unwrap_err()),
         (Code::AlreadyExists, "Profile 'dev' already exists.".into())
@@ -90,24 +72,9 @@ async fn rollback_restores_the_profile_and_writes_a_new_revision() {
     .unwrap();
     let w = c.rollback(1, None).await.unwrap();
     assert_eq!(w.revision, 4);
+    assert_eq!(cfgd_tests::integer(&c, RETRIES).await, Some(1));
     assert_eq!(
-        c.get(RETRIES, false)
-            .await
-            .unwrap()
-            .value
-            .value()
-            .unwrap()
-            .as_integer(),
-        Some(1)
-    );
-    assert_eq!(
-        c.get("PREFECT_FLOWS_DEFAULT_RETRIES", false)
-            .await
-            .unwrap()
-            .value
-            .value()
-            .unwrap()
-            .as_integer(),
+        cfgd_tests::integer(&c, "PREFECT_FLOWS_DEFAULT_RETRIES").await,
         Some(0)
     );
     let last = c.history(1, false).await.unwrap().changes.pop().unwrap();

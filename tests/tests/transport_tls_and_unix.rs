@@ -56,17 +56,7 @@ async fn a_unix_socket_is_private_and_works() {
         .set(&[(RETRIES.into(), Assign::Raw("1".into()))], None)
         .await
         .unwrap();
-    assert_eq!(
-        client
-            .get(RETRIES, false)
-            .await
-            .unwrap()
-            .value
-            .value()
-            .unwrap()
-            .as_integer(),
-        Some(1)
-    );
+    assert_eq!(cfgd_tests::integer(&client, RETRIES).await, Some(1));
     daemon.stop().await;
     assert!(!path.exists(), "the socket is removed on shutdown");
 }

@@ -20,8 +20,9 @@ pub use auth::Auth;
 use crate::config::Limits;
 use crate::core::{self, Input};
 use crate::error::OpError;
-use crate::hub::{Hub, View};
+use crate::hub::{FileRole, Hub, View};
 use crate::writer::{Op, Outcome, WriterHandle};
+use cfgd_settings::configdir::FileKind;
 
 /// Facts about the running daemon, for `Status`.
 #[derive(Debug, Clone)]
@@ -574,10 +575,10 @@ impl pb::settings_server::Settings for SettingsService {
             .map(|f| pb::ConfigFile {
                 path: f.path.clone(),
                 kind: match f.kind {
-                    "catalog" => pb::FileKind::Catalog,
-                    "dotenv" => pb::FileKind::Dotenv,
-                    "profiles" => pb::FileKind::Profiles,
-                    _ => pb::FileKind::Values,
+                    FileRole::Config(FileKind::Catalog) => pb::FileKind::Catalog,
+                    FileRole::Config(FileKind::Values) => pb::FileKind::Values,
+                    FileRole::Config(FileKind::DotEnv) => pb::FileKind::Dotenv,
+                    FileRole::Profiles => pb::FileKind::Profiles,
                 } as i32,
                 error: f.error.clone().unwrap_or_default(),
                 error_line: f.error_line.unwrap_or(0),
