@@ -18,7 +18,7 @@ use crate::store::{Effective, KeyChange, Origin, Record};
 
 /// A value given by a client: a string for the one parser, or typed.
 #[derive(Debug, Clone)]
-pub enum Input {
+pub(crate) enum Input {
     /// Parsed with `cfgd_settings::value::parse`.
     Raw(String),
     /// Converted with `cfgd_settings::value::coerce`.
@@ -27,18 +27,16 @@ pub enum Input {
 
 /// One validated assignment.
 #[derive(Debug, Clone)]
-pub struct Valid {
-    /// The name as given (an alias is stored under the canonical name).
-    pub given: String,
+pub(crate) struct Valid {
     /// The canonical name.
-    pub name: String,
+    pub(crate) name: String,
     /// The typed value.
-    pub value: Value,
+    pub(crate) value: Value,
 }
 
 /// The settings state: every layer, the resolution, the revision.
 #[derive(Debug, Clone)]
-pub struct Core {
+pub(crate) struct Core {
     config_dir: Arc<ConfigDir>,
     defaults: Arc<Layer>,
     env: Arc<Vec<(String, String)>>,
@@ -54,7 +52,7 @@ pub struct Core {
 
 impl Core {
     /// Builds the state from its inputs (env is the daemon's environment).
-    pub fn new(
+    pub(crate) fn new(
         config_dir: ConfigDir,
         env: Arc<Vec<(String, String)>>,
         profiles: ProfilesFile,
@@ -81,43 +79,43 @@ impl Core {
     }
 
     /// The catalogue in force.
-    pub fn catalog(&self) -> &Catalog {
+    pub(crate) fn catalog(&self) -> &Catalog {
         self.config_dir.catalog()
     }
 
     /// The config dir state (files and their errors).
-    pub fn config_dir(&self) -> &ConfigDir {
+    pub(crate) fn config_dir(&self) -> &ConfigDir {
         &self.config_dir
     }
 
     /// The profiles state.
-    pub fn profiles(&self) -> &ProfilesFile {
+    pub(crate) fn profiles(&self) -> &ProfilesFile {
         &self.profiles
     }
 
     /// The current resolution.
-    pub fn resolution(&self) -> &Arc<Resolution> {
+    pub(crate) fn resolution(&self) -> &Arc<Resolution> {
         &self.resolution
     }
 
     /// The current revision.
-    pub fn revision(&self) -> u64 {
+    pub(crate) fn revision(&self) -> u64 {
         self.revision
     }
 
     /// The store's epoch.
-    pub fn epoch(&self) -> u64 {
+    pub(crate) fn epoch(&self) -> u64 {
         self.epoch
     }
 
     /// Problems in the environment and the active profile (bad entries are
     /// left out of their layer and reported here).
-    pub fn layer_errors(&self) -> impl Iterator<Item = &SettingsError> {
+    pub(crate) fn layer_errors(&self) -> impl Iterator<Item = &SettingsError> {
         self.env_errors.iter().chain(&self.profile_errors)
     }
 
     /// Effective values by name (what the revision log tracks).
-    pub fn effective(&self) -> BTreeMap<String, Effective> {
+    pub(crate) fn effective(&self) -> BTreeMap<String, Effective> {
         effective_of(&self.resolution)
     }
 
@@ -214,7 +212,7 @@ impl Core {
     ///
     /// # Errors
     /// [`OpError::Invalid`] with one message per bad assignment.
-    pub fn validate(&self, batch: &[(String, Input)]) -> Result<Vec<Valid>, OpError> {
+    pub(crate) fn validate(&self, batch: &[(String, Input)]) -> Result<Vec<Valid>, OpError> {
         validate(
             self.config_dir.catalog(),
             self.profiles.active_name(),
@@ -226,7 +224,7 @@ impl Core {
     ///
     /// # Errors
     /// A stale `expected` revision.
-    pub fn set(
+    pub(crate) fn set(
         &mut self,
         batch: &[Valid],
         expected: Option<u64>,
@@ -247,7 +245,7 @@ impl Core {
     ///
     /// # Errors
     /// An unknown name, a name the profile does not hold, a stale revision.
-    pub fn unset(
+    pub(crate) fn unset(
         &mut self,
         names: &[String],
         expected: Option<u64>,
@@ -283,7 +281,7 @@ impl Core {
     ///
     /// # Errors
     /// Whatever `f` returns, or a stale revision; nothing changes then.
-    pub fn profile_op(
+    pub(crate) fn profile_op(
         &mut self,
         expected: Option<u64>,
         detail: String,
@@ -301,7 +299,7 @@ impl Core {
     ///
     /// # Errors
     /// A stale revision.
-    pub fn rollback(
+    pub(crate) fn rollback(
         &mut self,
         profiles: ProfilesFile,
         target: u64,
@@ -328,7 +326,7 @@ impl Core {
     }
 
     /// Takes a re-read config dir; records the effective changes, if any.
-    pub fn reload(
+    pub(crate) fn reload(
         &mut self,
         config_dir: Arc<ConfigDir>,
         detail: String,
@@ -346,7 +344,7 @@ impl Core {
 
     /// Records how the effective values differ from `last` (the values the
     /// log last recorded), plus the profiles if they differ from `logged`.
-    pub fn startup(
+    pub(crate) fn startup(
         &mut self,
         last: &BTreeMap<String, Effective>,
         logged: &ProfilesFile,
@@ -394,7 +392,7 @@ impl Core {
 ///
 /// # Errors
 /// [`OpError::Invalid`] with one message per bad assignment.
-pub fn validate(
+pub(crate) fn validate(
     catalog: &Catalog,
     profile: &str,
     batch: &[(String, Input)],
@@ -415,7 +413,6 @@ pub fn validate(
         };
         match parsed {
             Ok(value) => ok.push(Valid {
-                given: given.clone(),
                 name: entry.name.clone(),
                 value,
             }),
@@ -434,7 +431,7 @@ pub fn validate(
 }
 
 /// The effective values of a resolution, by name.
-pub fn effective_of(resolution: &Resolution) -> BTreeMap<String, Effective> {
+pub(crate) fn effective_of(resolution: &Resolution) -> BTreeMap<String, Effective> {
     resolution
         .iter()
         .map(|r| {

@@ -17,7 +17,7 @@ use crate::store::{Base, Record};
 
 /// The role of a file shown by status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FileRole {
+pub(crate) enum FileRole {
     /// A file of the config dir (catalogue, values, `.env`).
     Config(cfgd_settings::configdir::FileKind),
     /// The profiles file.
@@ -26,39 +26,39 @@ pub enum FileRole {
 
 /// One config-dir file and what is wrong with it, for status.
 #[derive(Debug, Clone, PartialEq)]
-pub struct FileStatus {
+pub(crate) struct FileStatus {
     /// The file.
-    pub path: String,
+    pub(crate) path: String,
     /// What the file is.
-    pub kind: FileRole,
+    pub(crate) kind: FileRole,
     /// Why its current content is not in force, if it is not.
-    pub error: Option<String>,
+    pub(crate) error: Option<String>,
     /// The line of the first error, if known.
-    pub error_line: Option<u32>,
+    pub(crate) error_line: Option<u32>,
 }
 
 /// Everything a read needs, swapped whole on every change.
 #[derive(Debug, Clone)]
-pub struct View {
+pub(crate) struct View {
     /// The revision this view is at.
-    pub revision: u64,
+    pub(crate) revision: u64,
     /// The store's epoch.
-    pub epoch: u64,
+    pub(crate) epoch: u64,
     /// The active profile's name.
-    pub active_profile: String,
+    pub(crate) active_profile: String,
     /// Every setting's effective value.
-    pub resolution: Arc<Resolution>,
+    pub(crate) resolution: Arc<Resolution>,
     /// The catalogue in force.
-    pub catalog: Catalog,
+    pub(crate) catalog: Catalog,
     /// The profiles.
-    pub profiles: Arc<ProfilesFile>,
+    pub(crate) profiles: Arc<ProfilesFile>,
     /// Config files and their errors.
-    pub files: Arc<Vec<FileStatus>>,
+    pub(crate) files: Arc<Vec<FileStatus>>,
 }
 
 /// What a new watcher gets before the live stream.
 #[derive(Debug)]
-pub enum Start {
+pub(crate) enum Start {
     /// Replay these records (possibly none), then go live.
     Replay(Vec<Arc<Record>>),
     /// Send a snapshot of this view first.
@@ -67,7 +67,7 @@ pub enum Start {
 
 /// Why a watcher gets a snapshot instead of a replay.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Resync {
+pub(crate) enum Resync {
     /// Opened without a revision.
     Initial,
     /// The revision is older than the retained history.
@@ -87,7 +87,7 @@ struct Inner {
 }
 
 /// The published state.
-pub struct Hub {
+pub(crate) struct Hub {
     view: ArcSwap<View>,
     inner: Mutex<Inner>,
     watchers: AtomicU64,
@@ -104,7 +104,12 @@ impl std::fmt::Debug for Hub {
 impl Hub {
     /// A hub at `view`, with `history` retained after `base`; each watcher
     /// may fall `buffer` changes behind before it gets a resync.
-    pub fn new(view: View, base: Base, history: VecDeque<Arc<Record>>, buffer: usize) -> Self {
+    pub(crate) fn new(
+        view: View,
+        base: Base,
+        history: VecDeque<Arc<Record>>,
+        buffer: usize,
+    ) -> Self {
         let (tx, _) = broadcast::channel(buffer.max(1));
         Self {
             view: ArcSwap::from_pointee(view),
@@ -114,7 +119,7 @@ impl Hub {
     }
 
     /// The current view (a lock-free load).
-    pub fn view(&self) -> Arc<View> {
+    pub(crate) fn view(&self) -> Arc<View> {
         self.view.load_full()
     }
 
@@ -125,7 +130,7 @@ impl Hub {
     }
 
     /// Publishes `records` and the view after them, in one step.
-    pub fn publish(&self, records: Vec<Arc<Record>>, view: View) {
+    pub(crate) fn publish(&self, records: Vec<Arc<Record>>, view: View) {
         let mut inner = self.lock();
         self.view.store(Arc::new(view));
         for r in records {
@@ -137,14 +142,14 @@ impl Hub {
 
     /// Swaps the view without a change record (status-only changes, such as
     /// a file turning bad).
-    pub fn replace_view(&self, view: View) {
+    pub(crate) fn replace_view(&self, view: View) {
         let _lock = self.lock();
         self.view.store(Arc::new(view));
     }
 
     /// Drops history beyond `limit` records (when it holds more than twice
     /// that) and returns the new base and history to persist.
-    pub fn compact(&self, limit: usize) -> Option<(Base, VecDeque<Arc<Record>>)> {
+    pub(crate) fn compact(&self, limit: usize) -> Option<(Base, VecDeque<Arc<Record>>)> {
         let mut inner = self.lock();
         if inner.history.len() <= limit.saturating_mul(2).max(1) {
             return None;
@@ -158,12 +163,12 @@ impl Hub {
 
     /// The oldest retained revision (`base + 1`; equal to `revision + 1`
     /// when no history is retained).
-    pub fn oldest(&self) -> u64 {
+    pub(crate) fn oldest(&self) -> u64 {
         self.lock().base.revision + 1
     }
 
     /// The newest `limit` records and the oldest retained revision.
-    pub fn history(&self, limit: usize) -> (Vec<Arc<Record>>, u64) {
+    pub(crate) fn history(&self, limit: usize) -> (Vec<Arc<Record>>, u64) {
         let inner = self.lock();
         let skip = inner.history.len().saturating_sub(limit);
         (
@@ -177,7 +182,7 @@ impl Hub {
     /// # Errors
     /// `Err(oldest)` when `revision` is older than the retained history, or
     /// `Ok(None)` when it is newer than the current revision.
-    pub fn profiles_at(&self, revision: u64) -> Result<Option<ProfilesFile>, u64> {
+    pub(crate) fn profiles_at(&self, revision: u64) -> Result<Option<ProfilesFile>, u64> {
         let inner = self.lock();
         if revision < inner.base.revision {
             return Err(inner.base.revision + 1);
@@ -195,7 +200,7 @@ impl Hub {
     }
 
     /// Opens a watch: what to send first, and the live receiver.
-    pub fn subscribe(
+    pub(crate) fn subscribe(
         &self,
         after: Option<u64>,
         epoch: Option<u64>,
@@ -222,13 +227,13 @@ impl Hub {
 
     /// For a watcher that fell behind: the current view and a receiver that
     /// starts right after it (taken together, so nothing falls in between).
-    pub fn catch_up(&self) -> (Arc<View>, broadcast::Receiver<Arc<Record>>) {
+    pub(crate) fn catch_up(&self) -> (Arc<View>, broadcast::Receiver<Arc<Record>>) {
         let inner = self.lock();
         (self.view.load_full(), inner.tx.subscribe())
     }
 
     /// Counts a watch stream in (`+1`) or out (`-1`).
-    pub fn watcher_delta(&self, opened: bool) {
+    pub(crate) fn watcher_delta(&self, opened: bool) {
         if opened {
             self.watchers.fetch_add(1, Ordering::Relaxed);
         } else {
@@ -237,7 +242,7 @@ impl Hub {
     }
 
     /// Open watch streams.
-    pub fn watchers(&self) -> u64 {
+    pub(crate) fn watchers(&self) -> u64 {
         self.watchers.load(Ordering::Relaxed)
     }
 }

@@ -2,13 +2,17 @@
 //! change, a resumable watch and hot reload.
 //!
 //! # Layout
+//! Public: [`serve`], [`Config`], [`Listener`], the errors and the
+//! [`store::Store`] seam; everything else is internal.
 //! - [`config`] — [`Config`], [`ListenAddr`], [`Limits`].
-//! - [`core`] — the settings state and every operation on it (no I/O).
+//! - `listener` — [`Listener`]: TCP or a Unix socket.
+//! - `startup` — the state dir and its lock; recovery into the core.
+//! - `core` — the settings state and every operation on it (no I/O).
 //! - [`store`] — durable state: the revision log and the profiles file.
-//! - [`writer`] — the single writer: group commit, publish, answer.
-//! - [`hub`] — the published view, history and the watch broadcast.
-//! - [`service`] — the gRPC service, auth, limits, wire conversions.
-//! - [`reload`] — the config-dir watcher and reload loop.
+//! - `writer` — the single writer: group commit, publish, answer.
+//! - `hub` — the published view, history and the watch broadcast.
+//! - `service` — the gRPC service, auth, limits, wire conversions.
+//! - `reload` — the config-dir watcher and reload loop.
 //! - [`error`] — operation errors and their gRPC codes.
 //!
 //! # Example
@@ -22,13 +26,15 @@
 //! ```
 
 pub mod config;
-pub mod core;
+mod core;
 pub mod error;
-pub mod hub;
-pub mod reload;
-pub mod service;
+mod hub;
+mod listener;
+mod reload;
+mod service;
+mod startup;
 pub mod store;
-pub mod writer;
+mod writer;
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -36,63 +42,14 @@ use std::sync::Arc;
 
 use cfgd_proto::pb::settings_server::SettingsServer;
 use cfgd_settings::ConfigDir;
-use tokio::net::{TcpListener, UnixListener};
 use tokio_util::sync::CancellationToken;
 
 pub use config::{Config, Limits, ListenAddr, TlsFiles};
+pub use listener::Listener;
 
-use crate::core::Core;
 use crate::hub::Hub;
 use crate::service::{Auth, Info, SettingsService};
-use crate::store::{FileStore, Store, apply_changes};
-
-/// A bound listener: TCP or a Unix socket.
-#[derive(Debug)]
-pub enum Listener {
-    /// TCP.
-    Tcp(TcpListener),
-    /// A Unix socket, with its path.
-    Unix(UnixListener, std::path::PathBuf),
-}
-
-impl Listener {
-    /// Binds `addr`. A Unix socket gets mode 0600; a stale socket file left
-    /// by a daemon that is gone is replaced.
-    ///
-    /// # Errors
-    /// When the address is in use or cannot be bound.
-    pub async fn bind(addr: &ListenAddr) -> std::io::Result<Self> {
-        match addr {
-            ListenAddr::Tcp(a) => Ok(Listener::Tcp(TcpListener::bind(a).await?)),
-            ListenAddr::Unix(path) => {
-                if path.exists() {
-                    if tokio::net::UnixStream::connect(path).await.is_ok() {
-                        return Err(std::io::Error::new(
-                            std::io::ErrorKind::AddrInUse,
-                            format!("{} is in use by a running daemon", path.display()),
-                        ));
-                    }
-                    std::fs::remove_file(path)?;
-                }
-                let l = UnixListener::bind(path)?;
-                use std::os::unix::fs::PermissionsExt;
-                std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-                Ok(Listener::Unix(l, path.clone()))
-            }
-        }
-    }
-
-    /// `127.0.0.1:7979` or `unix:/path`.
-    pub fn local_addr(&self) -> String {
-        match self {
-            Listener::Tcp(l) => l
-                .local_addr()
-                .map(|a| a.to_string())
-                .unwrap_or_else(|_| "?".into()),
-            Listener::Unix(_, p) => format!("unix:{}", p.display()),
-        }
-    }
-}
+use crate::store::{FileStore, Store};
 
 /// Why the daemon could not start or stopped badly.
 #[derive(Debug, thiserror::Error)]
@@ -145,7 +102,7 @@ pub async fn serve(
             config.config_dir.display().to_string(),
         ));
     }
-    let _state_lock = create_state_dir(&config.state_dir)?;
+    let _state_lock = startup::create_state_dir(&config.state_dir)?;
     // File watchers report absolute paths; an absolute config dir keeps
     // every path (watcher events, status, errors) comparable.
     let config_dir_abs = std::fs::canonicalize(&config.config_dir)
@@ -161,44 +118,7 @@ pub async fn serve(
     let profiles_path = config.profiles_path();
     let mut store = FileStore::new(&config.state_dir, &profiles_path);
 
-    let (core, base, records) = {
-        let initial = |profiles: &cfgd_settings::ProfilesFile| {
-            Core::new(config_dir.clone(), env.clone(), profiles.clone(), 0, 0).effective()
-        };
-        let rec = store.recover(&initial)?;
-        let mut last = rec.base.effective.clone();
-        for r in &rec.records {
-            apply_changes(&mut last, &r.changes);
-        }
-        let logged = rec
-            .records
-            .iter()
-            .rev()
-            .find_map(|r| r.profiles.clone())
-            .unwrap_or_else(|| rec.base.profiles.clone());
-        let revision = rec.records.back().map_or(rec.base.revision, |r| r.revision);
-        let mut core = Core::new(
-            config_dir.clone(),
-            env.clone(),
-            rec.profiles,
-            rec.base.epoch,
-            revision,
-        );
-        let mut records = rec.records;
-        if let Some(r) = core.startup(&last, &logged, writer::now_ms()) {
-            tracing::info!(
-                revision = r.revision,
-                changes = r.changes.len(),
-                "effective values changed while cfgd was down"
-            );
-            store.append(std::slice::from_ref(&r))?;
-            if r.profiles.is_some() {
-                store.write_profiles(core.profiles())?;
-            }
-            records.push_back(r);
-        }
-        (core, rec.base, records)
-    };
+    let (core, base, records) = startup::recover(&mut store, &config_dir, &env)?;
     for e in core.layer_errors() {
         tracing::error!(error = %e, "value not applied");
     }
@@ -311,30 +231,4 @@ fn load_tls(tls: &TlsFiles) -> Result<tonic::transport::ServerTlsConfig, DaemonE
     let key = read(&tls.key, "private key")?;
     Ok(tonic::transport::ServerTlsConfig::new()
         .identity(tonic::transport::Identity::from_pem(cert, key)))
-}
-
-/// Creates the state dir (mode 0700) and locks it for this process: two
-/// daemons on one revision log would corrupt it. The lock lasts as long as
-/// the returned file is open.
-fn create_state_dir(dir: &std::path::Path) -> Result<std::fs::File, DaemonError> {
-    let err = |source| DaemonError::StateDir {
-        path: dir.display().to_string(),
-        source,
-    };
-    std::fs::create_dir_all(dir).map_err(err)?;
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(err)?;
-    let lock = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(dir.join("lock"))
-        .map_err(err)?;
-    match lock.try_lock() {
-        Ok(()) => Ok(lock),
-        Err(std::fs::TryLockError::WouldBlock) => {
-            Err(DaemonError::StateDirInUse(dir.display().to_string()))
-        }
-        Err(std::fs::TryLockError::Error(e)) => Err(err(e)),
-    }
 }

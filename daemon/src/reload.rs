@@ -23,7 +23,7 @@ use crate::writer::{Op, WriterHandle};
 ///
 /// # Errors
 /// When no watcher (neither the OS's nor polling) can watch the directory.
-pub fn spawn(
+pub(crate) fn spawn(
     dir: PathBuf,
     debounce: Duration,
     state: ConfigDir,

@@ -30,10 +30,10 @@ const PROFILES_IDLE: std::time::Duration = std::time::Duration::from_millis(100)
 const MAX_GROUP: usize = 1024;
 
 /// A change to the profiles (create, delete, rename, use).
-pub type ProfileFn = Box<dyn FnOnce(&mut ProfilesFile) -> Result<(), SettingsError> + Send>;
+pub(crate) type ProfileFn = Box<dyn FnOnce(&mut ProfilesFile) -> Result<(), SettingsError> + Send>;
 
 /// An operation for the writer.
-pub enum Op {
+pub(crate) enum Op {
     /// Validate and set a batch in the active profile.
     Set {
         /// `(name as given, value)` pairs.
@@ -87,32 +87,32 @@ impl std::fmt::Debug for Op {
 
 /// What a successful operation did.
 #[derive(Debug, Clone)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     /// The record it made, if anything changed.
-    pub record: Option<Arc<Record>>,
+    pub(crate) record: Option<Arc<Record>>,
     /// The revision right after this operation (later operations of the
     /// same group may have moved the view on).
-    pub revision: u64,
+    pub(crate) revision: u64,
     /// The effective values right after this operation.
-    pub resolution: Arc<cfgd_settings::Resolution>,
+    pub(crate) resolution: Arc<cfgd_settings::Resolution>,
     /// The active profile right after this operation.
-    pub profile: String,
+    pub(crate) profile: String,
     /// The view after the whole group (catalogue, profiles).
-    pub view: Arc<View>,
+    pub(crate) view: Arc<View>,
 }
 
 /// A request: an operation and where to send the answer.
 #[derive(Debug)]
-pub struct Request {
+pub(crate) struct Request {
     /// The operation.
-    pub op: Op,
+    pub(crate) op: Op,
     /// The answer.
-    pub reply: oneshot::Sender<Result<Outcome, OpError>>,
+    pub(crate) reply: oneshot::Sender<Result<Outcome, OpError>>,
 }
 
 /// Sends operations to the writer.
 #[derive(Debug, Clone)]
-pub struct WriterHandle {
+pub(crate) struct WriterHandle {
     tx: mpsc::Sender<Request>,
 }
 
@@ -121,7 +121,7 @@ impl WriterHandle {
     ///
     /// # Errors
     /// The operation's own error, or [`OpError::ShuttingDown`].
-    pub async fn run(&self, op: Op) -> Result<Outcome, OpError> {
+    pub(crate) async fn run(&self, op: Op) -> Result<Outcome, OpError> {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Request { op, reply })
@@ -132,7 +132,7 @@ impl WriterHandle {
 }
 
 /// Starts the writer thread. It ends when every [`WriterHandle`] is dropped.
-pub fn spawn(
+pub(crate) fn spawn(
     core: Core,
     store: Box<dyn Store>,
     hub: Arc<Hub>,
@@ -336,7 +336,7 @@ impl Writer {
 }
 
 /// The view of `core` (also used at start-up).
-pub fn build_view(core: &Core, profiles_path: &str) -> View {
+pub(crate) fn build_view(core: &Core, profiles_path: &str) -> View {
     let mut files: Vec<FileStatus> = core
         .config_dir()
         .files()
@@ -392,7 +392,7 @@ fn log_record(r: &Record) {
 }
 
 /// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))

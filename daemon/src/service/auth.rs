@@ -9,7 +9,7 @@ use crate::error::OpError;
 
 /// The token check.
 #[derive(Clone, Default)]
-pub struct Auth {
+pub(crate) struct Auth {
     token: Option<Arc<str>>,
 }
 
@@ -23,7 +23,7 @@ impl std::fmt::Debug for Auth {
 
 impl Auth {
     /// No token (everything allowed), or this token.
-    pub fn new(token: Option<String>) -> Self {
+    pub(crate) fn new(token: Option<String>) -> Self {
         Self {
             token: token.filter(|t| !t.is_empty()).map(Into::into),
         }
@@ -46,7 +46,7 @@ impl Auth {
     ///
     /// # Errors
     /// [`OpError::Unauthenticated`], saying how to pass the token.
-    pub fn check<T>(&self, request: &Request<T>, what: &str) -> Result<(), OpError> {
+    pub(crate) fn check<T>(&self, request: &Request<T>, what: &str) -> Result<(), OpError> {
         if self.valid(request) {
             return Ok(());
         }
@@ -65,7 +65,7 @@ impl Auth {
     ///
     /// # Errors
     /// [`OpError::Unauthenticated`] when asked without the token.
-    pub fn may_reveal<T>(&self, request: &Request<T>, asked: bool) -> Result<bool, OpError> {
+    pub(crate) fn may_reveal<T>(&self, request: &Request<T>, asked: bool) -> Result<bool, OpError> {
         if !asked {
             return Ok(false);
         }

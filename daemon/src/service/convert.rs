@@ -9,7 +9,7 @@ use crate::hub::View;
 use crate::store::{Effective, KeyChange, Origin, Record};
 
 /// A value for the wire; a secret is masked unless `reveal`.
-pub fn value(v: Option<&Value>, reveal: bool) -> pb::Value {
+pub(crate) fn value(v: Option<&Value>, reveal: bool) -> pb::Value {
     use pb::value::Kind;
     let kind = v.map(|v| match v {
         Value::Integer(i) => Kind::Integer(*i),
@@ -30,7 +30,7 @@ pub fn value(v: Option<&Value>, reveal: bool) -> pb::Value {
 ///
 /// # Errors
 /// A masked value, an absent value, or invalid delays.
-pub fn value_from_pb(v: &pb::Value) -> Result<Value, String> {
+pub(crate) fn value_from_pb(v: &pb::Value) -> Result<Value, String> {
     use pb::value::Kind;
     match &v.kind {
         Some(Kind::Integer(i)) => Ok(Value::Integer(*i)),
@@ -71,7 +71,7 @@ fn layer(l: LayerKind) -> pb::Layer {
 }
 
 /// A source for the wire.
-pub fn source(s: &Source) -> pb::Source {
+pub(crate) fn source(s: &Source) -> pb::Source {
     pb::Source {
         layer: layer(s.layer) as i32,
         file: s.file.clone().unwrap_or_default(),
@@ -81,7 +81,7 @@ pub fn source(s: &Source) -> pb::Source {
 }
 
 /// One resolved setting for the wire.
-pub fn resolved(r: &Resolved, reveal: bool) -> pb::ResolvedSetting {
+pub(crate) fn resolved(r: &Resolved, reveal: bool) -> pb::ResolvedSetting {
     pb::ResolvedSetting {
         name: r.name.clone(),
         value: Some(value(r.value.as_ref(), reveal)),
@@ -99,7 +99,7 @@ pub fn resolved(r: &Resolved, reveal: bool) -> pb::ResolvedSetting {
 }
 
 /// A snapshot of `view`, optionally only `names` (canonical).
-pub fn snapshot(view: &View, names: Option<&[String]>, reveal: bool) -> pb::Snapshot {
+pub(crate) fn snapshot(view: &View, names: Option<&[String]>, reveal: bool) -> pb::Snapshot {
     let settings = match names {
         None => view
             .resolution
@@ -152,7 +152,7 @@ fn key_change(c: &KeyChange, reveal: bool) -> pb::KeyChange {
 
 /// A change record for the wire, optionally only the changes to `names`
 /// (canonical). `None` when the filter leaves nothing.
-pub fn change(r: &Record, names: Option<&[String]>, reveal: bool) -> Option<pb::Change> {
+pub(crate) fn change(r: &Record, names: Option<&[String]>, reveal: bool) -> Option<pb::Change> {
     let changes: Vec<pb::KeyChange> = r
         .changes
         .iter()
@@ -172,7 +172,7 @@ pub fn change(r: &Record, names: Option<&[String]>, reveal: bool) -> Option<pb::
 }
 
 /// A catalogue entry for the wire.
-pub fn catalog_entry(e: &Entry) -> pb::CatalogEntry {
+pub(crate) fn catalog_entry(e: &Entry) -> pb::CatalogEntry {
     pb::CatalogEntry {
         name: e.name.clone(),
         aliases: e.aliases.clone(),

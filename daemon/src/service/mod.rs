@@ -3,7 +3,7 @@
 //! limits are checked here, before anything else happens.
 
 mod auth;
-pub mod convert;
+pub(crate) mod convert;
 mod watch;
 
 use std::pin::Pin;
@@ -15,7 +15,7 @@ use futures_util::Stream;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
-pub use auth::Auth;
+pub(crate) use auth::Auth;
 
 use crate::config::Limits;
 use crate::core::{self, Input};
@@ -26,22 +26,22 @@ use cfgd_settings::configdir::FileKind;
 
 /// Facts about the running daemon, for `Status`.
 #[derive(Debug, Clone)]
-pub struct Info {
+pub(crate) struct Info {
     /// Where it listens.
-    pub listen: String,
+    pub(crate) listen: String,
     /// The config dir.
-    pub config_dir: String,
+    pub(crate) config_dir: String,
     /// The state dir.
-    pub state_dir: String,
+    pub(crate) state_dir: String,
     /// The profiles file.
-    pub profiles_path: String,
+    pub(crate) profiles_path: String,
     /// Start time, ms since the Unix epoch.
-    pub started_ms: i64,
+    pub(crate) started_ms: i64,
 }
 
 /// The service.
 #[derive(Debug, Clone)]
-pub struct SettingsService {
+pub(crate) struct SettingsService {
     hub: Arc<Hub>,
     writer: WriterHandle,
     auth: Auth,
@@ -55,7 +55,7 @@ const DEFAULT_HISTORY: usize = 100;
 
 impl SettingsService {
     /// A service over `hub`, writing through `writer`.
-    pub fn new(
+    pub(crate) fn new(
         hub: Arc<Hub>,
         writer: WriterHandle,
         auth: Auth,
