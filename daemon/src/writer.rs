@@ -631,3 +631,44 @@ pub(crate) fn now_ms() -> i64 {
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failing_profiles_write_backs_off_and_is_logged_once_per_reason() {
+        let mut s = ProfilesSync {
+            dirty_since: Some(Instant::now()),
+            ..Default::default()
+        };
+        assert!(
+            s.failed("No space left on device".into()),
+            "the first failure is logged"
+        );
+        let mut waits = vec![s.backoff];
+        for _ in 0..8 {
+            assert!(
+                !s.failed("No space left on device".into()),
+                "the same failure is not logged again"
+            );
+            waits.push(s.backoff);
+        }
+        assert_eq!(
+            waits[..7],
+            [500, 1000, 2000, 4000, 8000, 16000, 30000].map(Duration::from_millis)
+        );
+        assert_eq!(*waits.last().unwrap(), RETRY_MAX);
+        assert!(
+            s.failed("Permission denied".into()),
+            "a new reason is logged"
+        );
+        s.succeeded();
+        assert!(s.due().is_none());
+        assert!(
+            s.failed("No space left on device".into()),
+            "logged again after a success"
+        );
+        assert_eq!(s.backoff, RETRY_FIRST);
+    }
+}
