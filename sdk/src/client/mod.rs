@@ -2,7 +2,14 @@
 //!
 //! `cfg` is built on it; services usually want [`crate::Settings`] instead,
 //! which keeps a live copy and never waits on the daemon.
+//!
+//! # Layout
+//! - `mod.rs` — [`Client`]: connecting and one method per RPC.
+//! - `types.rs` — the SDK's own types for what the daemon sends.
+//! - `resume.rs` — [`Resuming`]: a watch that reconnects with a [`Backoff`]
+//!   and resumes after its last revision.
 
+mod resume;
 mod types;
 
 use std::time::Duration;
@@ -16,6 +23,7 @@ use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 
+pub use resume::{Backoff, Position, Resumed, Resuming};
 pub use types::{
     Applied, Change, FileStatus, History, KeyChange, Origin, ProfileContents, ProfileInfo,
     ResyncReason, Setting, Shown, Snapshot, Status, WatchEvent, WriteResult,

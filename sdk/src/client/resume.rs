@@ -1,0 +1,485 @@
+//! [`Resuming`]: a watch that outlives its streams. When a stream drops
+//! or cannot be opened it waits a [`Backoff`] and opens another after the
+//! last revision it delivered, so the daemon replays what was missed or
+//! starts with a resync; both arrive as ordinary [`WatchEvent`]s. What
+//! happened to the connection is told as [`Resumed::Opened`] and
+//! [`Resumed::Lost`], so a caller can say so or keep serving what it has.
+//!
+//! Both [`crate::Settings`]' background task and `cfg watch` are built on it.
+
+use std::time::Duration;
+
+use backon::BackoffBuilder;
+use futures_util::StreamExt;
+use futures_util::future::BoxFuture;
+use futures_util::stream::BoxStream;
+use tokio::time::Instant;
+
+use super::{Client, WatchEvent};
+use crate::error::Error;
+
+/// How long to wait before each reconnection of one outage: doubling from
+/// `min` up to `max`, and with jitter each wait is drawn from
+/// `[d, 2d)` for that step's `d`, so a fleet that lost the daemon at once
+/// does not come back in step. The schedule starts again at `min` once a
+/// stream opens.
+///
+/// # Default
+/// 50 ms doubling to 5 s, with jitter from a random seed.
+///
+/// # Example
+/// ```
+/// use std::time::Duration;
+/// use cfgd_sdk::client::Backoff;
+///
+/// let b = Backoff::default()
+///     .with_min(Duration::from_millis(100))
+///     .with_max(Duration::from_millis(400))
+///     .without_jitter();
+/// let waits: Vec<u128> = b.schedule(0).take(5).map(|d| d.as_millis()).collect();
+/// assert_eq!(waits, [100, 200, 400, 400, 400]);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    min: Duration,
+    max: Duration,
+    jitter: bool,
+    seed: Option<u64>,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self {
+            min: Duration::from_millis(50),
+            max: Duration::from_secs(5),
+            jitter: true,
+            seed: None,
+        }
+    }
+}
+
+impl Backoff {
+    /// The first wait of an outage.
+    pub const fn with_min(mut self, min: Duration) -> Self {
+        self.min = min;
+        self
+    }
+
+    /// The longest step (with jitter a wait can reach twice this).
+    pub const fn with_max(mut self, max: Duration) -> Self {
+        self.max = max;
+        self
+    }
+
+    /// Waits exactly the doubling schedule (for tests that spell it out).
+    pub const fn without_jitter(mut self) -> Self {
+        self.jitter = false;
+        self
+    }
+
+    /// Draws the jitter from this seed instead of a random one, so the
+    /// waits repeat from run to run.
+    pub const fn with_seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// The first wait of an outage.
+    pub fn min(&self) -> Duration {
+        self.min
+    }
+
+    /// The waits of the `outage`-th outage (0 first), endless. With a seed,
+    /// each outage draws its own jitter, the same on every run.
+    pub fn schedule(&self, outage: u64) -> impl Iterator<Item = Duration> + Send + use<> {
+        let mut b = backon::ExponentialBuilder::new()
+            .with_min_delay(self.min)
+            .with_max_delay(self.max.max(self.min))
+            .without_max_times();
+        if self.jitter {
+            b = b.with_jitter();
+        }
+        if let Some(seed) = self.seed {
+            b = b.with_jitter_seed(seed.wrapping_add(outage));
+        }
+        b.build()
+    }
+}
+
+/// A point in the daemon's history: a revision of one epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Position {
+    /// The revision.
+    pub revision: u64,
+    /// The daemon's epoch (its state's identity).
+    pub epoch: u64,
+}
+
+/// What a [`Resuming`] watch says next.
+#[derive(Debug, Clone)]
+pub enum Resumed {
+    /// A stream is open: the daemon answered. `after` is where it resumes
+    /// (`None`: it starts with a snapshot, as a
+    /// [`WatchEvent::Resync`]).
+    Opened {
+        /// The last position delivered before this stream.
+        after: Option<Position>,
+    },
+    /// A change, or a resync that replaces everything the caller had.
+    Event(WatchEvent),
+    /// The stream dropped, or could not be opened, for a reason that can
+    /// pass; the next call waits `retry_in` and reconnects.
+    Lost {
+        /// Why.
+        error: Error,
+        /// How long the next call waits first.
+        retry_in: Duration,
+    },
+}
+
+type Events = BoxStream<'static, Result<WatchEvent, Error>>;
+
+/// Opens one watch stream; a trait so the schedule can be tested with
+/// scripted streams.
+trait Open: Send + Sync {
+    fn open(&self, after: Option<Position>, reveal: bool) -> BoxFuture<'_, Result<Events, Error>>;
+    fn endpoint(&self) -> &str;
+}
+
+struct ClientOpen {
+    client: Client,
+    names: Vec<String>,
+}
+
+impl Open for ClientOpen {
+    fn open(&self, after: Option<Position>, reveal: bool) -> BoxFuture<'_, Result<Events, Error>> {
+        Box::pin(async move {
+            let stream = self
+                .client
+                .watch(
+                    after.map(|p| p.revision),
+                    after.map(|p| p.epoch),
+                    &self.names,
+                    reveal,
+                )
+                .await?;
+            Ok(stream.boxed())
+        })
+    }
+
+    fn endpoint(&self) -> &str {
+        self.client.endpoint()
+    }
+}
+
+/// A watch that reconnects by itself and resumes where it left off, made
+/// by [`Client::watch_resuming`]. Call [`Resuming::next`] in a loop.
+pub struct Resuming {
+    open: Box<dyn Open>,
+    reveal: bool,
+    backoff: Backoff,
+    outages: u64,
+    waits: Box<dyn Iterator<Item = Duration> + Send>,
+    at: Option<Position>,
+    stream: Option<Events>,
+    retry_at: Option<Instant>,
+}
+
+impl std::fmt::Debug for Resuming {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Resuming")
+            .field("endpoint", &self.open.endpoint())
+            .field("at", &self.at)
+            .field("open", &self.stream.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Resuming {
+    fn new(open: Box<dyn Open>, reveal: bool, backoff: Backoff) -> Self {
+        Self {
+            open,
+            reveal,
+            backoff,
+            outages: 0,
+            waits: Box::new(backoff.schedule(0)),
+            at: None,
+            stream: None,
+            retry_at: None,
+        }
+    }
+
+    /// The position of the last event delivered (`None` before the first).
+    pub fn position(&self) -> Option<Position> {
+        self.at
+    }
+
+    /// Whether later streams ask for secrets in clear (the first one does
+    /// if the watch was made so).
+    pub fn set_reveal(&mut self, reveal: bool) {
+        self.reveal = reveal;
+    }
+
+    /// Drops the open stream, if any, because the caller could not use
+    /// what it got (say, a call beside the watch failed): the next call
+    /// reconnects after the backoff, which this returns, and resumes after
+    /// `at` — what the caller did take in.
+    pub fn interrupt(&mut self, at: Option<Position>) -> Duration {
+        self.stream = None;
+        self.at = at;
+        self.schedule_retry()
+    }
+
+    /// What happens next: a stream opened, an event, or a lost stream.
+    /// Cancel-safe: dropping the future loses no event and no wait.
+    ///
+    /// # Errors
+    /// A refusal that trying again cannot fix (an unknown name, a missing
+    /// token; see [`Error::is_transient`]). The watch stays usable: the
+    /// next call waits the backoff and tries again, so a caller that can
+    /// fix the cause (say, stop asking for secrets) can go on.
+    pub async fn next(&mut self) -> Result<Resumed, Error> {
+        let Some(stream) = self.stream.as_mut() else {
+            if let Some(at) = self.retry_at {
+                tokio::time::sleep_until(at).await;
+                self.retry_at = None;
+            }
+            return match self.open.open(self.at, self.reveal).await {
+                Ok(stream) => {
+                    self.stream = Some(stream);
+                    // The daemon answered: the next outage starts from the
+                    // shortest wait again.
+                    self.outages += 1;
+                    self.waits = Box::new(self.backoff.schedule(self.outages));
+                    Ok(Resumed::Opened { after: self.at })
+                }
+                Err(e) => self.failed(e),
+            };
+        };
+        match stream.next().await {
+            Some(Ok(event)) => {
+                self.at = Some(Position {
+                    revision: event.revision(),
+                    epoch: event.epoch(),
+                });
+                Ok(Resumed::Event(event))
+            }
+            Some(Err(e)) => {
+                self.stream = None;
+                self.failed(e)
+            }
+            None => {
+                self.stream = None;
+                let error = Error::Unreachable {
+                    endpoint: self.open.endpoint().to_owned(),
+                    reason: "the daemon ended the stream".into(),
+                };
+                self.failed(error)
+            }
+        }
+    }
+
+    fn schedule_retry(&mut self) -> Duration {
+        let wait = self.waits.next().unwrap_or(self.backoff.max);
+        self.retry_at = Some(Instant::now() + wait);
+        wait
+    }
+
+    fn failed(&mut self, error: Error) -> Result<Resumed, Error> {
+        let retry_in = self.schedule_retry();
+        if error.is_transient() {
+            Ok(Resumed::Lost { error, retry_in })
+        } else {
+            Err(error)
+        }
+    }
+}
+
+impl Client {
+    /// A watch of `names` (all when empty) that reconnects with `backoff`
+    /// and resumes after the last event it delivered, across daemon
+    /// restarts. Nothing is sent until the first [`Resuming::next`].
+    pub fn watch_resuming(&self, names: &[String], reveal: bool, backoff: Backoff) -> Resuming {
+        Resuming::new(
+            Box::new(ClientOpen {
+                client: self.clone(),
+                names: names.to_vec(),
+            }),
+            reveal,
+            backoff,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::client::{Change, Origin};
+
+    /// One scripted answer to an open: refused, or a stream of these items
+    /// that then stays open (`None` ends it with a transient error).
+    enum Script {
+        Refused,
+        Stream(Vec<u64>, bool),
+    }
+
+    struct Scripted {
+        script: Mutex<VecDeque<Script>>,
+        opened: Mutex<Vec<(Instant, Option<Position>)>>,
+    }
+
+    fn change(revision: u64) -> WatchEvent {
+        WatchEvent::Change {
+            epoch: 7,
+            change: Change {
+                revision,
+                time_ms: 0,
+                origin: Origin::Set,
+                detail: String::new(),
+                changes: Vec::new(),
+            },
+        }
+    }
+
+    fn gone() -> Error {
+        Error::Unreachable {
+            endpoint: "test".into(),
+            reason: "connection refused".into(),
+        }
+    }
+
+    impl Open for std::sync::Arc<Scripted> {
+        fn open(
+            &self,
+            after: Option<Position>,
+            _reveal: bool,
+        ) -> BoxFuture<'_, Result<Events, Error>> {
+            self.opened.lock().unwrap().push((Instant::now(), after));
+            let next = self.script.lock().unwrap().pop_front();
+            Box::pin(async move {
+                match next.expect("the script covers every open") {
+                    Script::Refused => Err(gone()),
+                    Script::Stream(revisions, then_drop) => {
+                        let items = futures_util::stream::iter(
+                            revisions.into_iter().map(|r| Ok(change(r))),
+                        );
+                        Ok(if then_drop {
+                            items
+                                .chain(futures_util::stream::once(async { Err(gone()) }))
+                                .boxed()
+                        } else {
+                            items.chain(futures_util::stream::pending()).boxed()
+                        })
+                    }
+                }
+            })
+        }
+
+        fn endpoint(&self) -> &str {
+            "test"
+        }
+    }
+
+    fn scripted(script: Vec<Script>, backoff: Backoff) -> (Resuming, std::sync::Arc<Scripted>) {
+        let s = std::sync::Arc::new(Scripted {
+            script: Mutex::new(script.into()),
+            opened: Mutex::new(Vec::new()),
+        });
+        (Resuming::new(Box::new(s.clone()), false, backoff), s)
+    }
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    /// Two outages, the second after a reconnection: each starts again at
+    /// the shortest wait, and the watch resumes after the last revision.
+    #[tokio::test(flavor = "current_thread", start_paused = true)]
+    async fn each_outage_starts_from_the_shortest_wait_and_resumes_after_the_last_event() {
+        use Script::*;
+        let backoff = Backoff::default()
+            .with_min(ms(100))
+            .with_max(ms(400))
+            .without_jitter();
+        let (mut watch, script) = scripted(
+            vec![
+                Stream(vec![1], true),
+                Refused,
+                Refused,
+                Refused,
+                Stream(vec![2, 3], true),
+                Refused,
+                Stream(vec![], false),
+            ],
+            backoff,
+        );
+        let mut said = Vec::new();
+        // Twelve steps reach the last stream, which stays open.
+        for _ in 0..12 {
+            said.push(match watch.next().await.expect("only transient errors") {
+                Resumed::Opened { after } => {
+                    format!("opened after {:?}", after.map(|p| p.revision))
+                }
+                Resumed::Event(e) => format!("event {}", e.revision()),
+                Resumed::Lost { retry_in, .. } => {
+                    format!("lost, retry in {}", retry_in.as_millis())
+                }
+            });
+        }
+        assert_eq!(
+            said,
+            [
+                "opened after None",
+                "event 1",
+                "lost, retry in 100",
+                "lost, retry in 200",
+                "lost, retry in 400",
+                "lost, retry in 400",
+                "opened after Some(1)",
+                "event 2",
+                "event 3",
+                // The second outage waits the shortest wait again, not the longest.
+                "lost, retry in 100",
+                "lost, retry in 200",
+                "opened after Some(3)",
+            ]
+        );
+        // The waits really happen, in virtual time, between the opens (to
+        // the 10 ms: tokio's timer rounds a deadline up to its next tick).
+        let opened = script.opened.lock().unwrap().clone();
+        let gaps: Vec<u128> = opened
+            .windows(2)
+            .map(|w| (w[1].0 - w[0].0).as_millis() / 10 * 10)
+            .collect();
+        assert_eq!(gaps, [100, 200, 400, 400, 100, 200]);
+        let resumed: Vec<Option<u64>> = opened.iter().map(|o| o.1.map(|p| p.revision)).collect();
+        assert_eq!(
+            resumed,
+            [None, Some(1), Some(1), Some(1), Some(1), Some(3), Some(3)]
+        );
+    }
+
+    #[test]
+    fn a_seed_repeats_its_waits_and_each_outage_draws_its_own() {
+        let b = Backoff::default().with_seed(42);
+        let waits = |outage| b.schedule(outage).take(8).collect::<Vec<_>>();
+        assert_eq!(waits(3), waits(3));
+        assert_ne!(waits(3), waits(4));
+    }
+
+    proptest::proptest! {
+        /// Jitter stretches each step by less than itself: never shorter
+        /// than the plain schedule, never twice as long.
+        #[test]
+        fn a_jittered_wait_stays_within_its_step_and_twice_it(seed: u64, outage in 0u64..1000) {
+            let plain = Backoff::default().without_jitter();
+            let jittered = Backoff::default().with_seed(seed);
+            for (w, d) in jittered.schedule(outage).zip(plain.schedule(0)).take(12) {
+                proptest::prop_assert!(w >= d && w < d * 2, "{w:?} for step {d:?}");
+            }
+        }
+    }
+}
