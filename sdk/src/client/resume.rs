@@ -319,11 +319,22 @@ mod tests {
     use super::*;
     use crate::client::{Change, Origin};
 
-    /// One scripted answer to an open: refused, or a stream of these items
-    /// that then stays open (`None` ends it with a transient error).
+    /// One scripted answer to an open: nothing listens, a refusal, or a
+    /// stream of changes to these revisions that then ends as `End` says.
     enum Script {
         Refused,
-        Stream(Vec<u64>, bool),
+        Rejected,
+        Stream(Vec<u64>, End),
+    }
+
+    #[derive(Clone, Copy)]
+    enum End {
+        /// A transport error.
+        Drop,
+        /// The daemon closes the stream.
+        Close,
+        /// It stays open.
+        Stay,
     }
 
     struct Scripted {
@@ -362,16 +373,20 @@ mod tests {
             Box::pin(async move {
                 match next.expect("the script covers every open") {
                     Script::Refused => Err(gone()),
-                    Script::Stream(revisions, then_drop) => {
+                    Script::Rejected => Err(Error::Rejected {
+                        code: crate::Code::Unauthenticated,
+                        message: "a token is required to reveal secrets".into(),
+                    }),
+                    Script::Stream(revisions, end) => {
                         let items = futures_util::stream::iter(
                             revisions.into_iter().map(|r| Ok(change(r))),
                         );
-                        Ok(if then_drop {
-                            items
+                        Ok(match end {
+                            End::Drop => items
                                 .chain(futures_util::stream::once(async { Err(gone()) }))
-                                .boxed()
-                        } else {
-                            items.chain(futures_util::stream::pending()).boxed()
+                                .boxed(),
+                            End::Close => items.boxed(),
+                            End::Stay => items.chain(futures_util::stream::pending()).boxed(),
                         })
                     }
                 }
@@ -399,6 +414,7 @@ mod tests {
     /// the shortest wait, and the watch resumes after the last revision.
     #[tokio::test(flavor = "current_thread", start_paused = true)]
     async fn each_outage_starts_from_the_shortest_wait_and_resumes_after_the_last_event() {
+        use End::*;
         use Script::*;
         let backoff = Backoff::default()
             .with_min(ms(100))
@@ -406,13 +422,13 @@ mod tests {
             .without_jitter();
         let (mut watch, script) = scripted(
             vec![
-                Stream(vec![1], true),
+                Stream(vec![1], Drop),
                 Refused,
                 Refused,
                 Refused,
-                Stream(vec![2, 3], true),
+                Stream(vec![2, 3], Drop),
                 Refused,
-                Stream(vec![], false),
+                Stream(vec![], Stay),
             ],
             backoff,
         );
@@ -460,6 +476,52 @@ mod tests {
             resumed,
             [None, Some(1), Some(1), Some(1), Some(1), Some(3), Some(3)]
         );
+    }
+
+    /// A refusal is the caller's to judge, and the watch goes on after
+    /// it; a stream the daemon closes is lost like a dropped one.
+    #[tokio::test(flavor = "current_thread", start_paused = true)]
+    async fn a_refusal_is_an_error_and_a_closed_stream_is_lost() {
+        use End::*;
+        use Script::*;
+        let backoff = Backoff::default().with_min(ms(100)).without_jitter();
+        let (mut watch, script) = scripted(
+            vec![Rejected, Stream(vec![4], Close), Stream(vec![], Stay)],
+            backoff,
+        );
+        let refused = watch.next().await.expect_err("a refusal");
+        assert!(!refused.is_transient(), "{refused}");
+        watch.set_reveal(false);
+        assert!(matches!(
+            watch.next().await,
+            Ok(Resumed::Opened { after: None })
+        ));
+        assert!(matches!(watch.next().await, Ok(Resumed::Event(_))));
+        let Ok(Resumed::Lost { error, retry_in }) = watch.next().await else {
+            panic!("a closed stream is lost");
+        };
+        assert_eq!(
+            error.to_string(),
+            Error::Unreachable {
+                endpoint: "test".into(),
+                reason: "the daemon ended the stream".into()
+            }
+            .to_string()
+        );
+        // The open after the refusal reset the schedule.
+        assert_eq!(retry_in, ms(100));
+        let Ok(Resumed::Opened { after }) = watch.next().await else {
+            panic!("reopened");
+        };
+        assert_eq!(
+            after,
+            Some(Position {
+                revision: 4,
+                epoch: 7
+            })
+        );
+        let opened = script.opened.lock().unwrap();
+        assert_eq!((opened[1].0 - opened[0].0).as_millis() / 10 * 10, 100);
     }
 
     #[test]

@@ -129,9 +129,10 @@ impl Shared {
         self.views.send_replace(view);
     }
 
-    fn set_connection(&self, c: Connection) {
+    /// Whether it changed.
+    fn set_connection(&self, c: Connection) -> bool {
         self.connection
-            .send_if_modified(|was| std::mem::replace(was, c) != c);
+            .send_if_modified(|was| std::mem::replace(was, c) != c)
     }
 }
 

@@ -99,9 +99,11 @@ impl Sync {
 
     fn lost(&self, e: &Error) -> Result<(), Gone> {
         let shared = self.shared()?;
-        shared.set_connection(Connection::Disconnected);
-        if shared.current().revision().is_some() {
+        // Warned once per outage; each failed attempt after is a debug line.
+        if shared.set_connection(Connection::Disconnected) {
             tracing::warn!(error = %e, "lost cfgd; keeping the last values and reconnecting");
+        } else if shared.current().revision().is_some() {
+            tracing::debug!(error = %e, "cfgd still not reachable; keeping the last values");
         } else {
             tracing::debug!(error = %e, "cfgd not reachable yet; using local values");
         }
@@ -125,7 +127,7 @@ impl Sync {
         drop(shared);
         if catalog.entries() != current.catalog().entries() {
             let snapshot = self.client.snapshot(&[], self.reveal).await?;
-            self.publish(current.from_snapshot(catalog, &snapshot));
+            self.publish(current.resynced(catalog, &snapshot));
         }
         if let Ok(s) = self.shared() {
             s.set_connection(Connection::Connected);
@@ -139,25 +141,26 @@ impl Sync {
         };
         let current = shared.current();
         drop(shared);
-        let next = if current.is_past(event.epoch(), event.revision()) {
-            None
-        } else {
-            match &event {
-                WatchEvent::Resync { snapshot, .. } => {
-                    let catalog = self.daemon_catalog().await?;
-                    Some(current.from_snapshot(catalog, snapshot))
-                }
-                WatchEvent::Change { change, epoch } => {
-                    if catalogue_moved(&current, change) {
-                        let catalog = self.client.catalog_index().await?;
-                        self.catalog = Some(catalog.clone());
-                        let snapshot = self.client.snapshot(&[], self.reveal).await?;
-                        Some(current.from_snapshot(catalog, &snapshot))
-                    } else {
-                        Some(current.apply(change, *epoch))
-                    }
-                }
+        let next = match &event {
+            // A resync is the daemon's word on everything, even one that
+            // goes back (its state was restored): never skipped.
+            WatchEvent::Resync {
+                snapshot, reason, ..
+            } => {
+                tracing::debug!(?reason, revision = snapshot.revision, "cfgd resynchronised");
+                let catalog = self.daemon_catalog().await?;
+                Some(current.resynced(catalog, snapshot))
             }
+            WatchEvent::Change { change, epoch } if current.is_past(*epoch, change.revision) => {
+                None
+            }
+            WatchEvent::Change { change, epoch } if catalogue_moved(&current, change) => {
+                let catalog = self.client.catalog_index().await?;
+                self.catalog = Some(catalog.clone());
+                let snapshot = self.client.snapshot(&[], self.reveal).await?;
+                Some(current.resynced(catalog, &snapshot))
+            }
+            WatchEvent::Change { change, epoch } => Some(current.apply(change, *epoch)),
         };
         if let Some(next) = next {
             self.publish(next);

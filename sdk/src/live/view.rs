@@ -113,7 +113,7 @@ impl LiveView {
 
     /// The daemon's `snapshot` with its `catalog`, following `self`: the
     /// catalogue generation moves on if the catalogue differs.
-    pub(crate) fn from_snapshot(&self, catalog: Catalog, snapshot: &Snapshot) -> Self {
+    pub(crate) fn resynced(&self, catalog: Catalog, snapshot: &Snapshot) -> Self {
         let by_name: BTreeMap<&str, &Setting> = snapshot
             .settings
             .iter()
@@ -164,8 +164,8 @@ impl LiveView {
         )
     }
 
-    /// Whether the daemon's view at `revision` of `epoch` is one this view
-    /// has passed already (it was brought forward by a snapshot).
+    /// Whether a change to `revision` of `epoch` is one this view has
+    /// passed already (it was brought forward by a snapshot).
     pub(crate) fn is_past(&self, epoch: u64, revision: u64) -> bool {
         matches!(self.origin, Origin::Daemon { revision: r, epoch: e } if e == epoch && revision <= r)
     }
@@ -339,6 +339,49 @@ mod tests {
         assert_eq!(
             r.source.detail.as_deref(),
             Some("PREFECT_TASK_DEFAULT_RETRIES")
+        );
+    }
+
+    fn snapshot(revision: u64, epoch: u64) -> Snapshot {
+        Snapshot {
+            revision,
+            epoch,
+            active_profile: "default".into(),
+            settings: Vec::new(),
+        }
+    }
+
+    fn change(revision: u64, retries: i64) -> Change {
+        Change {
+            revision,
+            time_ms: 0,
+            origin: crate::client::Origin::Set,
+            detail: String::new(),
+            changes: vec![crate::client::KeyChange {
+                name: "PREFECT_TASKS_DEFAULT_RETRIES".into(),
+                old: Shown::Unset,
+                old_source: None,
+                new: Shown::Value(Value::Integer(retries)),
+                new_source: Some(Source::profile("default")),
+                secret: false,
+            }],
+        }
+    }
+
+    #[test]
+    fn a_view_brought_forward_knows_the_changes_it_passed() {
+        let local = LiveView::local(None, Vec::new());
+        assert!(!local.is_past(1, 0), "a local view has passed nothing");
+        let at5 = local.resynced(Catalog::builtin(), &snapshot(5, 1));
+        assert_eq!(at5.catalog_generation(), local.catalog_generation());
+        assert!(at5.is_past(1, 4) && at5.is_past(1, 5));
+        assert!(!at5.is_past(1, 6));
+        assert!(!at5.is_past(2, 3), "another epoch is another history");
+        let at6 = at5.apply(&change(6, 3), 1);
+        assert_eq!(at6.revision(), Some(6));
+        assert_eq!(
+            at6.get("PREFECT_TASK_DEFAULT_RETRIES").unwrap().value,
+            Some(Value::Integer(3))
         );
     }
 }
