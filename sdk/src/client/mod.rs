@@ -8,7 +8,9 @@
 //! - `types.rs` — the SDK's own types for what the daemon sends.
 //! - `resume.rs` — [`Resuming`]: a watch that reconnects with a [`Backoff`]
 //!   and resumes after its last revision.
+//! - `backoff.rs` — [`Backoff`]: the waits between reconnections.
 
+mod backoff;
 mod resume;
 mod types;
 
@@ -23,7 +25,8 @@ use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 
-pub use resume::{Backoff, Position, Resumed, Resuming};
+pub use backoff::Backoff;
+pub use resume::{Position, Resumed, Resuming};
 pub use types::{
     Applied, Change, FileStatus, History, KeyChange, Origin, ProfileContents, ProfileInfo,
     ResyncReason, Setting, Shown, Snapshot, Status, WatchEvent, WriteResult,
