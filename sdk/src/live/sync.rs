@@ -31,7 +31,7 @@ pub(super) fn spawn(shared: Weak<Shared>, options: Options, stop: CancellationTo
 }
 
 /// What the task knows beside the published view.
-struct Sync {
+struct Follower {
     client: Client,
     shared: Weak<Shared>,
     reveal: bool,
@@ -57,16 +57,16 @@ async fn run(shared: Weak<Shared>, options: Options) {
         }
     };
     let mut watch = client.watch_resuming(&[], true, options.backoff);
-    let mut sync = Sync {
+    let mut follower = Follower {
         client,
         shared,
         reveal: true,
         catalog: None,
     };
-    while let Ok(()) = sync.step(&mut watch).await {}
+    while let Ok(()) = follower.step(&mut watch).await {}
 }
 
-impl Sync {
+impl Follower {
     fn shared(&self) -> Result<Arc<Shared>, Gone> {
         self.shared.upgrade().ok_or(Gone)
     }
