@@ -6,8 +6,12 @@
 //!   uses).
 //! - [`retry`]: the task/flow retry engine with Prefect's semantics.
 //!
+//! The settings types these return ([`Value`], [`Source`], [`Delays`], …)
+//! are re-exported here.
+//!
 //! # Layout
-//! - [`client`] — the typed gRPC client and the SDK's own types.
+//! - [`client`] — the typed gRPC client, the SDK's own types, and the
+//!   resuming watch.
 //! - [`error`] — errors, mapped from daemon answers in one place.
 //! - [`live`] — [`Settings`], its view and the background watch.
 //! - [`retry`] — tasks, flows, delays, jitter, states.
@@ -17,6 +21,9 @@ pub mod error;
 pub mod live;
 pub mod retry;
 
+/// The settings model's types that this API hands out, so a service needs
+/// no `cfgd-settings` dependency of its own.
+pub use cfgd_settings::{Catalog, Delays, Entry, Kind, LayerKind, Source, Sourced, Value};
 pub use client::{Assign, Client, Connect, Setting, Shown, WatchEvent};
 pub use error::{Code, Error};
 pub use live::{Key, Options, Settings};
