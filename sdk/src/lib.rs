@@ -6,17 +6,29 @@
 //!   uses).
 //! - [`retry`]: the task/flow retry engine with Prefect's semantics.
 //!
+//! # Features
+//! - `client` (default): [`Client`], [`Settings`] and their gRPC stack
+//!   (tonic). Without it (`default-features = false`) the crate is the
+//!   retry engine alone.
+//! - `tower` (default): `retry::RetryPolicy`, a `tower::retry::Policy`.
+//!
 //! # Layout
 //! - [`client`] — the typed gRPC client and the SDK's own types.
 //! - [`error`] — errors, mapped from daemon answers in one place.
 //! - [`live`] — [`Settings`], its view and the background watch.
 //! - [`retry`] — tasks, flows, delays, jitter, states.
 
+#[cfg(feature = "client")]
 pub mod client;
+#[cfg(feature = "client")]
 pub mod error;
+#[cfg(feature = "client")]
 pub mod live;
 pub mod retry;
 
+#[cfg(feature = "client")]
 pub use client::{Assign, Client, Connect, Setting, Shown, WatchEvent};
+#[cfg(feature = "client")]
 pub use error::{Code, Error};
+#[cfg(feature = "client")]
 pub use live::{Key, Options, Settings};
