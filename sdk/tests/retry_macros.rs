@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use cfgd_sdk::retry::{
-    CancellationToken, RunError, State, StateName, Task, TaskRun, flow, task, with_cancellation,
+    CancellationToken, RunError, State, StateName, Task, TaskRun, exponential_backoff, flow, task,
+    with_cancellation,
 };
 use tokio::time::Instant;
 

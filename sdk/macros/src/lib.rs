@@ -201,10 +201,13 @@ fn expand(kind: Kind, args: TokenStream2, item: TokenStream2) -> syn::Result<Tok
             }
         }
     };
-    let (run, dot_await) = if is_async {
-        (quote!(run_with_history), quote!(.await))
-    } else {
-        (quote!(run_blocking_with_history), quote!())
+    let returns_fail = kind == Kind::Task
+        && result_args(&ret).is_some_and(|(_, e)| result_fail_arg(e).is_some());
+    let (run, dot_await) = match (is_async, returns_fail) {
+        (true, false) => (quote!(run_with_history), quote!(.await)),
+        (true, true) => (quote!(run_returning), quote!(.await)),
+        (false, false) => (quote!(run_blocking_with_history), quote!()),
+        (false, true) => (quote!(run_blocking_returning), quote!()),
     };
 
     let mut main_sig = func.sig.clone();

@@ -314,23 +314,32 @@ fn tokio_now() -> Instant {
 
 impl<E: fmt::Debug + fmt::Display> Task<E> {
     /// Runs the async function `f` as one task run: `f()` is called for
-    /// each attempt, retried as configured; delays are `tokio` sleeps. `f`
-    /// returns `Result<T, E>`, or `Result<T, Fail<E>>` to end an attempt
-    /// with a Failed state and no error ([`Fail::Message`](super::Fail)).
+    /// each attempt, retried as configured; delays are `tokio` sleeps.
     ///
     /// # Errors
     /// How the run ended when it did not complete ([`RunError`]).
-    pub async fn run<F, Fut, R, T>(&self, f: F) -> Result<T, RunError<E>>
+    pub async fn run<F, Fut, T>(&self, f: F) -> Result<T, RunError<E>>
     where
         F: Fn() -> Fut,
-        Fut: Future<Output = R>,
-        R: IntoAttempt<T, E>,
+        Fut: Future<Output = Result<T, E>>,
     {
         self.run_with_history(f).await.1
     }
 
     /// [`Task::run`], also returning the [`TaskRun`] with its states.
-    pub async fn run_with_history<F, Fut, R, T>(&self, f: F) -> (TaskRun, Result<T, RunError<E>>)
+    pub async fn run_with_history<F, Fut, T>(&self, f: F) -> (TaskRun, Result<T, RunError<E>>)
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        self.run_returning(f).await
+    }
+
+    /// [`Task::run_with_history`] for a function that may end an attempt
+    /// with a Failed state and no error: it returns `Result<T, Fail<E>>`
+    /// ([`Fail::Message`](super::Fail) is Prefect's
+    /// `return Failed(message=…)`), or `Result<T, E>`.
+    pub async fn run_returning<F, Fut, R, T>(&self, f: F) -> (TaskRun, Result<T, RunError<E>>)
     where
         F: Fn() -> Fut,
         Fut: Future<Output = R>,
@@ -346,22 +355,22 @@ impl<E: fmt::Debug + fmt::Display> Task<E> {
     ///
     /// # Errors
     /// As [`Task::run`].
-    pub async fn run_sync<F, R, T>(&self, f: F) -> Result<T, RunError<E>>
+    pub async fn run_sync<F, T>(&self, f: F) -> Result<T, RunError<E>>
     where
-        F: Fn() -> R,
-        R: IntoAttempt<T, E>,
+        F: Fn() -> Result<T, E>,
     {
         self.run_sync_with_history(f).await.1
     }
 
     /// [`Task::run_sync`], also returning the [`TaskRun`].
-    pub async fn run_sync_with_history<F, R, T>(&self, f: F) -> (TaskRun, Result<T, RunError<E>>)
+    pub async fn run_sync_with_history<F, T>(&self, f: F) -> (TaskRun, Result<T, RunError<E>>)
     where
-        F: Fn() -> R,
-        R: IntoAttempt<T, E>,
+        F: Fn() -> Result<T, E>,
     {
-        drive::<TaskKind<E>, _, _, _>(self, |this| std::future::ready(attempt_sync(&f, this, tokio_now)))
-            .await
+        drive::<TaskKind<E>, _, _, _>(self, |this| {
+            std::future::ready(attempt_sync(&f, this, tokio_now))
+        })
+        .await
     }
 
     /// Runs the sync function `f` blocking the current thread, with no
@@ -370,16 +379,24 @@ impl<E: fmt::Debug + fmt::Display> Task<E> {
     ///
     /// # Errors
     /// As [`Task::run`].
-    pub fn run_blocking<F, R, T>(&self, f: F) -> Result<T, RunError<E>>
+    pub fn run_blocking<F, T>(&self, f: F) -> Result<T, RunError<E>>
     where
-        F: Fn() -> R,
-        R: IntoAttempt<T, E>,
+        F: Fn() -> Result<T, E>,
     {
         self.run_blocking_with_history(f).1
     }
 
     /// [`Task::run_blocking`], also returning the [`TaskRun`].
-    pub fn run_blocking_with_history<F, R, T>(&self, f: F) -> (TaskRun, Result<T, RunError<E>>)
+    pub fn run_blocking_with_history<F, T>(&self, f: F) -> (TaskRun, Result<T, RunError<E>>)
+    where
+        F: Fn() -> Result<T, E>,
+    {
+        self.run_blocking_returning(f)
+    }
+
+    /// [`Task::run_blocking_with_history`] for a function returning
+    /// `Result<T, Fail<E>>`, as [`Task::run_returning`].
+    pub fn run_blocking_returning<F, R, T>(&self, f: F) -> (TaskRun, Result<T, RunError<E>>)
     where
         F: Fn() -> R,
         R: IntoAttempt<T, E>,
@@ -394,11 +411,10 @@ impl Flow {
     ///
     /// # Errors
     /// How the run ended when it did not complete ([`RunError`]).
-    pub async fn run<F, Fut, R, T, E>(&self, f: F) -> Result<T, RunError<E>>
+    pub async fn run<F, Fut, T, E>(&self, f: F) -> Result<T, RunError<E>>
     where
         F: Fn() -> Fut,
-        Fut: Future<Output = R>,
-        R: IntoAttempt<T, E>,
+        Fut: Future<Output = Result<T, E>>,
         E: fmt::Debug + fmt::Display,
     {
         self.run_with_history(f).await.1
@@ -406,11 +422,10 @@ impl Flow {
 
     /// [`Flow::run`], also returning the [`FlowRun`] with its states and
     /// task runs.
-    pub async fn run_with_history<F, Fut, R, T, E>(&self, f: F) -> (FlowRun, Result<T, RunError<E>>)
+    pub async fn run_with_history<F, Fut, T, E>(&self, f: F) -> (FlowRun, Result<T, RunError<E>>)
     where
         F: Fn() -> Fut,
-        Fut: Future<Output = R>,
-        R: IntoAttempt<T, E>,
+        Fut: Future<Output = Result<T, E>>,
         E: fmt::Debug + fmt::Display,
     {
         drive::<FlowKind<E>, _, _, _>(self, |this| attempt_async(&f, this)).await
@@ -422,20 +437,18 @@ impl Flow {
     ///
     /// # Errors
     /// As [`Flow::run`].
-    pub fn run_blocking<F, R, T, E>(&self, f: F) -> Result<T, RunError<E>>
+    pub fn run_blocking<F, T, E>(&self, f: F) -> Result<T, RunError<E>>
     where
-        F: Fn() -> R,
-        R: IntoAttempt<T, E>,
+        F: Fn() -> Result<T, E>,
         E: fmt::Debug + fmt::Display,
     {
         self.run_blocking_with_history(f).1
     }
 
     /// [`Flow::run_blocking`], also returning the [`FlowRun`].
-    pub fn run_blocking_with_history<F, R, T, E>(&self, f: F) -> (FlowRun, Result<T, RunError<E>>)
+    pub fn run_blocking_with_history<F, T, E>(&self, f: F) -> (FlowRun, Result<T, RunError<E>>)
     where
-        F: Fn() -> R,
-        R: IntoAttempt<T, E>,
+        F: Fn() -> Result<T, E>,
         E: fmt::Debug + fmt::Display,
     {
         drive_blocking::<FlowKind<E>, _>(self, |this| attempt_sync(&f, this, Instant::now))

@@ -14,9 +14,10 @@ use super::kind::RunKind;
 /// `return Failed(message="…")` — the attempt fails with that message and
 /// no error value, and is retried like any failure.
 ///
-/// A function returning `Result<T, Fail<E>>` runs on a `Task<E>` (name the
-/// `E` when nothing else does: `Task::<MyError>::new(..)`); `?` turns an
-/// `E` into [`Fail::Error`].
+/// A function returning `Result<T, Fail<E>>` runs on a `Task<E>` with
+/// [`Task::run_returning`](super::Task::run_returning) (or
+/// `run_blocking_returning`, or as a `#[task]`); `?` turns an `E` into
+/// [`Fail::Error`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum Fail<E> {
     /// The attempt failed with this error (Prefect: it raised).
