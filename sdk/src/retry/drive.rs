@@ -250,8 +250,8 @@ fn block_on<F: Future>(fut: F) -> F::Output {
     }
 }
 
-/// One async attempt: panics caught, the timeout applied, a flow's context
-/// installed.
+/// One async attempt: panics caught, the timeout applied. (A flow installs
+/// its context around it, so a task's attempt future stays small.)
 async fn attempt_async<F, Fut, R, T, E>(f: &F, this: Attempt) -> Result<T, Failure<E>>
 where
     F: Fn() -> Fut,
@@ -262,15 +262,9 @@ where
         Ok(fut) => AssertUnwindSafe(fut).catch_unwind(),
         Err(panic) => return Err(Failure::Panic(panic_message(&*panic))),
     };
-    let timed = async {
-        match this.timeout {
-            None => Ok(fut.await),
-            Some(t) => tokio::time::timeout(t.limit, fut).await.map_err(|_| t),
-        }
-    };
-    let caught = match this.context {
-        Some(context) => context::scope(context, timed).await,
-        None => timed.await,
+    let caught = match this.timeout {
+        None => Ok(fut.await),
+        Some(t) => tokio::time::timeout(t.limit, fut).await.map_err(|_| t),
     };
     match caught {
         Ok(Ok(output)) => output.into_attempt().map_err(Failure::from),
@@ -332,7 +326,7 @@ impl<E: fmt::Debug + fmt::Display> Task<E> {
         F: Fn() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        self.run_returning(f).await
+        drive::<TaskKind<E>, _, _, _>(self, |this| attempt_async(&f, this)).await
     }
 
     /// [`Task::run_with_history`] for a function that may end an attempt
@@ -428,7 +422,11 @@ impl Flow {
         Fut: Future<Output = Result<T, E>>,
         E: fmt::Debug + fmt::Display,
     {
-        drive::<FlowKind<E>, _, _, _>(self, |this| attempt_async(&f, this)).await
+        drive::<FlowKind<E>, _, _, _>(self, |mut this| {
+            let context = this.context.take().expect("a flow attempt has its context");
+            context::scope(context, attempt_async(&f, this))
+        })
+        .await
     }
 
     /// Runs the sync function `f` as one flow run, blocking the current

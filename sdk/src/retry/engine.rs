@@ -178,6 +178,9 @@ where
             }
             return Step::Done(Err(self.fail(owner, failure, None)));
         }
+        if !K::has_condition(owner) {
+            return self.answer(owner, failure, true);
+        }
         let state = describe(K::KIND, &failure);
         match K::consult(owner, &self.run, state, failure) {
             (Consult::Absent, failure) => self.answer(owner, failure, true),

@@ -120,6 +120,10 @@ impl<E> Kind for FlowKind<E> {
         None
     }
 
+    fn has_condition(_: &Flow) -> bool {
+        false
+    }
+
     fn consult(
         _: &Flow,
         _: &FlowRun,

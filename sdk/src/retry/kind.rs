@@ -91,6 +91,10 @@ pub(crate) trait Kind {
     /// The delay the error suggests, if the owner knows how to read one.
     fn suggested(owner: &Self::Owner, error: &Self::Err) -> Option<SuggestedDelay>;
 
+    /// Whether there is a `retry_condition_fn` to ask (the state it would
+    /// see is formatted only then).
+    fn has_condition(owner: &Self::Owner) -> bool;
+
     /// Asks the `retry_condition_fn` about `failure` (described by
     /// `state`), handing the failure back.
     fn consult(

@@ -261,6 +261,10 @@ impl<E> Kind for TaskKind<E> {
         owner.suggested.as_ref().and_then(|s| (s.f)(error))
     }
 
+    fn has_condition(owner: &Task<E>) -> bool {
+        owner.condition.is_some()
+    }
+
     fn consult(
         owner: &Task<E>,
         run: &TaskRun,
