@@ -120,7 +120,10 @@ fn budget_contended(c: &mut Criterion) {
                         })
                     })
                     .collect();
-                let total: Duration = workers.into_iter().map(|w| w.join().expect("a worker")).sum();
+                let total: Duration = workers
+                    .into_iter()
+                    .map(|w| w.join().expect("a worker"))
+                    .sum();
                 total / u32::try_from(threads).expect("two")
             });
         });

@@ -35,7 +35,8 @@ async fn storm(name: &'static str, budget: Option<BudgetSettings>) -> usize {
         .retries(3)
         .retry_delay_seconds(0.1)
         .defaults(defaults);
-    let runs = join_all((0..RUNS).map(|_| task.run_with_history(|| common::get(service.url())))).await;
+    let runs =
+        join_all((0..RUNS).map(|_| task.run_with_history(|| common::get(service.url())))).await;
     let refused = runs
         .iter()
         .filter(|(run, _)| run.state().message().is_some_and(|m| m.contains("refused")))

@@ -54,7 +54,9 @@ async fn attempts(task: &Task<&'static str>, failures: u32) -> (u32, StateName) 
 async fn the_budget_refuses_once_the_ratio_is_spent_and_refills() {
     // Half a retry per first attempt, no floor: a name-unique task.
     let defaults = source(budget(0.5, 0.0, false));
-    let task = Task::new("budget-ratio").retries(5).defaults(defaults.clone());
+    let task = Task::new("budget-ratio")
+        .retries(5)
+        .defaults(defaults.clone());
 
     // 1st run: one first attempt buys half a retry: none allowed.
     assert_eq!(attempts(&task, u32::MAX).await, (1, StateName::Failed));
@@ -65,11 +67,17 @@ async fn the_budget_refuses_once_the_ratio_is_spent_and_refills() {
         assert_eq!(attempts(&task, 0).await, (1, StateName::Completed));
     }
     let (calls, state) = attempts(&task, u32::MAX).await;
-    assert_eq!((calls, state), (3, StateName::Failed), "7 firsts × 0.5 − 1 used = 2.5");
+    assert_eq!(
+        (calls, state),
+        (3, StateName::Failed),
+        "7 firsts × 0.5 − 1 used = 2.5"
+    );
 
     // The error is what the caller gets back, and the state says why
     // (8 firsts × 0.5 − 3 used: one retry, the second refused).
-    let (run, result) = task.run_with_history(|| async { Err::<(), _>("down") }).await;
+    let (run, result) = task
+        .run_with_history(|| async { Err::<(), _>("down") })
+        .await;
     assert_eq!(result, Err(RunError::Failed("down")));
     let message = run.state().message().unwrap();
     assert!(
@@ -97,8 +105,12 @@ async fn the_floor_allows_retries_whatever_the_ratio() {
 #[tokio::test(start_paused = true)]
 async fn budgets_are_per_task_name_unless_global() {
     let defaults = source(budget(1.0, 0.0, false));
-    let a = Task::new("budget-name-a").retries(3).defaults(defaults.clone());
-    let b = Task::new("budget-name-b").retries(3).defaults(defaults.clone());
+    let a = Task::new("budget-name-a")
+        .retries(3)
+        .defaults(defaults.clone());
+    let b = Task::new("budget-name-b")
+        .retries(3)
+        .defaults(defaults.clone());
     assert_eq!(attempts(&a, u32::MAX).await, (2, StateName::Failed));
     // `b` has its own budget.
     assert_eq!(attempts(&b, u32::MAX).await, (2, StateName::Failed));
@@ -109,11 +121,17 @@ async fn budgets_are_per_task_name_unless_global() {
     // with the same settings: a floor of one retry per 10 s is one retry
     // per name, and one in all. (No other test in this binary uses it.)
     let global = source(budget(0.0, 0.1, true));
-    let c1 = Task::new("budget-global-1").retries(3).defaults(global.clone());
+    let c1 = Task::new("budget-global-1")
+        .retries(3)
+        .defaults(global.clone());
     let c2 = Task::new("budget-global-2").retries(3).defaults(global);
     assert_eq!(attempts(&c1, u32::MAX).await, (2, StateName::Failed));
     let (run, _) = c2.run_with_history(|| async { Err::<(), _>("x") }).await;
-    assert_eq!(run.run_count(), 1, "c2's own budget allows one; the shared one is spent");
+    assert_eq!(
+        run.run_count(),
+        1,
+        "c2's own budget allows one; the shared one is spent"
+    );
     let message = run.state().message().unwrap();
     assert!(
         message.ends_with(

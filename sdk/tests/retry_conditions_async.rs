@@ -18,7 +18,11 @@ impl std::fmt::Display for Status {
 }
 
 /// Retries a 503, after asking (slowly) whether the service is worth it.
-fn retry_503(_: &Task<Status>, _: &TaskRun, state: &State<Status>) -> impl Future<Output = bool> + Send + use<> {
+fn retry_503(
+    _: &Task<Status>,
+    _: &TaskRun,
+    state: &State<Status>,
+) -> impl Future<Output = bool> + Send + use<> {
     let status = state.error().map(|s| s.0);
     async move {
         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -29,7 +33,9 @@ fn retry_503(_: &Task<Status>, _: &TaskRun, state: &State<Status>) -> impl Futur
 #[tokio::test(start_paused = true)]
 async fn an_async_condition_is_awaited_before_each_retry() {
     let calls = AtomicU32::new(0);
-    let task = Task::new("async-cond").retries(5).retry_condition_fn_async(retry_503);
+    let task = Task::new("async-cond")
+        .retries(5)
+        .retry_condition_fn_async(retry_503);
     let start = tokio::time::Instant::now();
     let (run, result) = task
         .run_with_history(|| async {

@@ -59,9 +59,7 @@ async fn a_scalar_delay_is_used_for_every_retry() {
 
 #[tokio::test(start_paused = true)]
 async fn a_short_list_repeats_its_last_delay() {
-    let task = Task::new("t")
-        .retries(4)
-        .retry_delay_seconds([1, 2]);
+    let task = Task::new("t").retries(4).retry_delay_seconds([1, 2]);
     let (run, gaps) = observe(&task).await;
     assert_eq!(gaps, secs(&[1.0, 2.0, 2.0, 2.0]));
     assert_eq!(scheduled(&run), gaps);
@@ -118,9 +116,7 @@ async fn a_zero_or_empty_delay_retries_at_once_without_awaiting_retry() {
         );
     }
     // Per retry: a zero entry in a list is immediate, the next one waits.
-    let task = Task::new("t")
-        .retries(2)
-        .retry_delay_seconds([0, 3]);
+    let task = Task::new("t").retries(2).retry_delay_seconds([0, 3]);
     let (run, gaps) = observe(&task).await;
     assert_eq!(gaps, secs(&[0.0, 3.0]));
     assert_eq!(

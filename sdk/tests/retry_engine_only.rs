@@ -9,7 +9,10 @@ fn the_engine_alone_does_not_depend_on_tonic_or_the_client() {
     let tree = |features: &[&str]| {
         let out = Command::new(env!("CARGO"))
             .args(["tree", "--offline", "-e", "normal", "--prefix", "none"])
-            .args(["--manifest-path", concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml")])
+            .args([
+                "--manifest-path",
+                concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"),
+            ])
             .args(["-p", "cfgd-sdk"])
             .args(features)
             .output()
@@ -25,7 +28,14 @@ fn the_engine_alone_does_not_depend_on_tonic_or_the_client() {
             .collect::<Vec<_>>()
     };
     let engine_only = tree(&["--no-default-features"]);
-    for absent in ["tonic", "tonic-types", "cfgd-proto", "hyper-util", "tower", "prost"] {
+    for absent in [
+        "tonic",
+        "tonic-types",
+        "cfgd-proto",
+        "hyper-util",
+        "tower",
+        "prost",
+    ] {
         assert!(
             !engine_only.iter().any(|c| c == absent),
             "`{absent}` is built without the `client` feature: {engine_only:?}"

@@ -11,11 +11,16 @@ use cfgd_sdk::retry::{Flow, FlowRun, RunError, State, StateName, Task};
 
 type Seen = Arc<Mutex<Vec<(String, StateName, u32)>>>;
 
-fn recorder(seen: &Seen, event: &'static str) -> impl Fn(&Flow, &FlowRun, &State) + Send + Sync + 'static {
+fn recorder(
+    seen: &Seen,
+    event: &'static str,
+) -> impl Fn(&Flow, &FlowRun, &State) + Send + Sync + 'static {
     let seen = seen.clone();
     move |flow: &Flow, run: &FlowRun, state: &State| {
         assert_eq!(flow.name(), "hooked");
-        seen.lock().unwrap().push((event.to_owned(), state.name(), run.run_count()));
+        seen.lock()
+            .unwrap()
+            .push((event.to_owned(), state.name(), run.run_count()));
     }
 }
 
@@ -69,8 +74,15 @@ async fn a_flow_attempt_times_out_and_is_retried() {
         run.state().to_string(),
         "TimedOut('Flow run exceeded timeout of 1.5 second(s)', type=FAILED)"
     );
-    assert_eq!(start.elapsed(), Duration::from_secs(3), "two attempts of 1.5 s");
-    assert_eq!(*seen.lock().unwrap(), [("failure".to_owned(), StateName::TimedOut, 2)]);
+    assert_eq!(
+        start.elapsed(),
+        Duration::from_secs(3),
+        "two attempts of 1.5 s"
+    );
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [("failure".to_owned(), StateName::TimedOut, 2)]
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -82,7 +94,9 @@ async fn a_flow_run_keeps_its_task_runs() {
     let (run, result) = flow
         .run_with_history(|| async {
             let first = attempt.fetch_add(1, Ordering::Relaxed) == 0;
-            fetch.run(|| async { if first { Err("no") } else { Ok(1) } }).await?;
+            fetch
+                .run(|| async { if first { Err("no") } else { Ok(1) } })
+                .await?;
             store.run(|| async { Ok::<_, &str>(2) }).await
         })
         .await;
@@ -100,7 +114,11 @@ async fn a_flow_run_keeps_its_task_runs() {
             ("store", vec!["Pending", "Running", "Completed"]),
         ]
     );
-    assert!(run.task_runs().iter().all(|t| t.flow_run_id() == Some(run.id())));
+    assert!(
+        run.task_runs()
+            .iter()
+            .all(|t| t.flow_run_id() == Some(run.id()))
+    );
 }
 
 #[test]

@@ -82,7 +82,9 @@ fn boom() -> Result<(), ValueError> {
 async fn retries_3_with_a_short_delay_list() {
     let capture = Capture::default();
     let _guard = capture.install();
-    let task = Task::new("fetch").retries(3).retry_delay_seconds([0.01, 0.02]);
+    let task = Task::new("fetch")
+        .retries(3)
+        .retry_delay_seconds([0.01, 0.02]);
     let _ = task.run(|| async { boom() }).await;
     assert_eq!(
         capture.lines(),
@@ -225,7 +227,10 @@ async fn a_flow_retrying_around_task_retries() {
     );
     // The task's own lines are in their task runs' spans, inside the flow's.
     assert_eq!(capture.lines_in("task_run{").len(), 2 * 4);
-    assert_eq!(result, Err(RunError::Failed(RunError::Failed(ValueError("boom")))));
+    assert_eq!(
+        result,
+        Err(RunError::Failed(RunError::Failed(ValueError("boom"))))
+    );
     assert_eq!(run.task_runs().len(), 2, "one task run per flow attempt");
 }
 
@@ -235,12 +240,13 @@ async fn a_condition_that_returns_false_logs_only_the_final_state() {
     let _guard = capture.install();
     let seen = Arc::new(Mutex::new(None));
     let seen2 = seen.clone();
-    let task = Task::new("t")
-        .retries(3)
-        .retry_condition_fn(move |_, _, state: &State<ValueError>| {
-            *seen2.lock().unwrap() = state.message().map(str::to_owned);
-            false
-        });
+    let task =
+        Task::new("t")
+            .retries(3)
+            .retry_condition_fn(move |_, _, state: &State<ValueError>| {
+                *seen2.lock().unwrap() = state.message().map(str::to_owned);
+                false
+            });
     let _ = task.run(|| async { boom() }).await;
     assert_eq!(
         capture.lines(),
@@ -333,7 +339,9 @@ async fn a_suggested_delay_says_where_it_came_from() {
         .retry_delay_seconds(5)
         .suggested_delay_fn(move |_: &ValueError| {
             let secs = suggested.lock().unwrap().pop()?;
-            Some(SuggestedDelay::retry_after(std::time::Duration::from_secs(secs)))
+            Some(SuggestedDelay::retry_after(std::time::Duration::from_secs(
+                secs,
+            )))
         });
     let _ = task.run(|| async { boom() }).await;
     assert_eq!(
@@ -363,9 +371,13 @@ async fn a_refused_retry_says_so() {
     assert_eq!(
         capture.lines(),
         [
-            format!("ERROR Task run failed with exception: ValueError(\"boom\") - Retry 1/3 {refusal}"),
+            format!(
+                "ERROR Task run failed with exception: ValueError(\"boom\") - Retry 1/3 {refusal}"
+            ),
             // Python's repr quotes with " when the text holds a '.
-            format!("ERROR Finished in state Failed(\"Task run encountered an exception ValueError: boom - Retry 1/3 {refusal}\")"),
+            format!(
+                "ERROR Finished in state Failed(\"Task run encountered an exception ValueError: boom - Retry 1/3 {refusal}\")"
+            ),
         ]
     );
     assert_eq!(run.state_names(), ["Pending", "Running", "Failed"]);

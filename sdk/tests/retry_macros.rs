@@ -308,7 +308,12 @@ fn a_non_literal_invalid_value_panics_with_prefects_message() {
 
 static SEEDED_CALLS: AtomicU32 = AtomicU32::new(0);
 
-#[task(retries = 1, retry_delay_seconds = 10, retry_jitter_factor = 1, jitter_seed = 5)]
+#[task(
+    retries = 1,
+    retry_delay_seconds = 10,
+    retry_jitter_factor = 1,
+    jitter_seed = 5
+)]
 async fn seeded() -> Result<(), String> {
     match SEEDED_CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 2 {
         0 => Err("first attempt".into()),
@@ -326,9 +331,17 @@ async fn a_seeded_task_draws_new_delays_on_each_call() {
         assert_eq!(result, Ok(()));
         let s = &run.states()[2];
         assert_eq!(s.name(), StateName::AwaitingRetry);
-        delays.push(s.scheduled_time().unwrap().duration_since(s.timestamp()).unwrap());
+        delays.push(
+            s.scheduled_time()
+                .unwrap()
+                .duration_since(s.timestamp())
+                .unwrap(),
+        );
     }
-    assert!(delays[0] != delays[1] && delays[1] != delays[2], "{delays:?}");
+    assert!(
+        delays[0] != delays[1] && delays[1] != delays[2],
+        "{delays:?}"
+    );
 }
 
 /// A user's own function named `exponential_backoff` is the one used.
@@ -349,8 +362,16 @@ mod own_backoff {
         let (run, _) = uses_mine_with_history().await;
         let s = &run.states()[2];
         assert_eq!(s.name(), StateName::AwaitingRetry);
-        let waited = s.scheduled_time().unwrap().duration_since(s.timestamp()).unwrap();
-        assert_eq!(waited, std::time::Duration::from_secs(7), "not the SDK's 10 s");
+        let waited = s
+            .scheduled_time()
+            .unwrap()
+            .duration_since(s.timestamp())
+            .unwrap();
+        assert_eq!(
+            waited,
+            std::time::Duration::from_secs(7),
+            "not the SDK's 10 s"
+        );
     }
 }
 
@@ -363,7 +384,9 @@ async fn returns_a_failed_state() -> Result<(), cfgd_sdk::retry::Fail<String>> {
 async fn a_task_may_return_a_failed_state() {
     let (run, result) = returns_a_failed_state_with_history().await;
     assert_eq!(run.run_count(), 3);
-    assert!(matches!(result, Err(RunError::State(ref s)) if s.message() == Some("returned failed state")));
+    assert!(
+        matches!(result, Err(RunError::State(ref s)) if s.message() == Some("returned failed state"))
+    );
 }
 
 #[flow(retries = 1, timeout = std::time::Duration::from_secs(1), on_failure = flow_failed)]

@@ -25,7 +25,10 @@ fn read_retry_after(e: &Throttled) -> Option<SuggestedDelay> {
 }
 
 /// The waits between attempts, and the run.
-async fn waits(task: &Task<Throttled>, answers: &[Option<&'static str>]) -> (Vec<Duration>, TaskRun) {
+async fn waits(
+    task: &Task<Throttled>,
+    answers: &[Option<&'static str>],
+) -> (Vec<Duration>, TaskRun) {
     let starts = std::sync::Mutex::new(Vec::new());
     let (run, _) = task
         .run_with_history(|| {
@@ -43,7 +46,12 @@ fn scheduled(run: &TaskRun) -> Vec<Duration> {
     run.states()
         .iter()
         .filter(|s| s.name() == StateName::AwaitingRetry)
-        .map(|s| s.scheduled_time().unwrap().duration_since(s.timestamp()).unwrap())
+        .map(|s| {
+            s.scheduled_time()
+                .unwrap()
+                .duration_since(s.timestamp())
+                .unwrap()
+        })
         .collect()
 }
 
@@ -58,7 +66,10 @@ async fn a_retry_after_of_2_s_is_honoured_and_one_of_10_h_clamped() {
     // As suggested and without jitter; then 10 h, clamped to the default
     // maximum of 60 s.
     assert_eq!(gaps[..2], [Duration::from_secs(2), Duration::from_secs(60)]);
-    assert_eq!(scheduled(&run)[..2], [Duration::from_secs(2), Duration::from_secs(60)]);
+    assert_eq!(
+        scheduled(&run)[..2],
+        [Duration::from_secs(2), Duration::from_secs(60)]
+    );
     // No suggestion: the scheduled 5 s, jittered (factor 1: within [2.07, 10]).
     let third = gaps[2].as_secs_f64();
     assert!((2.0..=10.0).contains(&third), "{third}");

@@ -26,7 +26,10 @@ async fn a_batched_set_never_gives_a_run_two_revisions() {
     let daemon = TestDaemon::builder().start().await;
     let settings = Settings::connect(Options::isolated(&daemon.endpoint));
     settings.connected().await;
-    let Origin::Daemon { revision: first, .. } = settings.view().origin() else {
+    let Origin::Daemon {
+        revision: first, ..
+    } = settings.view().origin()
+    else {
         panic!("connected, yet the view is local")
     };
 

@@ -54,7 +54,12 @@ impl FlakyService {
         let url = format!("http://{}/endpoint", listener.local_addr().expect("bound"));
         let script: Arc<[(StatusCode, Option<u64>)]> = failures
             .iter()
-            .map(|&(code, after)| (StatusCode::from_u16(code).expect("a valid status code"), after))
+            .map(|&(code, after)| {
+                (
+                    StatusCode::from_u16(code).expect("a valid status code"),
+                    after,
+                )
+            })
             .collect();
         let arrivals = Arc::new(Mutex::new(Vec::new()));
         let seen = arrivals.clone();
@@ -70,7 +75,9 @@ impl FlakyService {
                     let (status, after) =
                         script.get(n - 1).copied().unwrap_or((StatusCode::OK, None));
                     match after {
-                        Some(s) => println!("    [service] request {n} -> {status}, Retry-After: {s}"),
+                        Some(s) => {
+                            println!("    [service] request {n} -> {status}, Retry-After: {s}")
+                        }
                         None => println!("    [service] request {n} -> {status}"),
                     }
                     let text = if status.is_success() { body } else { "" };

@@ -201,8 +201,8 @@ fn expand(kind: Kind, args: TokenStream2, item: TokenStream2) -> syn::Result<Tok
             }
         }
     };
-    let returns_fail = kind == Kind::Task
-        && result_args(&ret).is_some_and(|(_, e)| result_fail_arg(e).is_some());
+    let returns_fail =
+        kind == Kind::Task && result_args(&ret).is_some_and(|(_, e)| result_fail_arg(e).is_some());
     let (run, dot_await) = match (is_async, returns_fail) {
         (true, false) => (quote!(run_with_history), quote!(.await)),
         (true, true) => (quote!(run_returning), quote!(.await)),
@@ -270,9 +270,7 @@ fn runner(kind: Kind, built: &Built, error: &TokenStream2, func: &ItemFn) -> Tok
         Kind::Task => error.clone(),
         Kind::Flow => quote!(),
     };
-    let local = [&typed, expr]
-        .iter()
-        .any(|t| names_local(t, &generics));
+    let local = [&typed, expr].iter().any(|t| names_local(t, &generics));
     if !local {
         return quote! {
             static __CFGD_RUNNER: ::std::sync::LazyLock<#ty> = ::std::sync::LazyLock::new(|| {
@@ -686,7 +684,10 @@ mod tests {
             out.contains(". retry_delay_seconds (exponential_backoff (10))"),
             "{out}"
         );
-        assert!(!out.contains(":: cfgd_sdk :: retry :: exponential_backoff"), "{out}");
+        assert!(
+            !out.contains(":: cfgd_sdk :: retry :: exponential_backoff"),
+            "{out}"
+        );
         assert!(out.contains("static __CFGD_RUNNER"), "{out}");
     }
 
@@ -724,7 +725,10 @@ mod tests {
             "fn f() -> Result<(), Fail<String>> { Ok(()) }",
         )
         .unwrap();
-        assert!(out.contains(":: cfgd_sdk :: retry :: Task < String >"), "{out}");
+        assert!(
+            out.contains(":: cfgd_sdk :: retry :: Task < String >"),
+            "{out}"
+        );
         assert!(out.contains("RunError < String >"), "{out}");
     }
 }

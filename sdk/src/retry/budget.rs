@@ -216,7 +216,10 @@ mod tests {
         }
         assert!(b.try_withdraw(&HALF, 100));
         assert!(b.try_withdraw(&HALF, 101));
-        assert!(!b.try_withdraw(&HALF, 101), "2 retries for 4 first attempts");
+        assert!(
+            !b.try_withdraw(&HALF, 101),
+            "2 retries for 4 first attempts"
+        );
         assert_eq!(b.counts(101), (4, 2));
         // Two more first attempts refill one retry.
         b.deposit(102);

@@ -138,7 +138,11 @@ pub(crate) fn from_values<'a>(
             .and_then(Value::as_integer)
             .map_or(0, |n| u32::try_from(n.max(0)).unwrap_or(u32::MAX))
     };
-    let delay = |name: &str| value(name).and_then(Value::as_delays).unwrap_or(zero_delay());
+    let delay = |name: &str| {
+        value(name)
+            .and_then(Value::as_delays)
+            .unwrap_or(zero_delay())
+    };
     let number = |name: &str| value(name).and_then(Value::as_number);
     let defaults = BudgetSettings::default();
     Defaults {
@@ -324,7 +328,10 @@ mod tests {
             ("PREFECT_FLOW_DEFAULT_RETRY_DELAY_SECONDS", "7"),
             ("PREFECT_TASKS_DEFAULT_RETRY_BUDGET_RATIO", "0.2"),
             ("PREFECT_TASKS_DEFAULT_RETRY_BUDGET_GLOBAL", "true"),
-            ("PREFECT_TASKS_DEFAULT_RETRY_MAX_SUGGESTED_DELAY_SECONDS", "2.5"),
+            (
+                "PREFECT_TASKS_DEFAULT_RETRY_MAX_SUGGESTED_DELAY_SECONDS",
+                "2.5",
+            ),
             ("UNRELATED", "x"),
         ]);
         assert_eq!(

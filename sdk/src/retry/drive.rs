@@ -84,7 +84,10 @@ where
 }
 
 fn never_started<K: Kind, T>((run, error): Finished<K, ()>) -> Finished<K, T> {
-    (run, error.map(|()| unreachable!("a run that never started has no value")))
+    (
+        run,
+        error.map(|()| unreachable!("a run that never started has no value")),
+    )
 }
 
 /// The async attempt loop.
@@ -207,8 +210,8 @@ where
             }
             let mut step = engine.settle(owner, outcome);
             if let Step::Ask(answer, name, failure) = step {
-                let retry = catch_unwind(AssertUnwindSafe(|| block_on(answer)))
-                    .unwrap_or_else(|panic| {
+                let retry =
+                    catch_unwind(AssertUnwindSafe(|| block_on(answer))).unwrap_or_else(|panic| {
                         engine.condition_panicked(owner, name, &panic_message(&*panic));
                         false
                     });

@@ -89,7 +89,14 @@ where
                     }
                 };
                 let jitter = K::jitter(owner, d);
-                (retries, delays, jitter, d.retry_budget, d.max_suggested_delay, d.revision)
+                (
+                    retries,
+                    delays,
+                    jitter,
+                    d.retry_budget,
+                    d.max_suggested_delay,
+                    d.revision,
+                )
             })
         });
         let (retries, delays, jitter, budget, max_suggested, revision) = resolved;
@@ -104,7 +111,9 @@ where
         let failed = retry_delay.is_err();
         let policy = Policy {
             retries,
-            retry_delay: retry_delay.as_ref().map_or_else(|_| no_delays(), Arc::clone),
+            retry_delay: retry_delay
+                .as_ref()
+                .map_or_else(|_| no_delays(), Arc::clone),
             retry_jitter_factor: jitter,
             settings_revision: revision,
         };
@@ -159,7 +168,11 @@ where
     }
 
     /// Records an attempt's outcome and decides what comes next.
-    pub(crate) fn settle<T>(&mut self, owner: &K::Owner, outcome: Result<T, Failure<K::Err>>) -> Step<T, K::Err> {
+    pub(crate) fn settle<T>(
+        &mut self,
+        owner: &K::Owner,
+        outcome: Result<T, Failure<K::Err>>,
+    ) -> Step<T, K::Err> {
         let failure = match outcome {
             Ok(value) => {
                 self.finish(State::new(StateName::Completed));
@@ -190,7 +203,12 @@ where
     }
 
     /// Goes on after the condition answered `retry` for `failure`.
-    pub(crate) fn answer<T>(&mut self, owner: &K::Owner, failure: Failure<K::Err>, retry: bool) -> Step<T, K::Err> {
+    pub(crate) fn answer<T>(
+        &mut self,
+        owner: &K::Owner,
+        failure: Failure<K::Err>,
+        retry: bool,
+    ) -> Step<T, K::Err> {
         if !retry {
             return Step::Done(Err(self.fail(owner, failure, None)));
         }
@@ -210,7 +228,10 @@ where
         self.retried = k;
         let wait = Duration::try_from_secs_f64(delay).unwrap_or(Duration::MAX);
         if delay > 0.0 || K::KIND == RunKind::Flow {
-            self.run.core_mut().history.push(State::awaiting_retry(now, wait));
+            self.run
+                .core_mut()
+                .history
+                .push(State::awaiting_retry(now, wait));
         } else {
             self.next_start = Some(now);
         }
@@ -256,7 +277,12 @@ where
 
     /// Ends the run in the final state for `failure`; `refusal` says why a
     /// retry was refused, if one was.
-    fn fail(&mut self, owner: &K::Owner, failure: Failure<K::Err>, refusal: Option<String>) -> RunError<K::Err> {
+    fn fail(
+        &mut self,
+        owner: &K::Owner,
+        failure: Failure<K::Err>,
+        refusal: Option<String>,
+    ) -> RunError<K::Err> {
         let title = K::KIND.title();
         let with_refusal = |message: String| match &refusal {
             Some(r) => format!("{message} - {r}"),
@@ -279,7 +305,8 @@ where
                 RunError::Failed(e.expect("the error was lent, not taken"))
             }
             Failure::Message(message) => {
-                let state = State::new(StateName::Failed).with_message(with_refusal(message.into_owned()));
+                let state =
+                    State::new(StateName::Failed).with_message(with_refusal(message.into_owned()));
                 self.finish(state.clone());
                 self.fire_current(owner, Event::Failure, None);
                 RunError::State(state)
@@ -323,7 +350,12 @@ where
     }
 
     /// Calls the hooks of `event` with the run's current state.
-    fn fire_current(&self, owner: &K::Owner, event: Event, error: Option<K::Err>) -> Option<K::Err> {
+    fn fire_current(
+        &self,
+        owner: &K::Owner,
+        event: Event,
+        error: Option<K::Err>,
+    ) -> Option<K::Err> {
         let hooks = &K::params(owner).hooks;
         let hooks = match event {
             Event::Running => &hooks.on_running,
@@ -346,7 +378,8 @@ where
     ) -> Failure<K::Err> {
         match failure {
             Failure::Error(e) => Failure::Error(
-                K::fire(owner, &self.run, hooks, state, Some(e)).expect("the error was lent, not taken"),
+                K::fire(owner, &self.run, hooks, state, Some(e))
+                    .expect("the error was lent, not taken"),
             ),
             other => {
                 K::fire(owner, &self.run, hooks, state, None);

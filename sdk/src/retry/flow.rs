@@ -124,12 +124,7 @@ impl<E> Kind for FlowKind<E> {
         false
     }
 
-    fn consult(
-        _: &Flow,
-        _: &FlowRun,
-        _: State,
-        failure: Failure<E>,
-    ) -> (Consult, Failure<E>) {
+    fn consult(_: &Flow, _: &FlowRun, _: State, failure: Failure<E>) -> (Consult, Failure<E>) {
         (Consult::Absent, failure)
     }
 

@@ -121,7 +121,11 @@ pub(crate) trait Kind {
     fn report(_run: &Self::Run, _outer: &Context) {}
 
     /// The context an attempt runs in, if it sets one (a flow's).
-    fn inner_context(_run: &Self::Run, _outer: &Context, _own: Option<&tokio_util::sync::CancellationToken>) -> Option<Context> {
+    fn inner_context(
+        _run: &Self::Run,
+        _outer: &Context,
+        _own: Option<&tokio_util::sync::CancellationToken>,
+    ) -> Option<Context> {
         None
     }
 }
@@ -134,9 +138,9 @@ pub(crate) fn call_hooks<O, R, HE>(
     state: &State<HE>,
 ) {
     for hook in hooks {
-        if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            (hook.f)(owner, run, state)
-        })) {
+        if let Err(panic) =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (hook.f)(owner, run, state)))
+        {
             super::log::hook_panicked(hook.name, &super::log::panic_message(&*panic));
         }
     }

@@ -117,12 +117,7 @@ pub(crate) fn task_exhausted<E: fmt::Debug>(failure: &Failure<E>, retries: u32) 
 }
 
 /// A retry the budget refused (cfgd extension).
-pub(crate) fn budget_refused<E: fmt::Debug>(
-    failure: &Failure<E>,
-    k: u32,
-    of: u32,
-    message: &str,
-) {
+pub(crate) fn budget_refused<E: fmt::Debug>(failure: &Failure<E>, k: u32, of: u32, message: &str) {
     tracing::error!(
         target: "cfgd_sdk::retry",
         "Task run failed with {} - Retry {k}/{of} {message}",

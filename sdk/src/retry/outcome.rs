@@ -95,7 +95,11 @@ pub(crate) struct TimeoutError {
 
 impl fmt::Display for TimeoutError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Scope timed out after {} second(s).", PyFloat(self.seconds))
+        write!(
+            f,
+            "Scope timed out after {} second(s).",
+            PyFloat(self.seconds)
+        )
     }
 }
 

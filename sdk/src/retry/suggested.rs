@@ -99,7 +99,10 @@ mod tests {
         );
         assert_eq!(
             SuggestedDelay::from_grpc_status(&status),
-            Some(SuggestedDelay::new(Duration::from_secs(2), "gRPC RetryInfo"))
+            Some(SuggestedDelay::new(
+                Duration::from_secs(2),
+                "gRPC RetryInfo"
+            ))
         );
         assert_eq!(
             SuggestedDelay::from_grpc_status(&tonic::Status::unavailable("x")),

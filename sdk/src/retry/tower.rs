@@ -37,7 +37,6 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use super::condition::Condition;
-use super::context::Context;
 use super::engine::{Engine, Step};
 use super::error::ConfigError;
 use super::outcome::Failure;
@@ -111,7 +110,7 @@ where
         let engine = match &mut self.run {
             Some(engine) => engine,
             None => {
-                let context = super::context::current().unwrap_or_else(Context::default);
+                let context = super::context::current().unwrap_or_default();
                 match Engine::begin(task, &context) {
                     Ok(engine) => self.run.insert(engine),
                     // `new` checked the task; a source's invalid value stops here.
@@ -138,4 +137,3 @@ where
         Some(req.clone())
     }
 }
-
