@@ -158,6 +158,7 @@ impl<E> Task<E> {
         self.jitter.as_ref().and_then(|j| j.as_ref().ok().copied())
     }
 
+    #[cfg_attr(not(feature = "tower"), allow(dead_code))]
     pub(crate) fn condition(&self) -> Option<&Condition<E>> {
         self.condition.as_ref()
     }
