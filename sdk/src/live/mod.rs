@@ -349,37 +349,19 @@ impl Settings {
     }
 }
 
-const TASK_RETRIES: &str = "PREFECT_TASKS_DEFAULT_RETRIES";
-const TASK_DELAY: &str = "PREFECT_TASKS_DEFAULT_RETRY_DELAY_SECONDS";
-const TASK_JITTER: &str = "PREFECT_TASKS_DEFAULT_RETRY_JITTER_FACTOR";
-const FLOW_RETRIES: &str = "PREFECT_FLOWS_DEFAULT_RETRIES";
-const FLOW_DELAY: &str = "PREFECT_FLOWS_DEFAULT_RETRY_DELAY_SECONDS";
-
-fn zero() -> Delays {
-    Delays::scalar(0.0).expect("0 is a valid delay")
-}
-
-/// Reads the retry defaults from the live view at the start of each run.
+/// Reads every retry default from one view, at one revision: a batched
+/// `cfg set` of retries and delays reaches a run whole or not at all, and
+/// the run records the revision.
 impl RetryDefaults for Settings {
-    fn task_retries(&self) -> u32 {
-        self.get_i64(TASK_RETRIES)
-            .map_or(0, |n| u32::try_from(n.max(0)).unwrap_or(u32::MAX))
-    }
-
-    fn task_retry_delay(&self) -> Delays {
-        self.get_delays(TASK_DELAY).unwrap_or_else(zero)
-    }
-
-    fn task_retry_jitter_factor(&self) -> Option<f64> {
-        self.get_f64(TASK_JITTER)
-    }
-
-    fn flow_retries(&self) -> u32 {
-        self.get_i64(FLOW_RETRIES)
-            .map_or(0, |n| u32::try_from(n.max(0)).unwrap_or(u32::MAX))
-    }
-
-    fn flow_retry_delay(&self) -> Delays {
-        self.get_delays(FLOW_DELAY).unwrap_or_else(zero)
+    fn read(&self, f: &mut dyn FnMut(&crate::retry::Defaults<'_>)) {
+        let view = self.shared.view.load();
+        let revision = match view.origin() {
+            Origin::Daemon { revision, .. } => Some(revision),
+            Origin::Local => None,
+        };
+        f(&crate::retry::defaults::from_values(
+            |name| view.get(name).and_then(|c| c.value.as_ref()),
+            revision,
+        ));
     }
 }
