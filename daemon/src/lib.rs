@@ -11,9 +11,11 @@
 //! - [`store`] — durable state: the revision log and the profiles file.
 //! - `writer` — the single writer: group commit, publish, answer.
 //! - `hub` — the published view, history and the watch broadcast.
-//! - `service` — the gRPC service, auth, limits, wire conversions.
+//! - `service` — the gRPC service (with server reflection): auth,
+//!   limits, names, masking, responses, watch streams.
 //! - `reload` — the config-dir watcher and reload loop.
-//! - [`error`] — operation errors and their gRPC codes.
+//! - [`error`] — operation errors, and the one place they become a gRPC
+//!   `Status` (code, message, typed details).
 //!
 //! # Example
 //! ```no_run
@@ -79,6 +81,9 @@ pub enum DaemonError {
     /// The TLS certificate or key cannot be used.
     #[error("TLS: {0}")]
     Tls(String),
+    /// The descriptors for server reflection do not load.
+    #[error("gRPC reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
     /// The gRPC server failed.
     #[error("gRPC server error: {0}")]
     Serve(#[from] tonic::transport::Error),
@@ -164,11 +169,23 @@ pub async fn serve(
             .tls_config(load_tls(tls)?)
             .map_err(|e| DaemonError::Tls(e.to_string()))?;
     }
-    let router = server.add_service(health_service).add_service(
-        SettingsServer::new(service)
-            .max_decoding_message_size(config.limits.max_message_bytes)
-            .max_encoding_message_size(usize::MAX),
-    );
+    // Both reflection versions: grpcurl and grpc-core speak v1, older
+    // tools only v1alpha.
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(cfgd_proto::pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let router = server
+        .add_service(health_service)
+        .add_service(reflection().build_v1()?)
+        .add_service(reflection().build_v1alpha()?)
+        .add_service(service::MessageLimit::new(
+            SettingsServer::new(service)
+                .max_decoding_message_size(config.limits.max_message_bytes)
+                .max_encoding_message_size(usize::MAX),
+            config.limits.max_message_bytes,
+        ));
 
     let stopping = stop.clone();
     let signal = async move {

@@ -18,5 +18,5 @@ pub mod live;
 pub mod retry;
 
 pub use client::{Assign, Client, Connect, Setting, Shown, WatchEvent};
-pub use error::{Code, Error};
+pub use error::{Code, Error, Problem, ProblemKind};
 pub use live::{Key, Options, Settings};

@@ -3,13 +3,13 @@
 //! effect.
 
 use cfgd_sdk::client::{Applied, WriteResult};
-use cfgd_sdk::{Assign, Code, Error, Setting};
-use cfgd_settings::{Catalog, LayerKind};
+use cfgd_sdk::{Assign, Code, Error, Problem, ProblemKind, Setting};
+use cfgd_settings::LayerKind;
 use serde_json::json;
 
 use super::Ctx;
 use crate::args::{SetArgs, UnsetArgs};
-use crate::assign::{self, Assignment};
+use crate::assign;
 use crate::error::Failure;
 use crate::output::{self, confirm, should_confirm, shown, shown_json};
 
@@ -26,8 +26,9 @@ pub(crate) async fn set(ctx: &Ctx<'_>, args: &SetArgs) -> Result<(), Failure> {
         Ok(r) => r,
         Err(Error::Rejected {
             code: Code::InvalidArgument,
-            message,
-        }) => return Err(Failure::Message(validation_report(&message, &assignments))),
+            problems,
+            ..
+        }) if !problems.is_empty() => return Err(Failure::Message(validation_report(&problems))),
         Err(e) => return Err(e.into()),
     };
     if ctx.json() {
@@ -165,68 +166,34 @@ pub(super) fn write_json(r: &WriteResult) -> serde_json::Value {
     })
 }
 
-/// One problem the daemon reported for a `Set`.
-#[derive(Debug, PartialEq, Eq)]
-enum Problem {
-    /// A value that does not fit its setting: the canonical name and what
-    /// was expected.
-    Invalid { name: String, expected: String },
-    /// Anything else (an unknown name with its suggestion, a limit), as said.
-    Other(String),
-}
-
-/// Reads one line of the daemon's refusal. Its invalid values read
-/// `Invalid value for NAME from SOURCE: EXPECTED` (the settings model's
-/// wording, where SOURCE is the profile, whose name holds no ": ").
-fn problem(line: &str) -> Problem {
-    let parsed = line
-        .strip_prefix("Invalid value for ")
-        .and_then(|rest| rest.split_once(" from "))
-        .and_then(|(name, rest)| {
-            let (_, expected) = rest.split_once(": ")?;
-            Some(Problem::Invalid {
-                name: name.to_owned(),
-                expected: expected.to_owned(),
-            })
-        });
-    parsed.unwrap_or_else(|| Problem::Other(line.to_owned()))
-}
-
-/// Prefect's report of a refused `set`: each invalid setting as
-/// `Validation error(s) for setting NAME`, a blank line and ` - <why>`
-/// lines; other problems (unknown names with their suggestion) as the daemon
-/// said them. NAME is the name as typed where it can be told from the
-/// canonical one.
-fn validation_report(message: &str, typed: &[Assignment]) -> String {
-    let mut invalid: Vec<(String, Vec<String>)> = Vec::new();
+/// Prefect's report of a refused `set`, from the daemon's typed problems
+/// (never from its wording): each invalid setting as `Validation error(s)
+/// for setting NAME`, a blank line and ` - <why>` lines, NAME as typed;
+/// unknown names with their suggestion; anything else as the daemon said it.
+fn validation_report(problems: &[Problem]) -> String {
+    let mut invalid: Vec<(&str, Vec<&str>)> = Vec::new();
     let mut other = Vec::new();
-    for line in message.lines().filter(|l| !l.trim().is_empty()) {
-        match problem(line) {
-            Problem::Invalid { name, expected } => {
-                match invalid.iter_mut().find(|(n, _)| *n == name) {
-                    Some((_, list)) => list.push(expected),
-                    None => invalid.push((name, vec![expected])),
+    for p in problems {
+        match p.kind {
+            ProblemKind::InvalidValue => {
+                match invalid.iter_mut().find(|(n, _)| *n == p.given_name) {
+                    Some((_, list)) => list.push(&p.expected),
+                    None => invalid.push((&p.given_name, vec![&p.expected])),
                 }
             }
-            Problem::Other(text) => other.push(text),
+            ProblemKind::UnknownName => other.push(match &p.suggestion {
+                Some(s) => format!(
+                    "Unknown setting name '{}'. Did you mean '{s}'?",
+                    p.given_name
+                ),
+                None => format!("Unknown setting name '{}'.", p.given_name),
+            }),
+            _ => other.push(p.message.clone()),
         }
     }
-    let catalog = (!invalid.is_empty()).then(Catalog::builtin);
-    let typed_name = |canonical: &str| -> String {
-        typed
-            .iter()
-            .find(|a| {
-                a.name.eq_ignore_ascii_case(canonical)
-                    || catalog
-                        .as_ref()
-                        .and_then(|c| c.get(&a.name))
-                        .is_some_and(|e| e.name == canonical)
-            })
-            .map_or_else(|| canonical.to_owned(), |a| a.name.clone())
-    };
     let mut blocks = other;
     for (name, reasons) in invalid {
-        let mut block = format!("Validation error(s) for setting {}\n", typed_name(&name));
+        let mut block = format!("Validation error(s) for setting {name}\n");
         for r in reasons {
             block.push_str(&format!("\n - {r}"));
         }
@@ -290,30 +257,61 @@ mod tests {
         );
     }
 
+    fn problem(
+        kind: ProblemKind,
+        given: &str,
+        expected: &str,
+        suggestion: Option<&str>,
+    ) -> Problem {
+        Problem {
+            kind,
+            setting: None,
+            given_name: given.into(),
+            source: Some(Source::profile("default")),
+            expected: expected.into(),
+            suggestion: suggestion.map(Into::into),
+            // Whatever the daemon's wording, the report is built from the fields.
+            message: "wording the report does not read".into(),
+        }
+    }
+
     #[test]
     fn refusals_read_as_prefect_reports_them() {
-        let typed = vec![
-            Assignment {
-                name: "PREFECT_TASK_DEFAULT_RETRIES".into(),
-                value: "x".into(),
-            },
-            Assignment {
-                name: "PREFECT_FLOWS_DEFAULT_RETRIES".into(),
-                value: "-1".into(),
-            },
+        let problems = [
+            problem(
+                ProblemKind::InvalidValue,
+                "PREFECT_TASK_DEFAULT_RETRIES",
+                "expected an integer, got \"x\"",
+                None,
+            ),
+            problem(
+                ProblemKind::UnknownName,
+                "PREFECT_TASK_DEFAULT_RETRYS",
+                "",
+                Some("PREFECT_TASK_DEFAULT_RETRIES"),
+            ),
+            problem(
+                ProblemKind::InvalidValue,
+                "PREFECT_FLOWS_DEFAULT_RETRIES",
+                "expected at least 0, got -1",
+                None,
+            ),
+            problem(ProblemKind::UnknownName, "NOTHING_LIKE_IT", "", None),
         ];
-        let message = "Invalid value for PREFECT_TASKS_DEFAULT_RETRIES from profile 'default': expected an integer, got \"x\"\n\
-            Unknown setting name 'PREFECT_TASK_DEFAULT_RETRYS'. Did you mean 'PREFECT_TASK_DEFAULT_RETRIES'?\n\
-            Invalid value for PREFECT_FLOWS_DEFAULT_RETRIES from profile 'default': expected at least 0, got -1";
         assert_eq!(
-            validation_report(message, &typed),
+            validation_report(&problems),
             "Unknown setting name 'PREFECT_TASK_DEFAULT_RETRYS'. Did you mean 'PREFECT_TASK_DEFAULT_RETRIES'?\n\
+             Unknown setting name 'NOTHING_LIKE_IT'.\n\
              Validation error(s) for setting PREFECT_TASK_DEFAULT_RETRIES\n\n - expected an integer, got \"x\"\n\
              Validation error(s) for setting PREFECT_FLOWS_DEFAULT_RETRIES\n\n - expected at least 0, got -1"
         );
+        let limit = Problem {
+            message: "the batch holds 1001 settings; the limit is 1000 per request".into(),
+            ..problem(ProblemKind::Limit, "", "at most 1000 per request", None)
+        };
         assert_eq!(
-            problem("the batch is empty: give at least one setting"),
-            Problem::Other("the batch is empty: give at least one setting".into())
+            validation_report(&[limit]),
+            "the batch holds 1001 settings; the limit is 1000 per request"
         );
     }
 }

@@ -246,11 +246,13 @@ mod tests {
         }));
         assert!(transient(&Error::Rejected {
             code: Code::Unavailable,
-            message: "cfgd is shutting down".into()
+            message: "cfgd is shutting down".into(),
+            problems: Vec::new(),
         }));
         assert!(!transient(&Error::Rejected {
             code: Code::InvalidArgument,
-            message: "Unknown setting name 'X'.".into()
+            message: "Unknown setting name 'X'.".into(),
+            problems: Vec::new(),
         }));
     }
 }
