@@ -11,7 +11,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut config = prost_build::Config::new();
     // `prost::Name` for every message: the type URL of a `google.protobuf.Any`
     // (error details) comes from the type, not from a string written by hand.
-    config.enable_type_names();
+    config
+        .enable_type_names()
+        .type_name_domain(["."], "type.googleapis.com");
     tonic_prost_build::configure()
         .build_server(true)
         .build_client(true)

@@ -6,6 +6,7 @@
 //! [`store::Store`] seam; everything else is internal.
 //! - [`config`] — [`Config`], [`ListenAddr`], [`Limits`].
 //! - `listener` — [`Listener`]: TCP or a Unix socket.
+//! - `authority` — grpc-core's `:authority` accepted on the Unix socket.
 //! - `startup` — the state dir and its lock; recovery into the core.
 //! - `core` — the settings state and every operation on it (no I/O).
 //! - [`store`] — durable state: the revision log and the profiles file.
@@ -27,6 +28,7 @@
 //! # Ok(()) }
 //! ```
 
+mod authority;
 pub mod config;
 mod core;
 pub mod error;
@@ -44,6 +46,7 @@ use std::sync::Arc;
 
 use cfgd_proto::pb::settings_server::SettingsServer;
 use cfgd_settings::ConfigDir;
+use futures_util::TryStreamExt;
 use tokio_util::sync::CancellationToken;
 
 pub use config::{Config, Limits, ListenAddr, TlsFiles};
@@ -205,9 +208,11 @@ pub async fn serve(
                     .await
             }
             Listener::Unix(l, path) => {
+                let plain = config.tls.is_none();
                 let r = router
                     .serve_with_incoming_shutdown(
-                        tokio_stream::wrappers::UnixListenerStream::new(l),
+                        tokio_stream::wrappers::UnixListenerStream::new(l)
+                            .map_ok(move |s| authority::FixAuthority::new(s, plain)),
                         signal,
                     )
                     .await;
