@@ -172,12 +172,13 @@ pub async fn serve(
             .tls_config(load_tls(tls)?)
             .map_err(|e| DaemonError::Tls(e.to_string()))?;
     }
-    // Both reflection versions: grpcurl and grpc-core speak v1, older
-    // tools only v1alpha.
+    // Both reflection versions (newer tools ask v1, older ones v1alpha);
+    // google.rpc's descriptors let them show a refusal's error details.
     let reflection = || {
         tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(cfgd_proto::pb::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
     };
     let router = server
         .add_service(health_service)

@@ -24,7 +24,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use cfgd_proto::pb;
-use cfgd_settings::{LayerKind, SettingsError};
+use cfgd_settings::{Catalog, LayerKind, SettingsError};
 use futures_util::Stream;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
@@ -34,7 +34,7 @@ pub(crate) use limits::MessageLimit;
 
 use crate::config::Limits;
 use crate::core::Input;
-use crate::error::{self, GivenNames, OpError};
+use crate::error::{self, OpError};
 use crate::hub::Hub;
 use crate::writer::{Op, Outcome, WriterHandle};
 use mask::Mask;
@@ -105,12 +105,16 @@ impl SettingsService {
     }
 
     /// A batch of assignments from the wire, within the limits.
-    fn batch(&self, assignments: Vec<pb::Assignment>) -> Result<Vec<(String, Input)>, OpError> {
+    fn batch(
+        &self,
+        catalog: &Catalog,
+        assignments: Vec<pb::Assignment>,
+    ) -> Result<Vec<(String, Input)>, OpError> {
         limits::batch(&self.limits, assignments.len())?;
         let mut out = Vec::with_capacity(assignments.len());
         let mut errors = Vec::new();
         let invalid = |name: &str, expected: String| SettingsError::InvalidValue {
-            name: name.to_owned(),
+            name: catalog.get(name).map_or(name, |e| &e.name).to_owned(),
             at: cfgd_settings::Source::layer(LayerKind::Profile),
             expected,
         };
@@ -216,12 +220,15 @@ impl pb::settings_server::Settings for SettingsService {
         let mask = Mask::new(self.auth.may_reveal(&request, false)?);
         let req = request.into_inner();
         let given: Vec<String> = req.assignments.iter().map(|a| a.name.clone()).collect();
-        let batch = self.batch(req.assignments)?;
         let view = self.hub.view();
-        let names = self
-            .names
+        let given_names = names::given(&view.catalog, &given);
+        let batch = self
+            .batch(&view.catalog, req.assignments)
+            .map_err(|e| e.into_status(given_names.clone()))?;
+        self.names
             .validate(&view.catalog, &view.active_profile, &batch)
-            .await?;
+            .await
+            .map_err(|e| e.into_status(given_names.clone()))?;
         let outcome = self
             .writer
             .run(Op::Set {
@@ -229,7 +236,7 @@ impl pb::settings_server::Settings for SettingsService {
                 expected: req.expected_revision,
             })
             .await
-            .map_err(|e| e.into_status(names))?;
+            .map_err(|e| e.into_status(given_names))?;
         Ok(Response::new(
             responses::written(&outcome, &given, mask).into(),
         ))
@@ -244,8 +251,8 @@ impl pb::settings_server::Settings for SettingsService {
         limits::batch(&self.limits, req.names.len()).map_err(OpError::from)?;
         limits::names(&self.limits, &req.names).map_err(OpError::from)?;
         let view = self.hub.view();
-        let canonical = self.names.canonical(&view.catalog, &req.names).await?;
-        let given = GivenNames::new(canonical.into_iter().zip(req.names.clone()).collect());
+        self.names.canonical(&view.catalog, &req.names).await?;
+        let given = names::given(&view.catalog, &req.names);
         let outcome = self
             .writer
             .run(Op::Unset {
@@ -264,27 +271,20 @@ impl pb::settings_server::Settings for SettingsService {
         request: Request<pb::ValidateRequest>,
     ) -> Result<Response<pb::ValidateResponse>, Status> {
         let req = request.into_inner();
-        let (errors, given) = match self.batch(req.assignments) {
-            Err(OpError::Invalid(errors)) => (errors, GivenNames::default()),
-            Err(other) => return Err(other.into()),
+        let view = self.hub.view();
+        let given = names::given(&view.catalog, req.assignments.iter().map(|a| &a.name));
+        let errors = match self.batch(&view.catalog, req.assignments) {
+            Err(OpError::Invalid(errors)) => errors,
+            Err(other) => return Err(other.into_status(given)),
             Ok(batch) => {
-                let view = self.hub.view();
                 match self
                     .names
                     .validate(&view.catalog, &view.active_profile, &batch)
                     .await
                 {
-                    Ok(_) => (Vec::new(), GivenNames::default()),
-                    Err(OpError::Invalid(errors)) => {
-                        let pairs = batch
-                            .iter()
-                            .filter_map(|(g, _)| {
-                                Some((view.catalog.get(g)?.name.clone(), g.clone()))
-                            })
-                            .collect();
-                        (errors, GivenNames::new(pairs))
-                    }
-                    Err(other) => return Err(other.into()),
+                    Ok(()) => Vec::new(),
+                    Err(OpError::Invalid(errors)) => errors,
+                    Err(other) => return Err(other.into_status(given)),
                 }
             }
         };

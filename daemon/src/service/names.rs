@@ -16,6 +16,20 @@ use tokio::sync::Semaphore;
 use crate::core::{self, Input};
 use crate::error::{GivenNames, OpError};
 
+/// The names of a batch as given, beside their canonical names (for the
+/// problems to name settings as the caller typed them).
+pub(crate) fn given<'a>(
+    catalog: &Catalog,
+    names: impl IntoIterator<Item = &'a String>,
+) -> GivenNames {
+    GivenNames::new(
+        names
+            .into_iter()
+            .filter_map(|g| Some((catalog.get(g)?.name.clone(), g.clone())))
+            .collect(),
+    )
+}
+
 /// Unknown names of one request that get a "did you mean".
 pub(crate) const MAX_SUGGESTIONS: usize = 8;
 
@@ -57,8 +71,7 @@ impl Resolver {
     }
 
     /// Checks a batch against `catalog` without changing anything: every
-    /// problem, in request order. `Ok` carries the names as given beside
-    /// their canonical ones, for the problems the writer may still find.
+    /// problem, in request order.
     ///
     /// # Errors
     /// [`OpError::Invalid`] with every problem of the batch.
@@ -67,18 +80,16 @@ impl Resolver {
         catalog: &Catalog,
         profile: &str,
         batch: &[(String, Input)],
-    ) -> Result<GivenNames, OpError> {
-        let mut pairs = Vec::with_capacity(batch.len());
+    ) -> Result<(), OpError> {
         let mut errors = Vec::new();
         let mut unknown = Vec::new();
         for item in batch {
-            let Some(entry) = catalog.get(&item.0) else {
+            if catalog.get(&item.0).is_none() {
                 // A placeholder, replaced in order below.
                 unknown.push(item.0.clone());
                 errors.push(None);
                 continue;
-            };
-            pairs.push((entry.name.clone(), item.0.clone()));
+            }
             if let Err(OpError::Invalid(e)) =
                 core::validate(catalog, profile, std::slice::from_ref(item))
             {
@@ -86,7 +97,7 @@ impl Resolver {
             }
         }
         if errors.is_empty() {
-            return Ok(GivenNames::new(pairs));
+            return Ok(());
         }
         let mut named = self.unknown(catalog, unknown).await.into_iter();
         let errors = errors
