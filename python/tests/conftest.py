@@ -41,7 +41,7 @@ _check_installed_client()
 class Daemon:
     """One cfgd process; :meth:`restart` keeps its dirs and its address."""
 
-    def __init__(self, root: Path, unix: bool) -> None:
+    def __init__(self, root: Path, unix: bool, token: Optional[str] = None) -> None:
         binary = os.environ.get("CFGD_BIN")
         if not binary or not Path(binary).is_file():
             pytest.exit("CFGD_BIN must name the cfgd binary (cargo test -p cfgd sets it)", returncode=1)
@@ -54,16 +54,20 @@ class Daemon:
         self.endpoint = ""
         self.proc: Optional[subprocess.Popen[str]] = None
         self.port = 0
+        self.token = token
 
     def start(self) -> "Daemon":
         listen = f"unix:{self.socket}" if self.socket else f"127.0.0.1:{self.port}"
         log = open(self.root / "cfgd.log", "a")
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "RUST_LOG": "warn"}
+        if self.token:
+            env["CFGD_TOKEN"] = self.token
         self.proc = subprocess.Popen(
             [self.binary, "--listen", listen, "--config-dir", str(self.config), "--state-dir", str(self.state)],
             stdout=subprocess.PIPE,
             stderr=log,
             text=True,
-            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "RUST_LOG": "warn"},
+            env=env,
         )
         log.close()
         line = within(10, self.proc.stdout.readline)  # type: ignore[union-attr]
@@ -110,5 +114,13 @@ def daemon(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Daemon]:
 @pytest.fixture
 def unix_daemon(tmp_path: Path) -> Iterator[Daemon]:
     d = Daemon(tmp_path, unix=True).start()
+    yield d
+    d.stop()
+
+
+@pytest.fixture
+def token_daemon(tmp_path: Path) -> Iterator[Daemon]:
+    """A daemon whose writes and secrets need the token ``s3cret``."""
+    d = Daemon(tmp_path, unix=False, token="s3cret").start()
     yield d
     d.stop()
