@@ -187,7 +187,14 @@ impl pb::settings_server::Settings for SettingsService {
         let r = canonical
             .first()
             .and_then(|n| view.resolution.get(n))
-            .ok_or_else(|| Status::internal("setting missing from the resolution"))?;
+            // The resolution holds every entry of its view's catalogue.
+            .ok_or_else(|| {
+                OpError::Invalid(vec![SettingsError::UnknownName {
+                    name: name.clone(),
+                    suggestion: None,
+                    at: None,
+                }])
+            })?;
         Ok(Response::new(pb::GetResponse {
             setting: Some(convert::resolved(r, mask)),
             revision: view.revision,
