@@ -119,3 +119,42 @@ async fn names_per_request_are_capped_and_few_unknown_names_get_a_suggestion() {
     );
     daemon.stop().await;
 }
+
+#[tokio::test]
+async fn validate_answers_every_problem_field_by_field_without_writing() {
+    use cfgd_proto::pb;
+    let daemon = TestDaemon::builder().start().await;
+    let mut raw = pb::settings_client::SettingsClient::connect(daemon.endpoint.clone())
+        .await
+        .expect("connect");
+    let assign = |name: &str, raw: &str| pb::Assignment {
+        name: name.into(),
+        value: Some(pb::assignment::Value::Raw(raw.into())),
+    };
+    let answer = raw
+        .validate(pb::ValidateRequest {
+            assignments: vec![
+                assign("PREFECT_FLOW_DEFAULT_RETRIES", "-1"),
+                assign("PREFECT_TASKS_DEFAULT_RETRIES", "2"),
+                assign("NOPE", "1"),
+            ],
+        })
+        .await
+        .expect("Validate answers")
+        .into_inner();
+    let problems: Vec<pb::Problem> = answer
+        .errors
+        .iter()
+        .map(|e| e.problem.clone().expect("a typed problem"))
+        .collect();
+    assert_eq!(problems.len(), 2, "{answer:?}");
+    assert_eq!(problems[0].kind, pb::ProblemKind::InvalidValue as i32);
+    assert_eq!(problems[0].setting, "PREFECT_FLOWS_DEFAULT_RETRIES");
+    assert_eq!(problems[0].given_name, "PREFECT_FLOW_DEFAULT_RETRIES");
+    assert_eq!(answer.errors[0].name, "PREFECT_FLOW_DEFAULT_RETRIES");
+    assert_eq!(problems[1].kind, pb::ProblemKind::UnknownName as i32);
+    assert_eq!(problems[1].given_name, "NOPE");
+    let client = daemon.client().await;
+    assert_eq!(client.status().await.unwrap().revision, 0, "nothing was written");
+    daemon.stop().await;
+}
