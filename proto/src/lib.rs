@@ -12,8 +12,11 @@
 //!   `Any`'s type URL comes from the type), client (`pb::settings_client`),
 //!   server (`pb::settings_server`) and the encoded descriptor set
 //!   ([`pb::FILE_DESCRIPTOR_SET`], for server reflection).
+//! - `compat/baseline.binpb` — the contract as last recorded, which every
+//!   change must stay wire- and JSON-compatible with (`buf breaking`).
 //! - `tests/` — every toolchain compiles the contract: the reference
-//!   compiler (`grpcio-tools`) and `buf lint`, with no error or warning.
+//!   compiler (`grpcio-tools`) and `buf lint`, with no error or warning; and
+//!   it stays compatible with the baseline.
 //!
 //! # Example
 //! ```

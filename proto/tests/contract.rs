@@ -73,3 +73,16 @@ fn buf_lint_passes() {
     cmd.arg("lint").current_dir(repo().join("proto"));
     quiet(cmd, "buf lint");
 }
+
+/// The contract stays compatible, on the wire and in JSON, with the one
+/// recorded in `compat/baseline.binpb` (fields keep their numbers and types;
+/// removed ones are `reserved`). Additions pass; after a release that adds
+/// to the contract, record it again: `buf build -o compat/baseline.binpb`.
+#[test]
+fn the_contract_stays_compatible_with_the_recorded_baseline() {
+    let buf = tool(venv().join("buf/node_modules/.bin/buf"), "buf (npm @bufbuild/buf)");
+    let mut cmd = Command::new(buf);
+    cmd.args(["breaking", "--against", "compat/baseline.binpb"])
+        .current_dir(repo().join("proto"));
+    quiet(cmd, "buf breaking");
+}
