@@ -80,7 +80,10 @@ fn buf_lint_passes() {
 /// to the contract, record it again: `buf build -o compat/baseline.binpb`.
 #[test]
 fn the_contract_stays_compatible_with_the_recorded_baseline() {
-    let buf = tool(venv().join("buf/node_modules/.bin/buf"), "buf (npm @bufbuild/buf)");
+    let buf = tool(
+        venv().join("buf/node_modules/.bin/buf"),
+        "buf (npm @bufbuild/buf)",
+    );
     let mut cmd = Command::new(buf);
     cmd.args(["breaking", "--against", "compat/baseline.binpb"])
         .current_dir(repo().join("proto"));

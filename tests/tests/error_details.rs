@@ -155,6 +155,10 @@ async fn validate_answers_every_problem_field_by_field_without_writing() {
     assert_eq!(problems[1].kind, pb::ProblemKind::UnknownName as i32);
     assert_eq!(problems[1].given_name, "NOPE");
     let client = daemon.client().await;
-    assert_eq!(client.status().await.unwrap().revision, 0, "nothing was written");
+    assert_eq!(
+        client.status().await.unwrap().revision,
+        0,
+        "nothing was written"
+    );
     daemon.stop().await;
 }

@@ -68,7 +68,7 @@ pub(crate) async fn unset(ctx: &Ctx<'_>, args: &UnsetArgs) -> Result<(), Failure
                     "'{name}' is not set in profile '{}'.",
                     profile.name
                 )),
-                Err(Error::Rejected { message, .. }) => problems.push(message),
+                Err(e @ Error::Rejected { .. }) => problems.push(refusal(e)),
                 Err(e) => return Err(e.into()),
             }
         }
@@ -84,7 +84,10 @@ pub(crate) async fn unset(ctx: &Ctx<'_>, args: &UnsetArgs) -> Result<(), Failure
             return Err(Failure::message("Unset aborted."));
         }
     }
-    let result = client.unset(&args.names, None).await?;
+    let result = client
+        .unset(&args.names, None)
+        .await
+        .map_err(|e| Failure::Message(refusal(e)))?;
     if ctx.json() {
         ctx.out.json(&write_json(&result));
         return Ok(());
@@ -166,10 +169,20 @@ pub(super) fn write_json(r: &WriteResult) -> serde_json::Value {
     })
 }
 
+/// What to say about an error: a refusal with problems as
+/// [`validation_report`] puts them, anything else in the SDK's words.
+fn refusal(e: Error) -> String {
+    match e {
+        Error::Rejected { problems, .. } if !problems.is_empty() => validation_report(&problems),
+        other => other.to_string(),
+    }
+}
+
 /// Prefect's report of a refused `set`, from the daemon's typed problems
 /// (never from its wording): each invalid setting as `Validation error(s)
 /// for setting NAME`, a blank line and ` - <why>` lines, NAME as typed;
-/// unknown names with their suggestion; anything else as the daemon said it.
+/// unknown names with their suggestion; names a profile does not hold as
+/// Prefect says it; anything else as the daemon said it.
 fn validation_report(problems: &[Problem]) -> String {
     let mut invalid: Vec<(&str, Vec<&str>)> = Vec::new();
     let mut other = Vec::new();
@@ -188,6 +201,14 @@ fn validation_report(problems: &[Problem]) -> String {
                 ),
                 None => format!("Unknown setting name '{}'.", p.given_name),
             }),
+            ProblemKind::NotInProfile => other.push(format!(
+                "'{}' is not set in profile '{}'.",
+                p.given_name,
+                p.source
+                    .as_ref()
+                    .and_then(|s| s.detail.as_deref())
+                    .unwrap_or_default()
+            )),
             _ => other.push(p.message.clone()),
         }
     }
@@ -312,6 +333,16 @@ mod tests {
         assert_eq!(
             validation_report(&[limit]),
             "the batch holds 1001 settings; the limit is 1000 per request"
+        );
+        let not_set = problem(
+            ProblemKind::NotInProfile,
+            "PREFECT_TASK_DEFAULT_RETRIES",
+            "",
+            None,
+        );
+        assert_eq!(
+            validation_report(&[not_set]),
+            "'PREFECT_TASK_DEFAULT_RETRIES' is not set in profile 'default'."
         );
     }
 }
