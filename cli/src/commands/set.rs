@@ -3,7 +3,7 @@
 //! effect.
 
 use cfgd_sdk::client::{Applied, WriteResult};
-use cfgd_sdk::{Assign, Code, Error, Problem, ProblemKind, Setting};
+use cfgd_sdk::{Assign, Error, Setting};
 use cfgd_settings::LayerKind;
 use serde_json::json;
 
@@ -22,15 +22,8 @@ pub(crate) async fn set(ctx: &Ctx<'_>, args: &SetArgs) -> Result<(), Failure> {
         .iter()
         .map(|a| (a.name.clone(), Assign::Raw(a.value.clone())))
         .collect();
-    let result = match client.set(&batch, None).await {
-        Ok(r) => r,
-        Err(Error::Rejected {
-            code: Code::InvalidArgument,
-            problems,
-            ..
-        }) if !problems.is_empty() => return Err(Failure::Message(validation_report(&problems))),
-        Err(e) => return Err(e.into()),
-    };
+    // A refusal reads as Prefect's report (see `Failure::from`).
+    let result = client.set(&batch, None).await?;
     if ctx.json() {
         ctx.out.json(&write_json(&result));
         return Ok(());
@@ -68,7 +61,7 @@ pub(crate) async fn unset(ctx: &Ctx<'_>, args: &UnsetArgs) -> Result<(), Failure
                     "'{name}' is not set in profile '{}'.",
                     profile.name
                 )),
-                Err(e @ Error::Rejected { .. }) => problems.push(refusal(e)),
+                Err(e @ Error::Rejected { .. }) => problems.push(Failure::from(e).to_string()),
                 Err(e) => return Err(e.into()),
             }
         }
@@ -84,10 +77,7 @@ pub(crate) async fn unset(ctx: &Ctx<'_>, args: &UnsetArgs) -> Result<(), Failure
             return Err(Failure::message("Unset aborted."));
         }
     }
-    let result = client
-        .unset(&args.names, None)
-        .await
-        .map_err(|e| Failure::Message(refusal(e)))?;
+    let result = client.unset(&args.names, None).await?;
     if ctx.json() {
         ctx.out.json(&write_json(&result));
         return Ok(());
@@ -169,60 +159,6 @@ pub(super) fn write_json(r: &WriteResult) -> serde_json::Value {
     })
 }
 
-/// What to say about an error: a refusal with problems as
-/// [`validation_report`] puts them, anything else in the SDK's words.
-fn refusal(e: Error) -> String {
-    match e {
-        Error::Rejected { problems, .. } if !problems.is_empty() => validation_report(&problems),
-        other => other.to_string(),
-    }
-}
-
-/// Prefect's report of a refused `set`, from the daemon's typed problems
-/// (never from its wording): each invalid setting as `Validation error(s)
-/// for setting NAME`, a blank line and ` - <why>` lines, NAME as typed;
-/// unknown names with their suggestion; names a profile does not hold as
-/// Prefect says it; anything else as the daemon said it.
-fn validation_report(problems: &[Problem]) -> String {
-    let mut invalid: Vec<(&str, Vec<&str>)> = Vec::new();
-    let mut other = Vec::new();
-    for p in problems {
-        match p.kind {
-            ProblemKind::InvalidValue => {
-                match invalid.iter_mut().find(|(n, _)| *n == p.given_name) {
-                    Some((_, list)) => list.push(&p.expected),
-                    None => invalid.push((&p.given_name, vec![&p.expected])),
-                }
-            }
-            ProblemKind::UnknownName => other.push(match &p.suggestion {
-                Some(s) => format!(
-                    "Unknown setting name '{}'. Did you mean '{s}'?",
-                    p.given_name
-                ),
-                None => format!("Unknown setting name '{}'.", p.given_name),
-            }),
-            ProblemKind::NotInProfile => other.push(format!(
-                "'{}' is not set in profile '{}'.",
-                p.given_name,
-                p.source
-                    .as_ref()
-                    .and_then(|s| s.detail.as_deref())
-                    .unwrap_or_default()
-            )),
-            _ => other.push(p.message.clone()),
-        }
-    }
-    let mut blocks = other;
-    for (name, reasons) in invalid {
-        let mut block = format!("Validation error(s) for setting {name}\n");
-        for r in reasons {
-            block.push_str(&format!("\n - {r}"));
-        }
-        blocks.push(block);
-    }
-    blocks.join("\n")
-}
-
 #[cfg(test)]
 mod tests {
     use cfgd_sdk::Shown;
@@ -275,74 +211,6 @@ mod tests {
         assert_eq!(
             set_warning("X", &s).unwrap(),
             "X is overridden by env X (value '5') and by config file c/a.toml, line 2 (value '4'); the new value will not take effect until they are removed."
-        );
-    }
-
-    fn problem(
-        kind: ProblemKind,
-        given: &str,
-        expected: &str,
-        suggestion: Option<&str>,
-    ) -> Problem {
-        Problem {
-            kind,
-            setting: None,
-            given_name: given.into(),
-            source: Some(Source::profile("default")),
-            expected: expected.into(),
-            suggestion: suggestion.map(Into::into),
-            // Whatever the daemon's wording, the report is built from the fields.
-            message: "wording the report does not read".into(),
-        }
-    }
-
-    #[test]
-    fn refusals_read_as_prefect_reports_them() {
-        let problems = [
-            problem(
-                ProblemKind::InvalidValue,
-                "PREFECT_TASK_DEFAULT_RETRIES",
-                "expected an integer, got \"x\"",
-                None,
-            ),
-            problem(
-                ProblemKind::UnknownName,
-                "PREFECT_TASK_DEFAULT_RETRYS",
-                "",
-                Some("PREFECT_TASK_DEFAULT_RETRIES"),
-            ),
-            problem(
-                ProblemKind::InvalidValue,
-                "PREFECT_FLOWS_DEFAULT_RETRIES",
-                "expected at least 0, got -1",
-                None,
-            ),
-            problem(ProblemKind::UnknownName, "NOTHING_LIKE_IT", "", None),
-        ];
-        assert_eq!(
-            validation_report(&problems),
-            "Unknown setting name 'PREFECT_TASK_DEFAULT_RETRYS'. Did you mean 'PREFECT_TASK_DEFAULT_RETRIES'?\n\
-             Unknown setting name 'NOTHING_LIKE_IT'.\n\
-             Validation error(s) for setting PREFECT_TASK_DEFAULT_RETRIES\n\n - expected an integer, got \"x\"\n\
-             Validation error(s) for setting PREFECT_FLOWS_DEFAULT_RETRIES\n\n - expected at least 0, got -1"
-        );
-        let limit = Problem {
-            message: "the batch holds 1001 settings; the limit is 1000 per request".into(),
-            ..problem(ProblemKind::Limit, "", "at most 1000 per request", None)
-        };
-        assert_eq!(
-            validation_report(&[limit]),
-            "the batch holds 1001 settings; the limit is 1000 per request"
-        );
-        let not_set = problem(
-            ProblemKind::NotInProfile,
-            "PREFECT_TASK_DEFAULT_RETRIES",
-            "",
-            None,
-        );
-        assert_eq!(
-            validation_report(&[not_set]),
-            "'PREFECT_TASK_DEFAULT_RETRIES' is not set in profile 'default'."
         );
     }
 }
