@@ -8,7 +8,8 @@
 //!
 //! # Layout
 //! - [`client`] — the typed gRPC client and the SDK's own types.
-//! - [`error`] — errors, mapped from daemon answers in one place.
+//! - [`error`] — errors, mapped from daemon answers (code and typed
+//!   details, never wording) in one place; [`Problem`]s of a refusal.
 //! - [`live`] — [`Settings`], its view and the background watch.
 //! - [`retry`] — tasks, flows, delays, jitter, states.
 
