@@ -39,7 +39,8 @@ class Settings:
     ) -> None:
         self._conn = resolve(endpoint, token, token_file, ca_cert, env)
         self._channel = self._conn.channel()
-        self._stub = cfgd_pb2_grpc.SettingsStub(self._channel)
+        # The generated stub has no annotations.
+        self._stub: Any = cfgd_pb2_grpc.SettingsStub(self._channel)  # type: ignore[no-untyped-call]
         self._timeout = timeout
 
     @property

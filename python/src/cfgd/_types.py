@@ -190,7 +190,8 @@ def value_from_pb(v: Optional[pb.Value]) -> Value:
         if v.delays.list:
             return seconds
         return seconds[0] if seconds else 0.0
-    return getattr(v, kind)
+    scalar: Value = getattr(v, kind)
+    return scalar
 
 
 def value_to_pb(name: str, value: Any) -> pb.Assignment:

@@ -109,7 +109,7 @@ class Watch(Iterator[Event]):
         while not self._closed.is_set():
             call = self._call or self._open()
             try:
-                response = next(call)  # type: ignore[call-overload]
+                response = next(call)
             except StopIteration:
                 # The daemon ended the stream (it is shutting down): resume.
                 self._drop()
