@@ -48,7 +48,8 @@ pub struct Limits {
     pub max_name_len: usize,
     /// Longest value, in bytes.
     pub max_value_len: usize,
-    /// Most assignments or names in one `Set`/`Unset`.
+    /// Most assignments or names in one `Set`/`Unset`, and most names in
+    /// one `Snapshot` or `Watch` filter.
     pub max_batch: usize,
     /// Most profiles in the profile layer.
     pub max_profiles: usize,

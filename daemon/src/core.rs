@@ -269,16 +269,16 @@ impl Core {
         // A change that shrinks (or keeps) an over-limit state is allowed,
         // so an operator can always get back under the limit.
         if count > self.limits.max_profiles && count > count_before {
-            return Err(OpError::Limit(format!(
-                "too many profiles: this would make {count} (the limit is {}); nothing was changed",
-                self.limits.max_profiles
-            )));
+            return Err(OpError::Limit(crate::error::Limit::Profiles {
+                count,
+                limit: self.limits.max_profiles,
+            }));
         }
         if bytes > self.limits.max_bytes && bytes > bytes_before {
-            return Err(OpError::Limit(format!(
-                "the profiles would hold {bytes} bytes of names and values (the limit is {}); nothing was changed",
-                self.limits.max_bytes
-            )));
+            return Err(OpError::Limit(crate::error::Limit::ProfileBytes {
+                bytes,
+                limit: self.limits.max_bytes,
+            }));
         }
         Ok(())
     }

@@ -6,14 +6,17 @@
 //! [`store::Store`] seam; everything else is internal.
 //! - [`config`] — [`Config`], [`ListenAddr`], [`Limits`].
 //! - `listener` — [`Listener`]: TCP or a Unix socket.
+//! - `authority` — grpc-core's `:authority` accepted on the Unix socket.
 //! - `startup` — the state dir and its lock; recovery into the core.
 //! - `core` — the settings state and every operation on it (no I/O).
 //! - [`store`] — durable state: the revision log and the profiles file.
 //! - `writer` — the single writer: group commit, publish, answer.
 //! - `hub` — the published view, history and the watch broadcast.
-//! - `service` — the gRPC service, auth, limits, wire conversions.
+//! - `service` — the gRPC service (with server reflection): auth,
+//!   limits, names, masking, responses, watch streams.
 //! - `reload` — the config-dir watcher and reload loop.
-//! - [`error`] — operation errors and their gRPC codes.
+//! - [`error`] — operation errors, and the one place they become a gRPC
+//!   `Status` (code, message, typed details).
 //!
 //! # Example
 //! ```no_run
@@ -25,6 +28,7 @@
 //! # Ok(()) }
 //! ```
 
+mod authority;
 pub mod config;
 mod core;
 pub mod error;
@@ -42,6 +46,7 @@ use std::sync::Arc;
 
 use cfgd_proto::pb::settings_server::SettingsServer;
 use cfgd_settings::ConfigDir;
+use futures_util::TryStreamExt;
 use tokio_util::sync::CancellationToken;
 
 pub use config::{Config, Limits, ListenAddr, TlsFiles};
@@ -80,6 +85,9 @@ pub enum DaemonError {
     /// The TLS certificate or key cannot be used.
     #[error("TLS: {0}")]
     Tls(String),
+    /// The descriptors for server reflection do not load.
+    #[error("gRPC reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
     /// The gRPC server failed.
     #[error("gRPC server error: {0}")]
     Serve(#[from] tonic::transport::Error),
@@ -184,11 +192,24 @@ pub async fn serve(
             .tls_config(load_tls(tls)?)
             .map_err(|e| DaemonError::Tls(e.to_string()))?;
     }
-    let router = server.add_service(health_service).add_service(
-        SettingsServer::new(service)
-            .max_decoding_message_size(config.limits.max_message_bytes)
-            .max_encoding_message_size(usize::MAX),
-    );
+    // Both reflection versions (newer tools ask v1, older ones v1alpha);
+    // google.rpc's descriptors let them show a refusal's error details.
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(cfgd_proto::pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
+    };
+    let router = server
+        .add_service(health_service)
+        .add_service(reflection().build_v1()?)
+        .add_service(reflection().build_v1alpha()?)
+        .add_service(service::MessageLimit::new(
+            SettingsServer::new(service)
+                .max_decoding_message_size(config.limits.max_message_bytes)
+                .max_encoding_message_size(usize::MAX),
+            config.limits.max_message_bytes,
+        ));
 
     let stopping = stop.clone();
     let signal = async move {
@@ -208,9 +229,11 @@ pub async fn serve(
                     .await
             }
             Listener::Unix(l, path) => {
+                let plain = config.tls.is_none();
                 let r = router
                     .serve_with_incoming_shutdown(
-                        tokio_stream::wrappers::UnixListenerStream::new(l),
+                        tokio_stream::wrappers::UnixListenerStream::new(l)
+                            .map_ok(move |s| authority::FixAuthority::new(s, plain)),
                         signal,
                     )
                     .await;

@@ -32,6 +32,8 @@ pub use types::{
     ResyncReason, Setting, Shown, Snapshot, Status, WatchEvent, WriteResult,
 };
 
+pub(crate) use types::source as source_from_pb;
+
 use crate::error::Error;
 
 /// The endpoint used when none is given: `http://127.0.0.1:7979`.

@@ -287,6 +287,7 @@ mod tests {
                     Script::Rejected => Err(Error::Rejected {
                         code: crate::Code::Unauthenticated,
                         message: "a token is required to reveal secrets".into(),
+                        problems: Vec::new(),
                     }),
                     Script::Stream(revisions, end) => {
                         let items = futures_util::stream::iter(
