@@ -112,6 +112,9 @@ pub struct Config {
     pub limits: Limits,
     /// Serve TLS with this certificate; `None` serves plain HTTP/2.
     pub tls: Option<TlsFiles>,
+    /// The console and `/metrics` listener; `None` serves neither.
+    /// # Default: `None` (the `cfgd` binary binds `127.0.0.1:7980`).
+    pub http: Option<crate::HttpListener>,
 }
 
 impl Config {
@@ -132,6 +135,7 @@ impl Config {
             shutdown_grace: Duration::from_secs(5),
             limits: Limits::default(),
             tls: None,
+            http: None,
         }
     }
 

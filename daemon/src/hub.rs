@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use arc_swap::ArcSwap;
 use cfgd_settings::{Catalog, ProfilesFile, Resolution};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 use crate::store::{Base, Record};
 
@@ -96,6 +96,8 @@ pub(crate) struct Hub {
     view: ArcSwap<View>,
     inner: Mutex<Inner>,
     watchers: AtomicU64,
+    /// Ticks on every view swap (the console shows status changes).
+    views: watch::Sender<()>,
 }
 
 impl std::fmt::Debug for Hub {
@@ -128,6 +130,7 @@ impl Hub {
                 tx,
             }),
             watchers: AtomicU64::new(0),
+            views: watch::Sender::new(()),
         }
     }
 
@@ -146,6 +149,7 @@ impl Hub {
     pub(crate) fn publish(&self, records: Vec<Arc<Record>>, view: View) {
         let mut inner = self.lock();
         self.view.store(Arc::new(view));
+        self.views.send_replace(());
         for r in records {
             let size = r.encoded_len();
             inner.bytes += size;
@@ -161,6 +165,12 @@ impl Hub {
     pub(crate) fn replace_view(&self, view: View) {
         let _lock = self.lock();
         self.view.store(Arc::new(view));
+        self.views.send_replace(());
+    }
+
+    /// Wakes on every view swap, with or without a change record.
+    pub(crate) fn view_changes(&self) -> watch::Receiver<()> {
+        self.views.subscribe()
     }
 
     /// Folds history beyond `limit` records or `bytes` (as logged) into the

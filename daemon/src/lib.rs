@@ -15,6 +15,8 @@
 //! - `service` — the gRPC service (with server reflection): auth,
 //!   limits, names, masking, responses, watch streams.
 //! - `reload` — the config-dir watcher and reload loop.
+//! - `http` — the web console and `/metrics` ([`HttpListener`]).
+//! - `metrics` — the daemon's metrics (Prometheus, through `metrics`).
 //! - [`error`] — operation errors, and the one place they become a gRPC
 //!   `Status` (code, message, typed details).
 //!
@@ -32,8 +34,10 @@ mod authority;
 pub mod config;
 mod core;
 pub mod error;
+mod http;
 mod hub;
 mod listener;
+mod metrics;
 mod reload;
 mod service;
 mod startup;
@@ -50,6 +54,7 @@ use futures_util::TryStreamExt;
 use tokio_util::sync::CancellationToken;
 
 pub use config::{Config, Limits, ListenAddr, TlsFiles};
+pub use http::{DEFAULT_HTTP, HttpAddr, HttpLimits, HttpListener};
 pub use listener::Listener;
 
 use crate::core::ProfileLimits;
@@ -88,6 +93,9 @@ pub enum DaemonError {
     /// The descriptors for server reflection do not load.
     #[error("gRPC reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
+    /// The console's listener cannot be used as given.
+    #[error("console: {0}")]
+    Console(String),
     /// The gRPC server failed.
     #[error("gRPC server error: {0}")]
     Serve(#[from] tonic::transport::Error),
@@ -182,6 +190,7 @@ pub async fn serve(
         stop.clone(),
         info,
     );
+    let console = http::start_configured(&config, &service, stop.clone())?;
     let (health, health_service) = tonic_health::server::health_reporter();
     health
         .set_serving::<SettingsServer<SettingsService>>()
@@ -204,12 +213,12 @@ pub async fn serve(
         .add_service(health_service)
         .add_service(reflection().build_v1()?)
         .add_service(reflection().build_v1alpha()?)
-        .add_service(service::MessageLimit::new(
+        .add_service(metrics::Grpc::new(service::MessageLimit::new(
             SettingsServer::new(service)
                 .max_decoding_message_size(config.limits.max_message_bytes)
                 .max_encoding_message_size(usize::MAX),
             config.limits.max_message_bytes,
-        ));
+        )));
 
     let stopping = stop.clone();
     let signal = async move {
@@ -252,6 +261,9 @@ pub async fn serve(
         () = deadline => tracing::warn!(?grace, "connections still open after the shutdown deadline; closing them"),
     }
     stop.cancel();
+    if let Some(console) = console {
+        console.stopped().await;
+    }
     reload_task.abort();
     let _ = reload_task.await;
     // The service (and with it the last writer handle) is gone: the writer

@@ -57,6 +57,10 @@ struct Args {
     /// before the damage, set the damaged log aside, begin a new epoch.
     #[arg(long)]
     repair_state: bool,
+    /// The web console and /metrics: IP:PORT, or off [default: 127.0.0.1:7980,
+    /// skipped with a warning when that is taken].
+    #[arg(long, env = "CFGD_HTTP")]
+    http: Option<cfgd::HttpAddr>,
     /// Log filter (tracing env-filter syntax); RUST_LOG also works.
     #[arg(long, env = "CFGD_LOG", default_value = "info")]
     log: String,
@@ -124,8 +128,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let listener = cfgd::Listener::bind(&args.listen)
         .await
         .with_context(|| format!("cannot listen on {:?}", args.listen))?;
-    // Scripts and tests read this line to learn the port.
+    config.http = cfgd::HttpListener::open(args.http).await?;
+    // Scripts and tests read these lines to learn the ports.
     println!("cfgd listening on {}", listener.local_addr());
+    if let Some(http) = &config.http {
+        println!("cfgd console on http://{}/", http.local_addr());
+    }
     cfgd::serve(config, listener, shutdown_signal()).await?;
     Ok(())
 }

@@ -127,7 +127,9 @@ async fn reload_loop(
             dir: Arc::new(state.clone()),
             detail,
         };
-        if writer.run(op).await.is_err() {
+        let answer = writer.run(op).await;
+        crate::metrics::reload(crate::metrics::reload_outcome(&state, &answer));
+        if answer.is_err() {
             return;
         }
     }

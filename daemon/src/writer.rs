@@ -373,7 +373,11 @@ impl Writer {
         if records.is_empty() {
             return Ok(());
         }
-        match self.store.append(records) {
+        crate::metrics::write_group(records.len());
+        let started = Instant::now();
+        let appended = self.store.append(records);
+        crate::metrics::log_append(started.elapsed(), appended.is_ok());
+        match appended {
             Ok(()) => {
                 if self.log_error.take().is_some() {
                     tracing::info!("the revision log can be written again");

@@ -94,6 +94,11 @@ impl SettingsService {
         }
     }
 
+    /// The hub it serves from (the console reads status changes there).
+    pub(crate) fn hub(&self) -> &Arc<Hub> {
+        &self.hub
+    }
+
     /// Canonical names for a filter (empty means all).
     async fn filter(&self, names: &[String]) -> Result<Option<Vec<String>>, OpError> {
         limits::names(&self.limits, names)?;

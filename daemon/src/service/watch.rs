@@ -36,6 +36,7 @@ impl Drop for State {
 
 impl State {
     fn resync(&mut self, reason: Resync, view: &View) {
+        crate::metrics::resync(reason);
         let reason = match reason {
             Resync::Initial => pb::ResyncReason::Initial,
             Resync::Compacted => pb::ResyncReason::Compacted,
@@ -100,6 +101,7 @@ pub(super) fn open(
     futures_util::stream::unfold(state, |mut s| async move {
         loop {
             if let Some(ev) = s.pending.pop_front() {
+                crate::metrics::watch_event(matches!(ev.event, Some(pb::watch_response::Event::Resync(_))));
                 return Some((Ok(ev), s));
             }
             tokio::select! {

@@ -1,0 +1,633 @@
+// The cfgd console: one page kept live by the daemon's event stream
+// (/api/events: the Watch stream as server-sent events), writing through
+// the JSON API (/api/*), which answers with the daemon's own refusals.
+// Everything shown goes in as text (textContent), never as markup.
+"use strict";
+
+const { drawTimeline, drawLegend, drawSchedule } = window.cfgdDraw;
+const $ = (id) => document.getElementById(id);
+
+const state = {
+  settings: new Map(),   // name -> resolved setting
+  catalog: new Map(),    // name -> catalogue entry
+  changes: [],           // the timeline, oldest first
+  selected: null,        // the revision whose diff is open
+  status: null,
+  revision: null,
+  epoch: null,
+  lastId: null,          // "<epoch>:<revision>" of the last event seen
+  source: null,          // the EventSource
+  retryMs: 1000,
+  revealed: false,
+};
+
+// ---------------------------------------------------------------- calls
+
+function token() {
+  return $("token").value.trim();
+}
+
+function headers(json) {
+  const h = {};
+  if (json) h["Content-Type"] = "application/json";
+  if (token()) h["Authorization"] = "Bearer " + token();
+  return h;
+}
+
+// A call to the API: the JSON answer, or a thrown refusal with the
+// daemon's code, reason, message and problems.
+async function call(method, path, body) {
+  const res = await fetch(path, {
+    method,
+    headers: headers(body !== undefined),
+    body: body === undefined ? undefined : JSON.stringify(body),
+    cache: "no-store",
+  });
+  const text = await res.text();
+  let data = null;
+  try { data = text ? JSON.parse(text) : null; } catch (_) { data = null; }
+  if (!res.ok) {
+    const error = (data && data.error) || { code: String(res.status), message: text || res.statusText, problems: [] };
+    throw Object.assign(new Error(error.message), { refusal: error });
+  }
+  return data;
+}
+
+// ---------------------------------------------------------------- words
+
+function valueText(v) {
+  return v ? v.text : "unset";
+}
+
+function valueNode(v) {
+  const span = document.createElement("span");
+  span.textContent = valueText(v);
+  if (!v || v.kind === "unset") span.className = "unset";
+  if (v && v.kind === "masked") span.className = "masked";
+  return span;
+}
+
+function layerNode(source) {
+  const span = document.createElement("span");
+  if (!source) { span.textContent = "—"; return span; }
+  const badge = document.createElement("span");
+  badge.className = "layer " + source.layer;
+  badge.textContent = source.layer.replace("_", " ");
+  span.append(badge, " ");
+  const rest = source.label.replace(/^(defaults|profile|config file|\.env file|env)\s*/, "");
+  if (rest) span.append(rest);
+  return span;
+}
+
+function typeText(entry) {
+  if (!entry) return "";
+  const parts = [entry.type];
+  if (entry.min !== undefined && entry.min !== null) parts.push("≥ " + entry.min);
+  if (entry.max !== undefined && entry.max !== null) parts.push("≤ " + entry.max);
+  if (entry.choices && entry.choices.length) parts.push("one of " + entry.choices.join(", "));
+  if (entry.secret) parts.push("secret");
+  return parts.join(", ");
+}
+
+function toast(text) {
+  const t = $("toast");
+  t.textContent = text;
+  t.hidden = false;
+  clearTimeout(toast.timer);
+  toast.timer = setTimeout(() => { t.hidden = true; }, 4000);
+}
+
+// A refusal as `cfg` words it, from its typed problems: invalid values as
+// "Validation error(s) for setting NAME" with what was expected, unknown
+// names with their suggestion, anything else in the daemon's words.
+function showRefusal(box, err) {
+  const r = err.refusal || { message: String(err), problems: [] };
+  box.className = "result bad";
+  box.hidden = false;
+  box.textContent = "";
+  const head = document.createElement("div");
+  head.className = "refusal-message";
+  head.textContent = r.message;
+  box.appendChild(head);
+  if (r.problems && r.problems.length) {
+    const ul = document.createElement("ul");
+    for (const p of r.problems) {
+      const li = document.createElement("li");
+      li.dataset.kind = p.kind;
+      if (p.kind === "invalid_value") {
+        li.textContent = `Validation error(s) for setting ${p.given_name}: ${p.expected || p.message}`;
+      } else if (p.kind === "unknown_name") {
+        li.textContent = `Unknown setting name '${p.given_name}'.` + (p.suggestion ? ` Did you mean '${p.suggestion}'?` : "");
+      } else {
+        li.textContent = p.message;
+      }
+      if (p.source && p.source.label) li.append(` (${p.source.label})`);
+      ul.appendChild(li);
+    }
+    if (r.omitted) {
+      const li = document.createElement("li");
+      li.textContent = `… and ${r.omitted} more`;
+      ul.appendChild(li);
+    }
+    box.appendChild(ul);
+  }
+}
+
+// What a write did, with `cfg set`'s warning when a higher layer keeps the
+// new value out of force.
+function showWritten(box, verb, w) {
+  box.textContent = "";
+  box.hidden = false;
+  const warnings = [];
+  for (const a of w.applied) {
+    if (a.overridden_by && a.overridden_by.length) {
+      const by = a.overridden_by.map((o) => `${o.source.label} (value '${o.value.text}')`).join(" and by ");
+      const pronoun = a.overridden_by.length > 1 ? "they are" : "it is";
+      warnings.push(`${a.given_name} is overridden by ${by}; the new value will not take effect until ${pronoun} removed.`);
+    }
+  }
+  const head = document.createElement("div");
+  const names = w.applied.map((a) => a.given_name).join(", ");
+  head.textContent = w.changed
+    ? `${verb} ${names} in profile '${w.profile}': revision ${w.revision}.`
+    : `${verb} ${names} in profile '${w.profile}': nothing in force changed (revision ${w.revision}).`;
+  box.appendChild(head);
+  for (const text of warnings) {
+    const d = document.createElement("div");
+    d.className = "shadow-warning";
+    d.textContent = text;
+    box.appendChild(d);
+  }
+  box.className = "result " + (warnings.length ? "warn" : "ok");
+}
+
+// ---------------------------------------------------------------- settings
+
+function renderSettings() {
+  const tbody = $("settings").tBodies[0];
+  const query = $("search").value.trim().toLowerCase();
+  const rows = [];
+  const names = [...state.settings.keys()].sort();
+  for (const name of names) {
+    const s = state.settings.get(name);
+    const entry = state.catalog.get(name);
+    const hay = [name, valueText(s.value), s.source ? s.source.label : "", entry ? entry.description : "",
+      ...(entry ? entry.aliases : [])].join(" ").toLowerCase();
+    if (query && !hay.includes(query)) continue;
+    const tr = document.createElement("tr");
+    tr.dataset.name = name;
+    const tdName = document.createElement("td");
+    tdName.className = "name";
+    tdName.append(name);
+    if (entry && entry.aliases.length) {
+      const al = document.createElement("div");
+      al.className = "aliases";
+      al.textContent = "alias " + entry.aliases.join(", ");
+      tdName.appendChild(al);
+    }
+    if (entry && entry.description) {
+      const d = document.createElement("div");
+      d.className = "desc";
+      d.textContent = entry.description;
+      tdName.appendChild(d);
+    }
+    const tdValue = document.createElement("td");
+    tdValue.className = "value";
+    tdValue.appendChild(valueNode(s.value));
+    const tdFrom = document.createElement("td");
+    tdFrom.className = "from";
+    tdFrom.appendChild(layerNode(s.source));
+    const tdShadow = document.createElement("td");
+    tdShadow.className = "shadows";
+    for (const sh of s.shadowed) {
+      const d = document.createElement("div");
+      d.className = "shadowed";
+      d.append(valueText(sh.value), " — ", sh.source.label);
+      tdShadow.appendChild(d);
+    }
+    const tdType = document.createElement("td");
+    tdType.className = "type";
+    tdType.textContent = typeText(entry);
+    tr.append(tdName, tdValue, tdFrom, tdShadow, tdType);
+    if (state.flash && state.flash.has(name)) tr.classList.add("flash");
+    tr.addEventListener("click", () => {
+      $("set-name").value = name;
+      $("set-value").value = s.value && s.value.kind !== "masked" && s.value.kind !== "unset" ? s.value.text : "";
+      $("set-value").focus();
+    });
+    rows.push(tr);
+  }
+  tbody.replaceChildren(...rows);
+  state.flash = null;
+  $("settings-count").textContent = `${rows.length} of ${state.settings.size}`;
+  const list = $("names");
+  if (list.childElementCount !== state.catalog.size) {
+    list.replaceChildren(...[...state.catalog.values()].flatMap((e) => [e.name, ...e.aliases]).map((n) => {
+      const o = document.createElement("option");
+      o.value = n;
+      return o;
+    }));
+  }
+}
+
+async function loadCatalog() {
+  const c = await call("GET", "/api/catalog");
+  state.catalog = new Map(c.entries.map((e) => [e.name, e]));
+}
+
+// Shadowed layers are not in a change event: fetch the settings it
+// touched, and keep the answer only if it is not older than what is shown.
+async function refreshSettings(names) {
+  if (names.length === 0) return;
+  const s = await call("GET", "/api/snapshot?names=" + encodeURIComponent(names.join(",")) + (state.revealed ? "&reveal=1" : ""));
+  if (state.revision !== null && s.revision < state.revision) return;
+  for (const r of s.settings) state.settings.set(r.name, r);
+  renderSettings();
+}
+
+// ---------------------------------------------------------------- timeline
+
+function renderTimeline() {
+  drawTimeline($("timeline"), state.changes, state.selected, select);
+  if (state.selected !== null) renderDiff();
+}
+
+function select(revision) {
+  state.selected = revision;
+  $("rollback-result").hidden = true;
+  renderTimeline();
+}
+
+function sideNode(side) {
+  const td = document.createElement("td");
+  if (!side) { td.textContent = "—"; return td; }
+  td.appendChild(valueNode(side.value));
+  const src = document.createElement("span");
+  src.className = "src";
+  src.textContent = side.source ? side.source.label : "";
+  td.appendChild(src);
+  return td;
+}
+
+function renderDiff() {
+  const c = state.changes.find((c) => c.revision === state.selected);
+  const box = $("diff");
+  if (!c) { box.hidden = true; return; }
+  box.hidden = false;
+  box.dataset.revision = c.revision;
+  $("diff-title").textContent = `revision ${c.revision} · ${c.origin}` + (c.detail ? ` · ${c.detail}` : "") +
+    ` · ${new Date(c.time_ms).toLocaleString()}`;
+  const rows = c.changes.map((k) => {
+    const tr = document.createElement("tr");
+    const name = document.createElement("td");
+    name.textContent = k.name;
+    tr.append(name, sideNode(k.old), sideNode(k.new));
+    return tr;
+  });
+  if (rows.length === 0) {
+    const tr = document.createElement("tr");
+    const td = document.createElement("td");
+    td.colSpan = 3;
+    td.className = "unset";
+    td.textContent = "no effective value changed (the profiles changed under a higher layer, or a profile was created or deleted)";
+    tr.appendChild(td);
+    rows.push(tr);
+  }
+  $("diff-rows").replaceChildren(...rows);
+}
+
+async function loadHistory() {
+  const h = await call("GET", "/api/history?limit=500");
+  state.changes = h.changes;
+  renderTimeline();
+}
+
+// ---------------------------------------------------------------- status
+
+function renderStatus() {
+  const s = state.status;
+  if (!s) return;
+  const files = s.files.map((f) => {
+    const li = document.createElement("li");
+    li.dataset.path = f.path;
+    const kind = document.createElement("span");
+    kind.className = "kind";
+    kind.textContent = { values: "values", catalog: "catalogue", dotenv: ".env", profiles: "profiles", log: "revision log" }[f.kind] || f.kind;
+    li.append(kind, f.path);
+    if (f.error) {
+      li.className = "bad file-error";
+      li.append(f.line ? `, line ${f.line}` : "");
+      const err = document.createElement("div");
+      err.className = "error";
+      err.textContent = f.error;
+      const kept = document.createElement("span");
+      kept.className = "kept";
+      kept.textContent = {
+        log: "writes are refused until it can be written",
+        profiles: "cfgd keeps the profiles it last read and refuses profile writes until this is fixed",
+      }[f.kind] || "not applied: the last good content of this file stays in force";
+      li.append(err, kept);
+    }
+    return li;
+  });
+  $("files").replaceChildren(...files);
+  $("files-panel").classList.toggle("has-errors", s.files.some((f) => f.error));
+  $("active-profile").textContent = s.active_profile;
+  const dl = $("daemon");
+  const facts = [["version", s.version], ["gRPC", s.listen], ["config dir", s.config_dir], ["state dir", s.state_dir],
+    ["profiles file", s.profiles_path], ["revision", s.revision], ["oldest kept", s.oldest_revision],
+    ["watchers", s.watchers], ["settings", s.settings], ["started", new Date(s.started_ms).toLocaleString()]];
+  dl.replaceChildren(...facts.flatMap(([k, v]) => {
+    const dt = document.createElement("dt"); dt.textContent = k;
+    const dd = document.createElement("dd"); dd.textContent = String(v);
+    return [dt, dd];
+  }));
+  $("fleet-self").textContent = `revision ${s.revision} at ${s.listen}`;
+  renderProfiles(s.profiles);
+}
+
+function renderProfiles(p) {
+  const items = p.profiles.map((info) => {
+    const li = document.createElement("li");
+    li.dataset.profile = info.name;
+    if (info.active) li.className = "active";
+    const name = document.createElement("span");
+    name.className = "pname";
+    name.textContent = info.name;
+    name.title = "show its values";
+    name.addEventListener("click", () => inspectProfile(info.name));
+    const count = document.createElement("span");
+    count.className = "count";
+    count.textContent = `${info.settings} setting(s)` + (info.active ? " · active" : "");
+    li.append(name, count);
+    if (!info.active) {
+      const use = document.createElement("button");
+      use.textContent = "use";
+      use.className = "use";
+      use.addEventListener("click", () => profileAction("POST", `/api/profiles/${encodeURIComponent(info.name)}/use`, `Switched to profile '${info.name}'.`));
+      const del = document.createElement("button");
+      del.textContent = "delete";
+      del.className = "delete";
+      del.addEventListener("click", () => {
+        if (confirm(`Delete profile '${info.name}'?`)) {
+          profileAction("DELETE", `/api/profiles/${encodeURIComponent(info.name)}`, `Deleted profile '${info.name}'.`);
+        }
+      });
+      li.append(use, del);
+    }
+    return li;
+  });
+  $("profiles").replaceChildren(...items);
+  const from = $("profile-from");
+  const keep = from.value;
+  from.replaceChildren(new Option("empty", ""), ...p.profiles.map((i) => new Option("copy of " + i.name, i.name)));
+  from.value = keep;
+}
+
+async function profileAction(method, path, done, body) {
+  const box = $("profile-result");
+  try {
+    await call(method, path, body);
+    box.className = "result ok";
+    box.hidden = false;
+    box.textContent = done;
+  } catch (e) {
+    showRefusal(box, e);
+  }
+}
+
+async function inspectProfile(name) {
+  const box = $("profile-values");
+  try {
+    const p = await call("GET", `/api/profiles/${encodeURIComponent(name)}` + (state.revealed ? "?reveal=1" : ""));
+    box.hidden = false;
+    box.textContent = "";
+    const head = document.createElement("b");
+    head.textContent = `profile '${p.name}'` + (p.active ? " (active)" : "");
+    box.appendChild(head);
+    const ul = document.createElement("ul");
+    for (const e of p.entries) {
+      const li = document.createElement("li");
+      li.append(e.name, " = ", valueNode(e.value));
+      ul.appendChild(li);
+    }
+    if (p.entries.length === 0) {
+      const li = document.createElement("li");
+      li.textContent = "no values";
+      ul.appendChild(li);
+    }
+    box.appendChild(ul);
+  } catch (e) {
+    showRefusal($("profile-result"), e);
+  }
+}
+
+// ---------------------------------------------------------------- schedule
+
+function fillSchedule() {
+  const get = (n) => state.settings.get(n);
+  const r = get("PREFECT_TASKS_DEFAULT_RETRIES");
+  const d = get("PREFECT_TASKS_DEFAULT_RETRY_DELAY_SECONDS");
+  const j = get("PREFECT_TASKS_DEFAULT_RETRY_JITTER_FACTOR");
+  const text = (s) => (s && s.value && s.value.kind !== "unset" ? s.value.text : "");
+  if (!fillSchedule.touched) {
+    $("sched-retries").value = text(r);
+    $("sched-delays").value = text(d);
+    $("sched-jitter").value = text(j);
+  }
+}
+
+async function previewSchedule() {
+  const q = new URLSearchParams({
+    retries: $("sched-retries").value,
+    delays: $("sched-delays").value,
+    jitter: $("sched-jitter").value,
+  });
+  const box = $("sched-result");
+  try {
+    const s = await call("GET", "/api/retry-schedule?" + q);
+    box.hidden = true;
+    drawSchedule($("schedule"), s);
+    const jitter = s.jittered ? `, jitter factor ${s.jitter}: each delay falls in the band shown (Prefect's clamped Poisson interval)` : ", no jitter";
+    const more = s.retries > s.shown ? ` (first ${s.shown} of ${s.retries} shown; later retries repeat the last delay)` : "";
+    $("sched-summary").textContent = `${s.retries} retr${s.retries === 1 ? "y" : "ies"}, delays ${s.delays_text}${jitter}. ` +
+      `Waiting in all: ${window.cfgdDraw.seconds(s.total.delay)}` +
+      (s.jittered ? ` (${window.cfgdDraw.seconds(s.total.low)} – ${window.cfgdDraw.seconds(s.total.high)})` : "") + more + ".";
+  } catch (e) {
+    showRefusal(box, e);
+  }
+}
+
+async function setSchedule() {
+  const assignments = [
+    ["PREFECT_TASKS_DEFAULT_RETRIES", $("sched-retries").value],
+    ["PREFECT_TASKS_DEFAULT_RETRY_DELAY_SECONDS", $("sched-delays").value],
+  ];
+  const jitter = $("sched-jitter").value.trim();
+  const box = $("sched-result");
+  try {
+    const w = await call("POST", "/api/set", {
+      assignments: (jitter ? [...assignments, ["PREFECT_TASKS_DEFAULT_RETRY_JITTER_FACTOR", jitter]] : assignments)
+        .map(([name, value]) => ({ name, value })),
+    });
+    if (!jitter && state.settings.get("PREFECT_TASKS_DEFAULT_RETRY_JITTER_FACTOR")?.source?.layer === "profile") {
+      await call("POST", "/api/unset", { names: ["PREFECT_TASKS_DEFAULT_RETRY_JITTER_FACTOR"] });
+    }
+    fillSchedule.touched = false;
+    showWritten(box, "Set", w);
+  } catch (e) {
+    showRefusal(box, e);
+  }
+}
+
+// ---------------------------------------------------------------- the stream
+
+function setConn(kind, text) {
+  const c = $("conn");
+  c.className = "conn " + kind;
+  c.textContent = text;
+}
+
+function applySnapshot(s) {
+  state.settings = new Map(s.settings.map((r) => [r.name, r]));
+  state.revision = s.revision;
+  state.epoch = s.epoch;
+  $("revision").textContent = s.revision;
+  $("epoch").textContent = s.epoch;
+  $("active-profile").textContent = s.active_profile;
+}
+
+function onSnapshot(ev) {
+  const d = JSON.parse(ev.data);
+  state.lastId = ev.lastEventId || state.lastId;
+  const reopened = d.reason !== "initial";
+  applySnapshot(d.snapshot);
+  // A resync means events were skipped: everything is fetched again.
+  Promise.all([loadCatalog(), loadHistory()]).then(() => {
+    renderSettings();
+    fillSchedule();
+    previewSchedule();
+  }).catch((e) => toast("cannot load: " + e.message));
+  if (reopened) toast(`resynced (${d.reason}): revision ${d.snapshot.revision}`);
+}
+
+function onChange(ev) {
+  const c = JSON.parse(ev.data);
+  state.lastId = ev.lastEventId || state.lastId;
+  if (state.revision !== null && c.revision <= state.revision && state.changes.some((x) => x.revision === c.revision)) return;
+  state.revision = c.revision;
+  $("revision").textContent = c.revision;
+  state.changes.push(c);
+  if (state.changes.length > 500) state.changes.shift();
+  const names = [];
+  let unknown = false;
+  for (const k of c.changes) {
+    names.push(k.name);
+    if (!k.new) { state.settings.delete(k.name); continue; }
+    const prev = state.settings.get(k.name);
+    if (!prev) unknown = true;
+    state.settings.set(k.name, { name: k.name, value: k.new.value, source: k.new.source, shadowed: prev ? prev.shadowed : [], secret: k.secret });
+  }
+  state.flash = new Set(names);
+  renderSettings();
+  renderTimeline();
+  fillSchedule();
+  previewSchedule();
+  const refresh = () => refreshSettings(names.filter((n) => state.settings.has(n))).catch(() => {});
+  if (unknown || c.origin === "file") loadCatalog().then(refresh).catch(() => {});
+  else refresh();
+}
+
+function onStatus(ev) {
+  state.status = JSON.parse(ev.data);
+  renderStatus();
+}
+
+// The browser's EventSource reconnects by itself after the stream ends
+// (the daemon restarting), sending the last id as Last-Event-ID. If it
+// gives up (a refused connection), a new one resumes with ?after=.
+function connect() {
+  if (state.source) state.source.close();
+  const url = "/api/events" + (state.lastId ? "?after=" + encodeURIComponent(state.lastId) : "");
+  const es = new EventSource(url);
+  state.source = es;
+  es.addEventListener("open", () => { state.retryMs = 1000; setConn("live", "live"); });
+  es.addEventListener("snapshot", onSnapshot);
+  es.addEventListener("change", onChange);
+  es.addEventListener("status", onStatus);
+  es.addEventListener("error", () => {
+    if (es.readyState === EventSource.CLOSED) {
+      setConn("offline", "offline — reconnecting");
+      setTimeout(connect, state.retryMs);
+      state.retryMs = Math.min(state.retryMs * 2, 15000);
+    } else {
+      setConn("connecting", "reconnecting…");
+    }
+  });
+}
+
+// ---------------------------------------------------------------- forms
+
+function wire() {
+  drawLegend($("legend"));
+  $("search").addEventListener("input", renderSettings);
+  $("set-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const box = $("set-result");
+    const name = $("set-name").value.trim();
+    try {
+      const w = await call("POST", "/api/set", { assignments: [{ name, value: $("set-value").value }] });
+      showWritten(box, "Set", w);
+    } catch (err) {
+      showRefusal(box, err);
+    }
+  });
+  $("unset-submit").addEventListener("click", async () => {
+    const box = $("set-result");
+    try {
+      const w = await call("POST", "/api/unset", { names: [$("set-name").value.trim()] });
+      showWritten(box, "Unset", w);
+    } catch (err) {
+      showRefusal(box, err);
+    }
+  });
+  $("rollback").addEventListener("click", async () => {
+    const box = $("rollback-result");
+    try {
+      const w = await call("POST", "/api/rollback", { revision: state.selected });
+      box.className = "result ok";
+      box.hidden = false;
+      box.textContent = w.changed
+        ? `Rolled the profiles back to revision ${state.selected}: revision ${w.revision}.`
+        : `The profiles are already as they were at revision ${state.selected}.`;
+    } catch (err) {
+      showRefusal(box, err);
+    }
+  });
+  $("profile-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const name = $("profile-name").value.trim();
+    const from = $("profile-from").value;
+    profileAction("POST", "/api/profiles", `Created profile '${name}'.`, { name, from: from || null });
+  });
+  $("schedule-form").addEventListener("submit", (e) => { e.preventDefault(); previewSchedule(); });
+  for (const id of ["sched-retries", "sched-delays", "sched-jitter"]) {
+    $(id).addEventListener("input", () => { fillSchedule.touched = true; });
+  }
+  $("sched-set").addEventListener("click", setSchedule);
+  $("reveal").addEventListener("click", async () => {
+    try {
+      const s = await call("GET", "/api/snapshot?reveal=1");
+      applySnapshot(s);
+      state.revealed = true;
+      renderSettings();
+      toast("secrets shown in clear until the page is reloaded");
+    } catch (err) {
+      toast(err.message);
+    }
+  });
+  window.addEventListener("resize", () => { renderTimeline(); previewSchedule(); });
+}
+
+wire();
+connect();
