@@ -59,7 +59,7 @@ class Daemon:
     def start(self) -> "Daemon":
         listen = f"unix:{self.socket}" if self.socket else f"127.0.0.1:{self.port}"
         log = open(self.root / "cfgd.log", "a")
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "RUST_LOG": "warn"}
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "RUST_LOG": "warn", "CFGD_HTTP": "off"}
         if self.token:
             env["CFGD_TOKEN"] = self.token
         self.proc = subprocess.Popen(

@@ -2,9 +2,10 @@
 // (/api/events: the Watch stream as server-sent events), writing through
 // the JSON API (/api/*), which answers with the daemon's own refusals.
 // Everything shown goes in as text (textContent), never as markup.
+(() => {
 "use strict";
 
-const { drawTimeline, drawLegend, drawSchedule } = window.cfgdDraw;
+const { drawTimeline, drawLegend, drawSchedule, describe } = window.cfgdDraw;
 const $ = (id) => document.getElementById(id);
 
 const state = {
@@ -85,7 +86,7 @@ function typeText(entry) {
   if (entry.min !== undefined && entry.min !== null) parts.push("≥ " + entry.min);
   if (entry.max !== undefined && entry.max !== null) parts.push("≤ " + entry.max);
   if (entry.choices && entry.choices.length) parts.push("one of " + entry.choices.join(", "));
-  if (entry.secret) parts.push("secret");
+  if (entry.secret && entry.type !== "secret") parts.push("secret");
   return parts.join(", ");
 }
 
@@ -275,7 +276,7 @@ function renderDiff() {
   if (!c) { box.hidden = true; return; }
   box.hidden = false;
   box.dataset.revision = c.revision;
-  $("diff-title").textContent = `revision ${c.revision} · ${c.origin}` + (c.detail ? ` · ${c.detail}` : "") +
+  $("diff-title").textContent = `revision ${c.revision} · ${c.origin}` + (c.detail ? ` · ${describe(c)}` : "") +
     ` · ${new Date(c.time_ms).toLocaleString()}`;
   const rows = c.changes.map((k) => {
     const tr = document.createElement("tr");
@@ -631,3 +632,4 @@ function wire() {
 
 wire();
 connect();
+})();

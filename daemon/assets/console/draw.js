@@ -1,6 +1,7 @@
 // Drawing for the cfgd console: the revision timeline and the retry
 // schedule, as plain SVG (no library). Everything shown goes in as text
 // nodes or attributes, never as markup.
+(() => {
 "use strict";
 
 const SVG = "http://www.w3.org/2000/svg";
@@ -22,6 +23,12 @@ function originColor(origin) {
   return getComputedStyle(document.documentElement).getPropertyValue("--" + known).trim() || "#495057";
 }
 
+// What a revision's detail means, in words.
+function describe(c) {
+  if (c.origin === "rollback") return `to revision ${c.detail}`;
+  return c.detail;
+}
+
 function clear(svg) {
   while (svg.firstChild) svg.removeChild(svg.firstChild);
 }
@@ -30,8 +37,11 @@ function clear(svg) {
 // a dashed link where revisions are missing (older than the history kept).
 function drawTimeline(svg, changes, selected, onSelect) {
   clear(svg);
-  const step = 30, left = 18, y = 34;
-  const width = Math.max(svg.parentElement.clientWidth - 4, left * 2 + step * Math.max(changes.length - 1, 0));
+  const left = 24, y = 34;
+  const room = svg.parentElement.clientWidth - 4;
+  // Spread out while there is room; beyond it the strip scrolls.
+  const step = Math.min(72, Math.max(30, (room - 2 * left) / Math.max(changes.length - 1, 1)));
+  const width = Math.max(room, left * 2 + step * Math.max(changes.length - 1, 0));
   svg.setAttribute("width", width);
   svg.setAttribute("viewBox", `0 0 ${width} 86`);
   if (changes.length === 0) {
@@ -45,7 +55,10 @@ function drawTimeline(svg, changes, selected, onSelect) {
       x1: left + (i - 1) * step, y1: y, x2: left + i * step, y2: y, class: gap ? "gap" : "link",
     }));
   });
-  const labelEvery = Math.max(1, Math.ceil(changes.length / Math.max(1, Math.floor(width / 46))));
+  // A revision number every ~28 px; a time (about 66 px wide) every
+  // ~100 px, the first from the left edge, the last to the right one.
+  const numberEvery = Math.ceil(28 / step), timeEvery = Math.ceil(100 / step);
+  const lastIndex = changes.length - 1;
   changes.forEach((c, i) => {
     const x = left + i * step;
     const g = el("g", { "data-revision": c.revision, "data-origin": c.origin });
@@ -54,12 +67,16 @@ function drawTimeline(svg, changes, selected, onSelect) {
       class: "node" + (c.revision === selected ? " selected" : ""),
     });
     node.appendChild(el("title", {}, `revision ${c.revision}: ${c.origin}` +
-      (c.detail ? ` (${c.detail})` : "") + ` at ${new Date(c.time_ms).toLocaleString()}, ` +
+      (c.detail ? ` (${describe(c)})` : "") + ` at ${new Date(c.time_ms).toLocaleString()}, ` +
       `${c.changes.length} setting(s) changed`));
     g.appendChild(node);
-    if (i % labelEvery === 0 || i === changes.length - 1 || c.revision === selected) {
+    const last = i === lastIndex;
+    if (i % numberEvery === 0 || last || c.revision === selected) {
       g.appendChild(el("text", { x, y: y + 26, "text-anchor": "middle" }, String(c.revision)));
-      g.appendChild(el("text", { x, y: y + 40, "text-anchor": "middle", class: "muted" },
+    }
+    if ((i % timeEvery === 0 && (lastIndex - i) * step >= 100) || last) {
+      const anchor = i === 0 ? "start" : last ? "end" : "middle";
+      g.appendChild(el("text", { x: x + (i === 0 ? -9 : last ? 9 : 0), y: y + 40, "text-anchor": anchor, class: "muted" },
         new Date(c.time_ms).toLocaleTimeString()));
     }
     g.addEventListener("click", () => onSelect(c.revision));
@@ -145,4 +162,5 @@ function drawSchedule(svg, sched) {
   });
 }
 
-window.cfgdDraw = { drawTimeline, drawLegend, drawSchedule, seconds };
+window.cfgdDraw = { drawTimeline, drawLegend, drawSchedule, seconds, describe };
+})();

@@ -32,6 +32,9 @@ pub fn command() -> Command {
         .env_remove("CFGD_LISTEN")
         .env_remove("PREFECT_PROFILES_PATH")
         .env_remove("PREFECT_PROFILE")
+        // No console: these tests start many daemons; the console's own
+        // tests ask for one on a free port.
+        .env("CFGD_HTTP", "off")
         .env("CFGD_LOG", "warn");
     cmd
 }
