@@ -21,7 +21,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use metrics::{Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
+use metrics::{
+    Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram,
+};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 pub(crate) use grpc::Grpc;
@@ -51,7 +53,10 @@ const CONSOLE_STREAMS: &str = "cfgd_console_streams";
 
 /// Every metric with its help text: what the README's table lists.
 pub(crate) const HELP: &[(&str, &str)] = &[
-    (GRPC_REQUESTS, "gRPC requests answered, by RPC and gRPC status code"),
+    (
+        GRPC_REQUESTS,
+        "gRPC requests answered, by RPC and gRPC status code",
+    ),
     (
         GRPC_DURATION,
         "Time from a gRPC request to its response headers, by RPC (for Watch: until the stream opens)",
@@ -64,26 +69,59 @@ pub(crate) const HELP: &[(&str, &str)] = &[
         LOG_APPEND,
         "Time to append one group of records to the revision log, fsync included",
     ),
-    (LOG_FAILURES, "Appends to the revision log that failed (the writes were refused)"),
+    (
+        LOG_FAILURES,
+        "Appends to the revision log that failed (the writes were refused)",
+    ),
     (REVISION, "The current revision"),
-    (OLDEST, "The oldest revision still in history (watch resume and rollback reach back to it)"),
-    (WATCHERS, "Open watch streams (gRPC Watch and console event streams)"),
-    (EVENTS, "Watch events delivered to watchers, by kind (change, resync)"),
-    (RESYNCS, "Full snapshots sent to watchers instead of a replay, by reason"),
+    (
+        OLDEST,
+        "The oldest revision still in history (watch resume and rollback reach back to it)",
+    ),
+    (
+        WATCHERS,
+        "Open watch streams (gRPC Watch and console event streams)",
+    ),
+    (
+        EVENTS,
+        "Watch events delivered to watchers, by kind (change, resync)",
+    ),
+    (
+        RESYNCS,
+        "Full snapshots sent to watchers instead of a replay, by reason",
+    ),
     (
         RELOADS,
         "Config-dir reloads, by outcome: changed (a revision), unchanged, invalid (a file in error kept its last good content), failed (not durable)",
     ),
-    (FILES_IN_ERROR, "Config files whose current content is not in force"),
-    (FILE_ERROR, "1 while this config file's current content is not in force"),
-    (STORE_WRITABLE, "1 while the revision log can be written, 0 while writes are refused"),
+    (
+        FILES_IN_ERROR,
+        "Config files whose current content is not in force",
+    ),
+    (
+        FILE_ERROR,
+        "1 while this config file's current content is not in force",
+    ),
+    (
+        STORE_WRITABLE,
+        "1 while the revision log can be written, 0 while writes are refused",
+    ),
     (
         STORE_DEGRADED,
         "Unix time since which the revision log cannot be written (0: it can)",
     ),
-    (PROFILES_OK, "1 while the profiles file is valid and in step with the log"),
-    (HTTP_REQUESTS, "Console and /metrics HTTP requests, by route and status"),
-    (CONSOLE_STREAMS, "Open console event streams (server-sent events)"),
+    (
+        PROFILES_OK,
+        "1 while the profiles file is valid and in step with the log",
+    ),
+    (
+        HTTP_REQUESTS,
+        "Console and /metrics HTTP requests, by route and status",
+    ),
+    (
+        CONSOLE_STREAMS,
+        "Open console event streams (server-sent events)",
+    ),
 ];
 
 /// The process's Prometheus recorder, installed on first use; `None` when

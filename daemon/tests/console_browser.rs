@@ -38,7 +38,10 @@ async fn the_console_is_live_writes_with_the_daemons_rules_and_never_sees_a_secr
     let console = format!("http://{}/", daemon.http);
     browser.client.goto(&console).await.unwrap();
     browser
-        .wait_for("the stream is live", "document.getElementById('conn').classList.contains('live')")
+        .wait_for(
+            "the stream is live",
+            "document.getElementById('conn').classList.contains('live')",
+        )
         .await;
     browser
         .wait_for(
@@ -97,13 +100,17 @@ async fn the_console_is_live_writes_with_the_daemons_rules_and_never_sees_a_secr
         )
         .await;
     assert_eq!(
-        browser.eval(&cell("PREFECT_TASKS_DEFAULT_RETRIES", "value")).await,
+        browser
+            .eval(&cell("PREFECT_TASKS_DEFAULT_RETRIES", "value"))
+            .await,
         "3",
         "the last good content stays in force"
     );
 
     // A set in the page without the token: the daemon's refusal.
-    browser.type_into("set-name", "PREFECT_TASK_DEFAULT_RETRY_DELAY_SECONDS").await;
+    browser
+        .type_into("set-name", "PREFECT_TASK_DEFAULT_RETRY_DELAY_SECONDS")
+        .await;
     browser.type_into("set-value", "[1, 10, 100]").await;
     browser.click("set-submit").await;
     browser
@@ -129,7 +136,9 @@ async fn the_console_is_live_writes_with_the_daemons_rules_and_never_sees_a_secr
             "document.querySelector('#set-result.ok') && /revision \\d+/.test(document.getElementById('set-result').textContent)",
         )
         .await;
-    let text = browser.eval("document.getElementById('set-result').textContent").await;
+    let text = browser
+        .eval("document.getElementById('set-result').textContent")
+        .await;
     let revision: u64 = text
         .as_str()
         .and_then(|t| t.rsplit("revision ").next())
@@ -146,7 +155,9 @@ async fn the_console_is_live_writes_with_the_daemons_rules_and_never_sees_a_secr
         .await;
 
     // The typed problems, as cfg set words them; and the shadowing warning.
-    browser.type_into("set-name", "PREFECT_TASK_DEFAULT_RETRIES").await;
+    browser
+        .type_into("set-name", "PREFECT_TASK_DEFAULT_RETRIES")
+        .await;
     browser.type_into("set-value", "many").await;
     browser.click("set-submit").await;
     browser
@@ -227,7 +238,10 @@ async fn the_console_is_live_writes_with_the_daemons_rules_and_never_sees_a_secr
         .await;
     browser
         .client
-        .execute("document.querySelector('#profiles li[data-profile=\"staging\"] button.use').click()", vec![])
+        .execute(
+            "document.querySelector('#profiles li[data-profile=\"staging\"] button.use').click()",
+            vec![],
+        )
         .await
         .unwrap();
     browser
@@ -294,10 +308,15 @@ async fn the_console_is_live_writes_with_the_daemons_rules_and_never_sees_a_secr
         )
         .await;
     let dom = browser.eval("document.documentElement.outerHTML").await;
-    assert!(!dom.as_str().unwrap().contains(SECRET), "a secret is in the DOM");
+    assert!(
+        !dom.as_str().unwrap().contains(SECRET),
+        "a secret is in the DOM"
+    );
     let received = browser.received().await;
     assert!(
-        received.iter().any(|(what, body)| what.starts_with("event ") && body.contains("PREFECT_API_KEY")),
+        received
+            .iter()
+            .any(|(what, body)| what.starts_with("event ") && body.contains("PREFECT_API_KEY")),
         "the recording holds the events that carried the secret setting: {:?}",
         received.iter().map(|(w, _)| w).collect::<Vec<_>>()
     );
@@ -306,7 +325,10 @@ async fn the_console_is_live_writes_with_the_daemons_rules_and_never_sees_a_secr
         "the recording holds the page's own calls"
     );
     for (what, body) in &received {
-        assert!(!body.contains(SECRET), "a secret reached the page in {what}");
+        assert!(
+            !body.contains(SECRET),
+            "a secret reached the page in {what}"
+        );
     }
 
     // The daemon restarts: the page notices, reconnects and catches up
@@ -336,9 +358,14 @@ async fn the_console_is_live_writes_with_the_daemons_rules_and_never_sees_a_secr
         !metrics.contains("cfgd_watch_resyncs_total{"),
         "the page resynced instead of resuming:\n{metrics}"
     );
-    assert!(metrics.contains("cfgd_watch_events_total{kind=\"change\"}"), "{metrics}");
+    assert!(
+        metrics.contains("cfgd_watch_events_total{kind=\"change\"}"),
+        "{metrics}"
+    );
     let mut grpc = daemon.client(Some(TOKEN)).await;
-    grpc.set(set("PREFECT_FLOWS_DEFAULT_RETRIES", "8")).await.unwrap();
+    grpc.set(set("PREFECT_FLOWS_DEFAULT_RETRIES", "8"))
+        .await
+        .unwrap();
     browser
         .wait_for(
             "a set after the restart appears",
@@ -351,7 +378,10 @@ async fn the_console_is_live_writes_with_the_daemons_rules_and_never_sees_a_secr
     let revisions: Vec<u64> = serde_json::from_value(revisions).unwrap();
     let mut sorted = revisions.clone();
     sorted.dedup();
-    assert_eq!(sorted, revisions, "each revision is drawn once, in order: {revisions:?}");
+    assert_eq!(
+        sorted, revisions,
+        "each revision is drawn once, in order: {revisions:?}"
+    );
     assert!(
         revisions.windows(2).all(|w| w[0] < w[1]),
         "in order: {revisions:?}"

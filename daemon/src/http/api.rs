@@ -35,7 +35,9 @@ pub(super) fn request<T>(headers: &HeaderMap, msg: T) -> tonic::Request<T> {
 }
 
 /// A JSON body of type `T`, or a refusal that says what is wrong with it.
-fn body<T: serde::de::DeserializeOwned>(bytes: Result<Bytes, BytesRejection>) -> Result<T, Refusal> {
+fn body<T: serde::de::DeserializeOwned>(
+    bytes: Result<Bytes, BytesRejection>,
+) -> Result<T, Refusal> {
     let bytes = bytes.map_err(|e| {
         Refusal::new(
             e.status(),
@@ -64,13 +66,22 @@ pub(super) async fn snapshot(
 ) -> Answer {
     let names = q
         .get("names")
-        .map(|n| n.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect())
+        .map(|n| {
+            n.split(',')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
         .unwrap_or_default();
     let req = pb::SnapshotRequest {
         reveal_secrets: yes(q.get("reveal")),
         names,
     };
-    let s = c.service.snapshot(request(&headers, req)).await?.into_inner();
+    let s = c
+        .service
+        .snapshot(request(&headers, req))
+        .await?
+        .into_inner();
     Ok(Json(json::snapshot(
         s.revision,
         s.epoch,
@@ -104,7 +115,11 @@ pub(super) async fn history(
         limit,
         reveal_secrets: false,
     };
-    let h = c.service.history(request(&headers, req)).await?.into_inner();
+    let h = c
+        .service
+        .history(request(&headers, req))
+        .await?
+        .into_inner();
     Ok(Json(json!({
         "revision": h.revision,
         "epoch": h.epoch.to_string(),
@@ -195,7 +210,11 @@ pub(super) async fn rollback(
         revision: b.revision,
         expected_revision: b.expected_revision,
     };
-    let r = c.service.rollback(request(&headers, req)).await?.into_inner();
+    let r = c
+        .service
+        .rollback(request(&headers, req))
+        .await?
+        .into_inner();
     Ok(Json(json::written(
         r.revision, r.epoch, &r.profile, &r.applied, r.changed,
     )))
@@ -219,7 +238,9 @@ pub(super) async fn create_profile(
         from: b.from.filter(|f| !f.is_empty()),
     };
     let r = c.service.create_profile(request(&headers, req)).await?;
-    Ok(Json(json!({"name": r.get_ref().name, "active": r.get_ref().active})))
+    Ok(Json(
+        json!({"name": r.get_ref().name, "active": r.get_ref().active}),
+    ))
 }
 
 /// `GET /api/profiles/{name}?reveal=1`: the values it holds.
@@ -247,7 +268,11 @@ pub(super) async fn use_profile(
         name,
         expected_revision: None,
     };
-    let r = c.service.use_profile(request(&headers, req)).await?.into_inner();
+    let r = c
+        .service
+        .use_profile(request(&headers, req))
+        .await?
+        .into_inner();
     Ok(Json(json::written(
         r.revision, r.epoch, &r.profile, &r.applied, r.changed,
     )))
@@ -261,7 +286,9 @@ pub(super) async fn delete_profile(
 ) -> Answer {
     let req = pb::DeleteProfileRequest { name };
     let r = c.service.delete_profile(request(&headers, req)).await?;
-    Ok(Json(json!({"name": r.get_ref().name, "active": r.get_ref().active})))
+    Ok(Json(
+        json!({"name": r.get_ref().name, "active": r.get_ref().active}),
+    ))
 }
 
 /// `GET /api/retry-schedule?retries=3&delays=1,10,100&jitter=0.5`: the
@@ -273,11 +300,12 @@ pub(super) async fn retry_schedule(
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Answer {
-    let given: Vec<(&str, &String)> = [("retries", RETRIES), ("delays", DELAYS), ("jitter", JITTER)]
-        .into_iter()
-        .filter_map(|(param, name)| q.get(param).map(|v| (name, v)))
-        .filter(|(name, v)| !(*name == JITTER && v.trim().is_empty()))
-        .collect();
+    let given: Vec<(&str, &String)> =
+        [("retries", RETRIES), ("delays", DELAYS), ("jitter", JITTER)]
+            .into_iter()
+            .filter_map(|(param, name)| q.get(param).map(|v| (name, v)))
+            .filter(|(name, v)| !(*name == JITTER && v.trim().is_empty()))
+            .collect();
     if !given.is_empty() {
         let req = pb::ValidateRequest {
             assignments: given
@@ -288,7 +316,11 @@ pub(super) async fn retry_schedule(
                 })
                 .collect(),
         };
-        let v = c.service.validate(request(&headers, req)).await?.into_inner();
+        let v = c
+            .service
+            .validate(request(&headers, req))
+            .await?
+            .into_inner();
         let problems: Vec<pb::Problem> = v.errors.into_iter().filter_map(|e| e.problem).collect();
         if !problems.is_empty() {
             return Err(Refusal::invalid(&problems));

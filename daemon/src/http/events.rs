@@ -29,9 +29,6 @@ use super::{Console, json};
 
 /// How long a browser waits before reconnecting after the stream ends.
 const RETRY: Duration = Duration::from_secs(1);
-/// A comment this often keeps proxies and the idle timeout from closing a
-/// quiet stream.
-const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 type Watch = Pin<Box<dyn Stream<Item = Result<pb::WatchResponse, tonic::Status>> + Send>>;
 
@@ -162,6 +159,9 @@ pub(super) async fn events(
         .await?
         .into_inner();
     let views = console.hub.view_changes();
+    // A comment this often keeps proxies and the idle timeout from closing
+    // a quiet stream.
+    let keep_alive = console.keep_alive;
     let state = Stream_ {
         console,
         headers: auth,
@@ -175,7 +175,7 @@ pub(super) async fn events(
         let e = s.next().await?;
         Some((Ok(e), s))
     });
-    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(keep_alive)))
 }
 
 #[cfg(test)]

@@ -350,7 +350,10 @@ mod tests {
         let w = written(4, 7, "default", &[applied], true);
         let over = w["applied"][0]["overridden_by"].as_array().unwrap();
         assert_eq!(over.len(), 1, "{over:?}");
-        assert_eq!(over[0]["source"]["label"], "env PREFECT_TASKS_DEFAULT_RETRIES");
+        assert_eq!(
+            over[0]["source"]["label"],
+            "env PREFECT_TASKS_DEFAULT_RETRIES"
+        );
         assert_eq!(over[0]["value"]["text"], "5");
         assert_eq!(w["epoch"], "7");
     }

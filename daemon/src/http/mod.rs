@@ -48,10 +48,8 @@ use crate::hub::Hub;
 use crate::service::SettingsService;
 
 /// The default console address: `127.0.0.1:7980`.
-pub const DEFAULT_HTTP: SocketAddr = SocketAddr::new(
-    std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
-    7980,
-);
+pub const DEFAULT_HTTP: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 7980);
 
 /// What `--http` says: an address, or `off`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,7 +69,9 @@ impl std::str::FromStr for HttpAddr {
             return Ok(HttpAddr::Off);
         }
         s.parse().map(HttpAddr::At).map_err(|_| {
-            format!("invalid console address {s:?}: expected IP:PORT such as 127.0.0.1:7980, or off")
+            format!(
+                "invalid console address {s:?}: expected IP:PORT such as 127.0.0.1:7980, or off"
+            )
         })
     }
 }
@@ -82,8 +82,8 @@ pub struct HttpLimits {
     /// Most connections open at once; beyond it a new one is closed at once.
     pub max_connections: usize,
     /// A connection with no bytes in either direction for this long is
-    /// closed (an open event stream sends a comment every 15 s, so it is
-    /// never idle while its browser reads it).
+    /// closed (an open event stream sends a comment every third of it, at
+    /// most every 15 s, so it is never idle while its browser reads it).
     pub idle_timeout: Duration,
     /// Longest a client may take to send a request's headers.
     pub header_timeout: Duration,
@@ -168,6 +168,9 @@ struct Console {
     service: SettingsService,
     hub: Arc<Hub>,
     metrics: Option<&'static metrics_exporter_prometheus::PrometheusHandle>,
+    /// How often a quiet event stream sends a comment: well inside the idle
+    /// timeout, so an open stream is never closed as idle.
+    keep_alive: Duration,
 }
 
 impl Console {
@@ -200,6 +203,22 @@ impl Running {
     pub(crate) async fn stopped(self) {
         let _ = self.task.await;
     }
+}
+
+/// Whether `addr` is beyond loopback (allowed only with a token).
+///
+/// # Errors
+/// Beyond loopback without a token.
+fn exposed(addr: SocketAddr, token: bool) -> Result<bool, DaemonError> {
+    if addr.ip().to_canonical().is_loopback() {
+        return Ok(false);
+    }
+    if !token {
+        return Err(DaemonError::Console(format!(
+            "refusing to serve the console on {addr} without a token: anyone who can reach it could change settings (set a token, serve it on loopback, or --http off)"
+        )));
+    }
+    Ok(true)
 }
 
 /// Starts the console when `config` has a listener for it.
@@ -241,12 +260,7 @@ pub(crate) fn start(
     grace: Duration,
 ) -> Result<Running, DaemonError> {
     let addr = listener.addr;
-    if !addr.ip().to_canonical().is_loopback() {
-        if !token {
-            return Err(DaemonError::Console(format!(
-                "refusing to serve the console on {addr} without a token: anyone who can reach it could change settings (set a token, serve it on loopback, or --http off)"
-            )));
-        }
+    if exposed(addr, token)? {
         tracing::warn!(%addr, "the console serves plain HTTP beyond loopback: the token crosses the network in clear");
     }
     let socket = listener
@@ -256,15 +270,58 @@ pub(crate) fn start(
             s.set_nonblocking(true)?;
             tokio::net::TcpListener::from_std(s)
         })
-        .map_err(|e| DaemonError::Console(format!("cannot use the console listener {addr}: {e}")))?;
+        .map_err(|e| {
+            DaemonError::Console(format!("cannot use the console listener {addr}: {e}"))
+        })?;
     let hub = service.hub().clone();
     let console = Console {
         service,
         hub,
         metrics: crate::metrics::recorder(),
+        keep_alive: (listener.limits.idle_timeout / 3)
+            .clamp(Duration::from_millis(10), Duration::from_secs(15)),
     };
     let router = routes::router(console, max_body);
     tracing::info!(%addr, "console and /metrics at http://{addr}/");
     let task = tokio::spawn(server::serve(socket, router, listener.limits, stop, grace));
     Ok(Running { task })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn beyond_loopback_the_console_needs_a_token() {
+        for loopback in ["127.0.0.1:7980", "[::1]:7980", "[::ffff:127.0.0.1]:1"] {
+            assert!(
+                !exposed(loopback.parse().unwrap(), false).unwrap(),
+                "{loopback}"
+            );
+        }
+        let err = exposed("0.0.0.0:7980".parse().unwrap(), false).unwrap_err();
+        assert!(
+            err.to_string().starts_with(
+                "console: refusing to serve the console on 0.0.0.0:7980 without a token"
+            ),
+            "{err}"
+        );
+        assert!(exposed("10.0.0.1:7980".parse().unwrap(), true).unwrap());
+    }
+
+    #[test]
+    fn http_says_an_address_or_off() {
+        assert_eq!("off".parse(), Ok(HttpAddr::Off));
+        assert_eq!("OFF".parse(), Ok(HttpAddr::Off));
+        assert_eq!(
+            "127.0.0.1:0".parse(),
+            Ok(HttpAddr::At("127.0.0.1:0".parse().unwrap()))
+        );
+        assert!(
+            "localhost:80"
+                .parse::<HttpAddr>()
+                .unwrap_err()
+                .contains("expected IP:PORT")
+        );
+    }
 }

@@ -104,7 +104,8 @@ fn code_name(c: Code) -> String {
         .enumerate()
         .flat_map(|(i, ch)| {
             let sep = (i > 0 && ch.is_ascii_uppercase()).then_some('_');
-            sep.into_iter().chain(std::iter::once(ch.to_ascii_uppercase()))
+            sep.into_iter()
+                .chain(std::iter::once(ch.to_ascii_uppercase()))
         })
         .collect()
 }

@@ -113,11 +113,14 @@ async fn guard(request: Request, next: Next) -> Response {
         .and_then(|h| h.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    if !host_allowed(&host) {
+    // Two Host headers could name two hosts; only one is ever looked at.
+    if !host_allowed(&host) || headers.get_all(header::HOST).iter().count() > 1 {
         return Refusal::new(
             StatusCode::MISDIRECTED_REQUEST,
             "BAD_REQUEST",
-            format!("the console answers only when named by an IP address or localhost, not {host:?}"),
+            format!(
+                "the console answers only when named by an IP address or localhost, not {host:?}"
+            ),
         )
         .into_response();
     }
@@ -155,7 +158,10 @@ async fn guard(request: Request, next: Next) -> Response {
         HeaderValue::from_static("nosniff"),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     response
 }
 

@@ -164,7 +164,11 @@ mod tests {
             params(2, vec![0.0, 5.0], None),
         ] {
             let w = waits(&p);
-            assert_eq!((w[0].low, w[0].high), (0.0, 0.0), "a zero delay retries at once");
+            assert_eq!(
+                (w[0].low, w[0].high),
+                (0.0, 0.0),
+                "a zero delay retries at once"
+            );
             if p.jitter.is_none() {
                 assert_eq!((w[1].low, w[1].high), (5.0, 5.0));
             }
@@ -189,14 +193,23 @@ mod tests {
             let (mut lo, mut hi) = (f64::MAX, 0.0f64);
             for _ in 0..20_000 {
                 let d = cfgd_sdk::retry::jitter::clamped_poisson_interval(10.0, c, &mut rng);
-                assert!(d >= w.low - 1e-9 && d <= w.high + 1e-9, "c={c}: {d} outside {w:?}");
+                assert!(
+                    d >= w.low - 1e-9 && d <= w.high + 1e-9,
+                    "c={c}: {d} outside {w:?}"
+                );
                 (lo, hi) = (lo.min(d), hi.max(d));
             }
             // The band is tight: draws come close to its ends (the top of a
             // wide band is too unlikely to be reached in a few draws).
-            assert!(lo - w.low < 0.02 * (w.high - w.low), "c={c}: lowest {lo}, {w:?}");
+            assert!(
+                lo - w.low < 0.02 * (w.high - w.low),
+                "c={c}: lowest {lo}, {w:?}"
+            );
             if c <= 3.0 {
-                assert!(w.high - hi < 0.1 * (w.high - w.low), "c={c}: highest {hi}, {w:?}");
+                assert!(
+                    w.high - hi < 0.1 * (w.high - w.low),
+                    "c={c}: highest {hi}, {w:?}"
+                );
             }
         }
     }

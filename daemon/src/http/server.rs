@@ -91,15 +91,21 @@ pub(super) async fn serve(
 
 /// One connection, until it closes, goes idle, or shutdown has let it
 /// finish what it was answering.
-async fn connection(stream: TcpStream, router: Router, limits: HttpLimits, stop: CancellationToken) {
+async fn connection(
+    stream: TcpStream,
+    router: Router,
+    limits: HttpLimits,
+    stop: CancellationToken,
+) {
     let activity = Arc::new(Activity::new());
     let io = TokioIo::new(Tracked {
         io: stream,
         activity: activity.clone(),
     });
-    let service = hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
-        router.clone().oneshot(request.map(axum::body::Body::new))
-    });
+    let service =
+        hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+            router.clone().oneshot(request.map(axum::body::Body::new))
+        });
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())

@@ -101,7 +101,10 @@ pub(super) fn open(
     futures_util::stream::unfold(state, |mut s| async move {
         loop {
             if let Some(ev) = s.pending.pop_front() {
-                crate::metrics::watch_event(matches!(ev.event, Some(pb::watch_response::Event::Resync(_))));
+                crate::metrics::watch_event(matches!(
+                    ev.event,
+                    Some(pb::watch_response::Event::Resync(_))
+                ));
                 return Some((Ok(ev), s));
             }
             tokio::select! {

@@ -18,9 +18,20 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
 /// A gRPC client that sends a token with every call.
-pub type Client = SettingsClient<
-    InterceptedService<Channel, Box<dyn FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Send>>,
->;
+pub type Client = SettingsClient<InterceptedService<Channel, Token>>;
+
+/// Puts `authorization: Bearer <token>` on every call, when there is one.
+#[derive(Debug, Clone)]
+pub struct Token(Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>);
+
+impl tonic::service::Interceptor for Token {
+    fn call(&mut self, mut r: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(h) = &self.0 {
+            r.metadata_mut().insert("authorization", h.clone());
+        }
+        Ok(r)
+    }
+}
 
 /// A running daemon, with its gRPC endpoint and console address.
 #[derive(Debug)]
@@ -81,12 +92,15 @@ impl Daemon {
         let mut line = |prefix: &str| {
             let mut l = String::new();
             out.read_line(&mut l).expect("read a line of cfgd's stdout");
-            l.trim().strip_prefix(prefix).map(str::to_owned).unwrap_or_else(|| {
-                panic!(
-                    "cfgd printed {l:?}, not {prefix:?}; its stderr:\n{}",
-                    std::fs::read_to_string(&stderr).unwrap_or_default()
-                )
-            })
+            l.trim()
+                .strip_prefix(prefix)
+                .map(str::to_owned)
+                .unwrap_or_else(|| {
+                    panic!(
+                        "cfgd printed {l:?}, not {prefix:?}; its stderr:\n{}",
+                        std::fs::read_to_string(&stderr).unwrap_or_default()
+                    )
+                })
         };
         let grpc: SocketAddr = line("cfgd listening on ").parse().expect("an address");
         let http = line("cfgd console on http://");
@@ -113,29 +127,7 @@ impl Daemon {
 
     /// A gRPC client sending `token` (if any).
     pub async fn client(&self, token: Option<&str>) -> Client {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let channel = loop {
-            match Channel::from_shared(format!("http://{}", self.grpc))
-                .expect("an endpoint")
-                .connect()
-                .await
-            {
-                Ok(c) => break c,
-                Err(e) if Instant::now() > deadline => panic!("cfgd never answered: {e}"),
-                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
-            }
-        };
-        let header: Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>> =
-            token.map(|t| format!("Bearer {t}").parse().expect("ascii"));
-        let interceptor: Box<
-            dyn FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Send,
-        > = Box::new(move |mut r: tonic::Request<()>| {
-            if let Some(h) = &header {
-                r.metadata_mut().insert("authorization", h.clone());
-            }
-            Ok(r)
-        });
-        SettingsClient::with_interceptor(channel, interceptor)
+        connect(self.grpc, token).await
     }
 
     /// SIGTERM, and wait until it has exited (successfully).
@@ -145,7 +137,11 @@ impl Daemon {
             .status()
             .expect("kill -TERM");
         let status = self.child.wait().expect("wait for cfgd");
-        assert!(status.success(), "cfgd exited with {status}; stderr:\n{}", self.stderr());
+        assert!(
+            status.success(),
+            "cfgd exited with {status}; stderr:\n{}",
+            self.stderr()
+        );
     }
 
     /// What it logged so far.
@@ -159,6 +155,24 @@ impl Drop for Daemon {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A gRPC client of the daemon at `grpc`, sending `token` (if any).
+pub async fn connect(grpc: SocketAddr, token: Option<&str>) -> Client {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let channel = loop {
+        match Channel::from_shared(format!("http://{grpc}"))
+            .expect("an endpoint")
+            .connect()
+            .await
+        {
+            Ok(c) => break c,
+            Err(e) if Instant::now() > deadline => panic!("cfgd never answered: {e}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    };
+    let header = token.map(|t| format!("Bearer {t}").parse().expect("ascii"));
+    SettingsClient::with_interceptor(channel, Token(header))
 }
 
 /// A one-assignment `Set` in the raw-string form.
@@ -195,15 +209,18 @@ pub async fn request(
     headers: &[(&str, &str)],
     body: Option<Json>,
 ) -> Answer {
-    let stream = tokio::net::TcpStream::connect(addr).await.expect("connect to the console");
-    let (mut send, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+    let stream = tokio::net::TcpStream::connect(addr)
         .await
-        .expect("HTTP handshake");
+        .expect("connect to the console");
+    let (mut send, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .expect("HTTP handshake");
     tokio::spawn(conn);
-    let mut req = hyper::Request::builder()
-        .method(method)
-        .uri(path)
-        .header("host", addr.to_string());
+    let mut req = hyper::Request::builder().method(method).uri(path);
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        req = req.header("host", addr.to_string());
+    }
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
@@ -212,17 +229,43 @@ pub async fn request(
         req = req.header("content-type", "application/json");
     }
     let res = send
-        .send_request(req.body(http_body_util::Full::new(hyper::body::Bytes::from(body))).expect("a request"))
+        .send_request(
+            req.body(http_body_util::Full::new(hyper::body::Bytes::from(body)))
+                .expect("a request"),
+        )
         .await
         .expect("an answer");
     let status = res.status().as_u16();
     let headers = res.headers().clone();
-    let body = res.into_body().collect().await.expect("the body").to_bytes();
+    let body = res
+        .into_body()
+        .collect()
+        .await
+        .expect("the body")
+        .to_bytes();
     Answer {
         status,
         headers,
         body: String::from_utf8_lossy(&body).into_owned(),
     }
+}
+
+/// The status of `GET path`, or `None` when the connection fails or is
+/// closed without an answer.
+pub async fn try_get(addr: SocketAddr, path: &str) -> Option<u16> {
+    let stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+    let (mut send, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .ok()?;
+    tokio::spawn(conn);
+    let req = hyper::Request::builder()
+        .uri(path)
+        .header("host", addr.to_string())
+        .body(http_body_util::Empty::<hyper::body::Bytes>::new())
+        .ok()?;
+    let answer = tokio::time::timeout(Duration::from_secs(5), send.send_request(req)).await;
+    Some(answer.ok()?.ok()?.status().as_u16())
 }
 
 /// `GET path`.
@@ -319,7 +362,9 @@ impl Browser {
         let caps: fantoccini::wd::Capabilities = caps.as_object().expect("an object").clone();
         let url = format!("http://127.0.0.1:{port}");
         let client = until("chromedriver answers", Duration::from_secs(30), || async {
-            fantoccini::ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            fantoccini::ClientBuilder::new(
+                    hyper_util::client::legacy::connect::HttpConnector::new(),
+                )
                 .capabilities(caps.clone())
                 .connect(&url)
                 .await
@@ -393,7 +438,10 @@ impl Browser {
                 Some("Network.responseReceived") => {
                     urls.insert(
                         params["requestId"].as_str().unwrap_or_default().to_owned(),
-                        params["response"]["url"].as_str().unwrap_or_default().to_owned(),
+                        params["response"]["url"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_owned(),
                     );
                 }
                 Some("Network.eventSourceMessageReceived") => {
@@ -441,12 +489,19 @@ impl Drop for Browser {
 struct Log;
 
 impl fantoccini::wd::WebDriverCompatibleCommand for Log {
-    fn endpoint(&self, base: &url::Url, session: Option<&str>) -> Result<url::Url, url::ParseError> {
+    fn endpoint(
+        &self,
+        base: &url::Url,
+        session: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
         base.join(&format!("session/{}/se/log", session.unwrap_or_default()))
     }
 
     fn method_and_body(&self, _: &url::Url) -> (hyper::Method, Option<String>) {
-        (hyper::Method::POST, Some(json!({"type": "performance"}).to_string()))
+        (
+            hyper::Method::POST,
+            Some(json!({"type": "performance"}).to_string()),
+        )
     }
 }
 
@@ -458,8 +513,15 @@ struct Cdp {
 }
 
 impl fantoccini::wd::WebDriverCompatibleCommand for Cdp {
-    fn endpoint(&self, base: &url::Url, session: Option<&str>) -> Result<url::Url, url::ParseError> {
-        base.join(&format!("session/{}/goog/cdp/execute", session.unwrap_or_default()))
+    fn endpoint(
+        &self,
+        base: &url::Url,
+        session: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base.join(&format!(
+            "session/{}/goog/cdp/execute",
+            session.unwrap_or_default()
+        ))
     }
 
     fn method_and_body(&self, _: &url::Url) -> (hyper::Method, Option<String>) {
@@ -467,5 +529,103 @@ impl fantoccini::wd::WebDriverCompatibleCommand for Cdp {
             hyper::Method::POST,
             Some(json!({"cmd": self.cmd, "params": self.params}).to_string()),
         )
+    }
+}
+
+/// One server-sent event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub event: String,
+    pub id: Option<String>,
+    pub data: String,
+}
+
+/// An open `GET /api/events` stream.
+pub struct Events {
+    body: hyper::body::Incoming,
+    buffer: String,
+}
+
+impl std::fmt::Debug for Events {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Events").finish_non_exhaustive()
+    }
+}
+
+impl Events {
+    /// Opens the console's event stream with these request headers.
+    pub async fn open(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Events {
+        let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let (mut send, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .expect("HTTP handshake");
+        tokio::spawn(conn);
+        let mut req = hyper::Request::builder()
+            .uri(path)
+            .header("host", addr.to_string())
+            .header("accept", "text/event-stream");
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let res = send
+            .send_request(
+                req.body(http_body_util::Empty::<hyper::body::Bytes>::new())
+                    .expect("a request"),
+            )
+            .await
+            .expect("an answer");
+        assert_eq!(res.status(), 200, "the event stream opens");
+        Events {
+            body: res.into_body(),
+            buffer: String::new(),
+        }
+    }
+
+    /// The next event (comments skipped), or `None` when the stream ended.
+    pub async fn next(&mut self) -> Option<Event> {
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                let mut e = Event {
+                    event: "message".into(),
+                    id: None,
+                    data: String::new(),
+                };
+                let mut any = false;
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("event:") {
+                        e.event = v.trim().to_owned();
+                        any = true;
+                    } else if let Some(v) = line.strip_prefix("id:") {
+                        e.id = Some(v.trim().to_owned());
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        if !e.data.is_empty() {
+                            e.data.push('\n');
+                        }
+                        e.data.push_str(v.strip_prefix(' ').unwrap_or(v));
+                        any = true;
+                    }
+                }
+                if any {
+                    return Some(e);
+                }
+                continue;
+            }
+            let frame = self.body.frame().await?.ok()?;
+            if let Some(data) = frame.data_ref() {
+                self.buffer.push_str(&String::from_utf8_lossy(data));
+            }
+        }
+    }
+
+    /// The next event named `name`, skipping others.
+    pub async fn next_named(&mut self, name: &str) -> Option<Event> {
+        loop {
+            let e = self.next().await?;
+            if e.event == name {
+                return Some(e);
+            }
+        }
     }
 }
