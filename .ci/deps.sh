@@ -10,7 +10,8 @@ cd "$(dirname "$0")/.."
 VENV="${CFGD_VENV:-$PWD/.venv}"
 
 # --- Debian packages (the list grows with the suites: etcd-server, chromium) -
-APT_PACKAGES=()  # e.g. etcd-server chromium chromium-driver
+# chromium + chromium-driver: the console's browser test (daemon/tests/console_browser.rs).
+APT_PACKAGES=(chromium chromium-driver)
 need_apt=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")

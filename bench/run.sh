@@ -109,13 +109,15 @@ ETCD_PID=$!
 PIDS+=("$ETCD_PID")
 
 mkdir -p "$WORK/cfgd-config"
-"$BIN/cfgd" --listen 127.0.0.1:0 --config-dir "$WORK/cfgd-config" \
+"$BIN/cfgd" --listen 127.0.0.1:0 --http 127.0.0.1:0 --config-dir "$WORK/cfgd-config" \
     --state-dir "$WORK/cfgd-state" --debounce-ms 50 \
     >"$WORK/cfgd.out" 2>"$WORK/cfgd.log" &
 CFGD_PID=$!
 PIDS+=("$CFGD_PID")
 CFGD_URL=http://$(wait_line "$WORK/cfgd.out" 'cfgd listening on' | sed 's/.* on //')
-say "cfgd on $CFGD_URL"
+# The console section: the same daemon, quiet and with its console open.
+CONSOLE_URL=$(wait_line "$WORK/cfgd.out" 'cfgd console on' | sed 's/.* on //')
+say "cfgd on $CFGD_URL, console on $CONSOLE_URL"
 
 "$BIN/loadgen" echo-server --listen 127.0.0.1:0 >"$WORK/echo.out" 2>&1 &
 ECHO_PID=$!
@@ -137,7 +139,7 @@ mkdir -p bench/results
 CRITERION_LIST=$(IFS=,; echo "${CRITERION_DIRS[*]:-}")
 # Its own process group, so the daemons it starts go with it on cleanup.
 setsid "$BIN/loadgen" all \
-    --cfgd "$CFGD_URL" --etcd "$ETCD_URL" --echo "$ECHO_URL" \
+    --cfgd "$CFGD_URL" --console "$CONSOLE_URL" --etcd "$ETCD_URL" --echo "$ECHO_URL" \
     --cfgd-pid "$CFGD_PID" --etcd-pid "$ETCD_PID" --echo-pid "$ECHO_PID" \
     --cfgd-bin "$BIN/cfgd" --etcd-bin "$ETCD" --etcdctl-bin "$ETCDCTL" \
     "${CFG_ARGS[@]}" \

@@ -9,6 +9,7 @@
 //! # Layout
 //! - [`pb`] — the generated code: a wire-compatible subset of etcd's v3 API
 //!   (`proto/etcd.proto`) and the echo service (`proto/echo.proto`).
+//! - [`console`] — the web console's load: an event stream and a scraper.
 //! - [`echo`] — the echo server, the floor.
 //! - [`procs`] — spawning and stopping cfgd and etcd, reading their RSS.
 //! - [`stats`] — percentiles of a run, median/min/max over runs.
@@ -30,6 +31,7 @@
 //! assert_eq!((p50_us.min, p50_us.max), (Some(149.0), Some(160.0)));
 //! ```
 
+pub mod console;
 pub mod echo;
 pub mod fanout;
 pub mod footprint;

@@ -75,6 +75,9 @@ impl Proc {
             .args(extra_args)
             .env_remove("CFGD_TOKEN")
             .env_remove("PREFECT_PROFILES_PATH")
+            // The daemons a measurement starts serve no console (the
+            // console's cost is its own section, on the main daemon).
+            .env("CFGD_HTTP", "off")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log)

@@ -4,12 +4,15 @@
 //!
 //! # Layout
 //! - `network` — load on the daemons `run.sh` started: reads, writes, fan-out.
+//! - `console` — the console's cost on the read path (an open event
+//!   stream, `/metrics` scraped every second), quiet against open.
 //! - `local` — daemons this suite starts itself (hot reload, footprint,
 //!   start-up), whole-process CLI runs, the retry delay overshoot.
 //! - [`criterion`] — the criterion benches' figures (SDK read, retry
 //!   engine), read from the directories `run.sh` gave them.
 //! - `targets` — issue 6's targets, judged.
 
+mod console;
 pub mod criterion;
 mod local;
 mod network;
@@ -39,6 +42,8 @@ pub struct Pids {
 pub struct Suite {
     /// The cfgd under test (started by `run.sh`).
     pub cfgd: String,
+    /// Its console (`http://127.0.0.1:PORT`), when it serves one.
+    pub console: Option<String>,
     /// The etcd baseline.
     pub etcd: String,
     /// The echo server (the floor).
@@ -70,7 +75,7 @@ pub struct Suite {
     /// One directory per criterion run (see [`criterion`]).
     pub criterion_runs: Vec<PathBuf>,
     /// Only these sections (all when empty): `read`, `write`, `fanout`,
-    /// `reload`, `footprint`, `cli`, `sdk`, `retry`.
+    /// `reload`, `footprint`, `cli`, `sdk`, `retry`, `console`.
     pub only: Vec<String>,
 }
 
@@ -88,6 +93,9 @@ impl Suite {
             eprintln!("== run {run} of {}", self.runs);
             if self.wants("read") {
                 self.read(report).await;
+            }
+            if self.wants("console") {
+                self.console(report).await;
             }
             if self.wants("write") {
                 self.write(report).await;

@@ -40,6 +40,9 @@ struct AllArgs {
     /// The cfgd under test.
     #[arg(long)]
     cfgd: String,
+    /// The cfgd's console (`http://127.0.0.1:PORT`), for the console section.
+    #[arg(long)]
+    console: Option<String>,
     /// The etcd baseline.
     #[arg(long)]
     etcd: String,
@@ -91,7 +94,8 @@ struct AllArgs {
     /// Directories of the criterion runs, comma-separated.
     #[arg(long, value_delimiter = ',')]
     criterion_runs: Vec<PathBuf>,
-    /// Only these sections: read, write, fanout, reload, footprint, cli, sdk, retry.
+    /// Only these sections: read, console, write, fanout, reload, footprint,
+    /// cli, sdk, retry.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Where to write the Markdown table.
@@ -137,6 +141,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
 async fn all(a: AllArgs) -> anyhow::Result<()> {
     let suite = cfgd_bench::suite::Suite {
         cfgd: a.cfgd,
+        console: a.console,
         etcd: a.etcd,
         echo: a.echo,
         pids: cfgd_bench::suite::Pids {

@@ -10,7 +10,12 @@ use crate::stats;
 use crate::unary::{self, Call, Load};
 
 impl Suite {
-    fn load(&self, concurrency: usize, connections: usize, server_pid: Option<u32>) -> Load {
+    pub(super) fn load(
+        &self,
+        concurrency: usize,
+        connections: usize,
+        server_pid: Option<u32>,
+    ) -> Load {
         Load {
             server_pid,
             concurrency,

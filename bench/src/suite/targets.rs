@@ -37,6 +37,13 @@ pub(super) fn judge(report: &mut Report, debounce_ms: f64) {
             "× floor",
         ),
         Target::judge(
+            "read throughput with the console open ≥ 0.95× without (issue 14)",
+            median(r, "console.ratio", "cfgd"),
+            0.95,
+            true,
+            "×",
+        ),
+        Target::judge(
             "durable write c=1 p50 ≤ etcd's",
             ratio(r, "write.c1.p50", "etcd"),
             1.0,
