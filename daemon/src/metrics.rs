@@ -300,3 +300,30 @@ pub(crate) fn console_stream(opened: bool) {
         g.decrement(1.0);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_readme_lists_every_metric_and_only_those() {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+            .expect("the README");
+        let listed: BTreeSet<&str> = readme
+            .lines()
+            .filter_map(|l| l.strip_prefix("| `cfgd_"))
+            .filter_map(|l| l.split('`').next())
+            .collect();
+        let declared: BTreeSet<&str> = HELP
+            .iter()
+            .map(|(n, _)| n.strip_prefix("cfgd_").expect("cfgd_ names"))
+            .collect();
+        assert_eq!(listed, declared, "README.md's metrics table against HELP");
+        for (name, _) in HELP {
+            let ok = name.ends_with("_total")
+                || name.ends_with("_seconds")
+                || !name.contains("_seconds_");
+            assert!(ok, "{name}: Prometheus names end in _total or a unit");
+        }
+    }
+}
