@@ -25,7 +25,13 @@ impl Suite {
         match self.console_once(addr).await {
             Ok((quiet, open, scrapes)) => {
                 report
-                    .row("console.quiet.throughput", GROUP, "quiet", "throughput", "req/s")
+                    .row(
+                        "console.quiet.throughput",
+                        GROUP,
+                        "quiet",
+                        "throughput",
+                        "req/s",
+                    )
                     .push("cfgd", quiet);
                 report
                     .row(
@@ -46,7 +52,13 @@ impl Suite {
                     )
                     .push("cfgd", open / quiet);
                 report
-                    .row("console.scrapes", GROUP, "console open", "scrapes answered", "")
+                    .row(
+                        "console.scrapes",
+                        GROUP,
+                        "console open",
+                        "scrapes answered",
+                        "",
+                    )
                     .push("cfgd", scrapes as f64);
             }
             Err(e) => note(report, "console", &e),
