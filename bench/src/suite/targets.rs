@@ -44,6 +44,13 @@ pub(super) fn judge(report: &mut Report, debounce_ms: f64) {
             "×",
         ),
         Target::judge(
+            "server CPU per read with the console open ≤ 1.05× without (issue 14)",
+            median(r, "console.cpu_ratio", "cfgd"),
+            1.05,
+            false,
+            "×",
+        ),
+        Target::judge(
             "durable write c=1 p50 ≤ etcd's",
             ratio(r, "write.c1.p50", "etcd"),
             1.0,
