@@ -46,12 +46,18 @@ pub(crate) fn classify(status: &Status) -> Failure {
             if e.downcast_ref::<tonic::ConnectError>().is_some() {
                 return Failure::NotSent(format!("cannot connect: {}", chain(e)));
             }
+            // tonic's connect timeout (hyper-timeout wraps tokio's Elapsed).
+            if let Some(io) = e.downcast_ref::<std::io::Error>() {
+                if io.get_ref().is_some_and(|inner| inner.is::<tokio::time::error::Elapsed>()) {
+                    return Failure::NotSent("cannot connect: timed out".into());
+                }
+            }
             if e.downcast_ref::<hyper::Error>().is_some_and(hyper::Error::is_canceled) {
                 return Failure::NotSent(format!("connection closed before the call was sent: {}", chain(e)));
             }
             cause = e.source();
         }
-        return Failure::MaybeApplied(format!("connection failed: {}", describe(status)));
+        return Failure::MaybeApplied(format!("connection failed: {}", chain(source)));
     }
     let message = status.message();
     if REFUSED_BEFORE_PROPOSAL.contains(&message) {

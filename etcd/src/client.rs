@@ -30,6 +30,7 @@ use tonic::{Request, Response, Status};
 use crate::classify::{Failure, classify};
 use crate::config::{Config, Credentials};
 use crate::error::{Attempt, Error};
+use crate::member::Member;
 use crate::pb;
 
 /// A pause between two rounds of a call over every member, so a cluster
@@ -66,12 +67,6 @@ struct Inner {
     config: Config,
     auth: Option<Auth>,
     unreachable_since: Mutex<Option<SystemTime>>,
-}
-
-#[derive(Debug)]
-pub(crate) struct Member {
-    pub(crate) url: String,
-    pub(crate) channel: Channel,
 }
 
 struct Auth {
@@ -113,17 +108,13 @@ impl Client {
             .map(|url| {
                 let mut endpoint = Endpoint::from_shared(url.clone())
                     .map_err(|e| Error::Config(format!("endpoint {url:?}: {e}")))?
-                    .connect_timeout(config.connect_timeout)
-                    .tcp_nodelay(true);
+                    .connect_timeout(config.connect_timeout);
                 if let Some(tls) = &tls {
                     endpoint = endpoint
                         .tls_config(tls.clone())
                         .map_err(|e| Error::Config(format!("TLS for {url}: {e}")))?;
                 }
-                Ok(Member {
-                    url,
-                    channel: endpoint.connect_lazy(),
-                })
+                Ok(Member::new(url, &endpoint))
             })
             .collect::<Result<Vec<_>, Error>>()?;
         let auth = config.credentials.clone().map(|credentials| Auth {
@@ -294,7 +285,14 @@ impl Client {
                 sent.store(true, Ordering::Release);
                 call(member.channel.clone(), self.request(msg.clone(), leader, token.as_deref())).await
             };
-            let failure = match tokio::time::timeout(per_try, attempt).await {
+            let outcome = if member.closed_by_peer() {
+                None
+            } else {
+                Some(tokio::time::timeout(per_try, attempt).await)
+            };
+            let failure = match outcome {
+                None => Failure::NotSent("the member had closed the connection; nothing was sent".into()),
+                Some(outcome) => match outcome {
                 Ok(Ok(answer)) => {
                     self.note_ok();
                     return Ok(answer.into_inner());
@@ -307,6 +305,7 @@ impl Client {
                     "no auth token within {} ms",
                     per_try.as_millis()
                 )),
+                },
             };
             let answer = match &failure {
                 Failure::NotSent(a) | Failure::MaybeApplied(a) | Failure::StaleToken(a) => a.clone(),
@@ -321,6 +320,9 @@ impl Client {
             match failure {
                 Failure::NotSent(_) => {}
                 Failure::MaybeApplied(cause) if kind == Kind::Mutating => {
+                    // Not sent again, but the next call goes elsewhere: this
+                    // member just failed to answer.
+                    self.rotate(i);
                     return Err(Error::OutcomeUnknown {
                         op,
                         member: member.url.clone(),

@@ -25,8 +25,10 @@
 //!   `Cluster.MemberList`, `Maintenance.Status`, `Auth`), Apache-2.0, from etcd.
 //! - [`pb`] — the code generated from it.
 //! - [`config`] — [`Config`]: endpoints, timeouts, [`Tls`], [`Credentials`].
-//! - `client` — [`Client`]: per-member channels, the sticky member, the
-//!   failover loop every unary call goes through, the auth token.
+//! - `client` — [`Client`]: the sticky member, the failover loop every
+//!   unary call goes through, the auth token.
+//! - `member` — one member's channel, and the look at its socket that
+//!   tells a connection the member closed before a call is sent on it.
 //! - `classify` — what a failed try means: never sent, maybe applied,
 //!   stale token, or etcd's answer.
 //! - [`error`] — [`Error`] and [`Attempt`].
@@ -71,6 +73,7 @@ pub mod config;
 pub mod error;
 mod kv;
 mod lease;
+mod member;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod txn;

@@ -42,6 +42,9 @@ pub struct ServerTls {
     pub key_pem: String,
     /// Whether members require a client certificate signed by the CA.
     pub client_cert_auth: bool,
+    /// The certificate and key the harness's own clients (and
+    /// [`Cluster::config`]) present, when members require one.
+    pub client_identity: Option<(String, String)>,
 }
 
 /// How to start a cluster.
@@ -262,12 +265,18 @@ impl Cluster {
         self.members.iter().position(|m| m.client_url == endpoint)
     }
 
-    /// A client configuration for every member (with the cluster's CA when
-    /// it runs TLS, and no client certificate).
+    /// A client configuration for every member (with the cluster's CA and
+    /// the harness's client identity when it runs TLS).
     pub fn config(&self) -> Config {
         let config = Config::new(self.endpoints());
         match &self.options.tls {
-            Some(tls) => config.tls(Tls::new(tls.ca_pem.clone())),
+            Some(tls) => {
+                let mut client = Tls::new(tls.ca_pem.clone());
+                if let Some((cert, key)) = &tls.client_identity {
+                    client = client.identity(cert.clone(), key.clone());
+                }
+                config.tls(client)
+            }
             None => config,
         }
     }
@@ -415,6 +424,35 @@ impl Cluster {
             .await
             .map_err(|e| fail("auth enable", e))?;
         Ok(Credentials::new("root", password))
+    }
+
+    /// Changes the password of `credentials`' user to `new` (the same one
+    /// too): etcd then drops every auth token of that user, as it does
+    /// when a token expires.
+    ///
+    /// # Errors
+    /// etcd's refusal.
+    pub async fn change_password(&self, credentials: &Credentials, new: &str) -> Result<(), HarnessError> {
+        let client = Client::new(self.config().credentials(credentials.clone()))
+            .map_err(|e| HarnessError(e.to_string()))?;
+        let i = client.current();
+        let token = client
+            .token(i)
+            .await
+            .map_err(|e| HarnessError(format!("authenticate: {}", e.message())))?;
+        let req = client.request(
+            pb::AuthUserChangePasswordRequest {
+                name: credentials.user.clone(),
+                password: new.into(),
+            },
+            crate::client::Leader::Required,
+            token.as_deref(),
+        );
+        pb::auth_client::AuthClient::new(client.members()[i].channel.clone())
+            .user_change_password(req)
+            .await
+            .map_err(|e| HarnessError(format!("change password: {}", e.message())))?;
+        Ok(())
     }
 
     /// The indexes of the members that run (killed ones excluded).
