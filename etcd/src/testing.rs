@@ -120,6 +120,30 @@ fn signal(child: &Child, sig: Signal, what: &str) -> Result<(), HarnessError> {
         .map_err(|e| HarnessError(format!("cannot {what} pid {}: {e}", child.id())))
 }
 
+/// Waits until every thread of `pid` is stopped (`T` in its
+/// `/proc/PID/task/TID/stat`), or none is.
+fn wait_threads(pid: u32, stopped: bool) -> Result<(), HarnessError> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
+            .map_err(|e| HarnessError(format!("cannot list the threads of pid {pid}: {e}")))?;
+        let all = tasks.filter_map(Result::ok).all(|t| {
+            let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
+            // The state follows the command name, which ends with ')'.
+            let state = stat.rfind(')').and_then(|i| stat[i + 1..].trim_start().chars().next());
+            (state == Some('T')) == stopped
+        });
+        if all {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            let what = if stopped { "stop" } else { "continue" };
+            return Err(HarnessError(format!("pid {pid} did not {what} within 10 s")));
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
 impl Cluster {
     /// Starts 3 members and waits until the cluster is healthy.
     ///
@@ -316,7 +340,10 @@ impl Cluster {
     /// When it is not running or cannot be signalled.
     pub fn hang(&self, i: usize) -> Result<(), HarnessError> {
         let child = self.members[i].child.as_ref().ok_or_else(|| HarnessError(format!("member {i} is not running")))?;
-        signal(child, Signal::STOP, "stop")
+        signal(child, Signal::STOP, "stop")?;
+        // The stop lands asynchronously on each of etcd's threads; until
+        // it has, the member may still read and forward a call.
+        wait_threads(child.id(), true)
     }
 
     /// SIGCONTs member `i` after [`Cluster::hang`].
@@ -325,7 +352,8 @@ impl Cluster {
     /// When it is not running or cannot be signalled.
     pub fn resume(&self, i: usize) -> Result<(), HarnessError> {
         let child = self.members[i].child.as_ref().ok_or_else(|| HarnessError(format!("member {i} is not running")))?;
-        signal(child, Signal::CONT, "continue")
+        signal(child, Signal::CONT, "continue")?;
+        wait_threads(child.id(), false)
     }
 
     /// Starts member `i` again on its data dir (after [`Cluster::kill`])
