@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 
 use crate::classify::{Failure, classify};
@@ -70,10 +70,12 @@ pub struct Watch {
     client: Client,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct State {
     member: AtomicUsize,
     moves: AtomicU64,
+    /// Set once etcd confirmed a watch (on any member).
+    created: watch::Sender<bool>,
 }
 
 impl Watch {
@@ -96,6 +98,13 @@ impl Watch {
     pub fn moves(&self) -> u64 {
         self.state.moves.load(Ordering::Acquire)
     }
+
+    /// Waits until etcd has confirmed the watch once (a watch "from now"
+    /// sees every change made after this returns).
+    pub async fn created(&self) {
+        let mut created = self.state.created.subscribe();
+        let _ = created.wait_for(|c| *c).await;
+    }
 }
 
 impl Client {
@@ -103,7 +112,11 @@ impl Client {
     /// `start_revision` (inclusive; 0: from now on).
     pub fn watch(&self, key: impl Into<Vec<u8>>, range_end: Vec<u8>, start_revision: i64) -> Watch {
         let (tx, rx) = mpsc::channel(BUFFER);
-        let state = Arc::new(State::default());
+        let state = Arc::new(State {
+            member: AtomicUsize::new(self.current()),
+            moves: AtomicU64::new(0),
+            created: watch::channel(false).0,
+        });
         let task = Task {
             client: self.clone(),
             key: key.into(),
@@ -243,7 +256,27 @@ impl Task {
         loop {
             let wait = if asked { answer_within } else { silence };
             let message = tokio::select! {
-                () = self.tx.closed() => return End::Gone,
+                () = self.tx.closed() => {
+                    // Cancel, then end the request side: etcd 3.4 may keep
+                    // the watchers of a stream that is only reset.
+                    let cancel = pb::WatchRequest {
+                        request_union: Some(RequestUnion::CancelRequest(pb::WatchCancelRequest {
+                            watch_id: WATCH_ID,
+                        })),
+                    };
+                    if requests.send(cancel).await.is_ok() {
+                        let canceled = async {
+                            while let Ok(Some(r)) = stream.message().await {
+                                if r.canceled {
+                                    break;
+                                }
+                            }
+                        };
+                        let _ = tokio::time::timeout(try_timeout, canceled).await;
+                    }
+                    drop(requests);
+                    return End::Gone;
+                }
                 m = tokio::time::timeout(wait, stream.message()) => m,
             };
             let response = match message {
@@ -277,6 +310,7 @@ impl Task {
                 return self.canceled(&response, i, delivered).await;
             }
             if response.created {
+                self.state.created.send_replace(true);
                 if self.next == 0 {
                     // Watching "from now": now is the revision at creation.
                     self.next = header_revision + 1;
