@@ -127,14 +127,25 @@ impl Watchers {
                 System::Cfgd => {
                     let channel = crate::connect(endpoint).await?;
                     for i in watchers {
-                        tasks.spawn(cfgd_watcher(channel.clone(), shared.clone(), key(i), n as u64));
+                        tasks.spawn(cfgd_watcher(
+                            channel.clone(),
+                            shared.clone(),
+                            key(i),
+                            n as u64,
+                        ));
                     }
                 }
                 System::Etcd => {
                     let client = crate::etcd_client(endpoint, ARRIVAL_TIMEOUT)?;
                     for i in watchers {
                         let (sh, k) = (shared.clone(), key(i));
-                        tasks.spawn(etcd_watcher(client.clone(), sh, k, n as u64, closed.clone()));
+                        tasks.spawn(etcd_watcher(
+                            client.clone(),
+                            sh,
+                            k,
+                            n as u64,
+                            closed.clone(),
+                        ));
                     }
                 }
             }

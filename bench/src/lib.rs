@@ -62,7 +62,10 @@ pub const ETCD_KEY: &str = "/cfgd-bench/PREFECT_TASKS_DEFAULT_RETRIES";
 ///
 /// # Errors
 /// An invalid endpoint.
-pub fn etcd_client(endpoint: &str, timeout: std::time::Duration) -> anyhow::Result<cfgd_etcd::Client> {
+pub fn etcd_client(
+    endpoint: &str,
+    timeout: std::time::Duration,
+) -> anyhow::Result<cfgd_etcd::Client> {
     let config = cfgd_etcd::Config::new([endpoint])
         .try_timeout(timeout)
         .deadline(timeout);

@@ -11,7 +11,6 @@ use anyhow::{Context, bail};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, ChildStdout, Command};
 
-
 /// How long a daemon may take to become ready.
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
 

@@ -131,7 +131,9 @@ impl Caller {
             (Connection::Grpc(channel), Call::Echo { reply_bytes }) => {
                 Caller::Echo(EchoClient::new(channel.clone()), reply_bytes)
             }
-            (Connection::Grpc(channel), _) => Caller::Cfgd(SettingsClient::new(channel.clone()), call),
+            (Connection::Grpc(channel), _) => {
+                Caller::Cfgd(SettingsClient::new(channel.clone()), call)
+            }
         }
     }
 
@@ -146,7 +148,9 @@ impl Caller {
                 .map_err(|e| e.to_string())?;
             }
             Caller::Cfgd(c, _) => {
-                c.set(set_request(next_value())).await.map_err(|e| e.to_string())?;
+                c.set(set_request(next_value()))
+                    .await
+                    .map_err(|e| e.to_string())?;
             }
             Caller::Etcd(c, Call::EtcdRange) => {
                 c.range(cfgd_etcd::Range::key(crate::ETCD_KEY))

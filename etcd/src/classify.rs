@@ -47,13 +47,20 @@ pub(crate) fn classify(status: &Status) -> Failure {
                 return Failure::NotSent(format!("cannot connect: {}", chain(e)));
             }
             // tonic's connect timeout (hyper-timeout wraps tokio's Elapsed).
-            if let Some(io) = e.downcast_ref::<std::io::Error>() {
-                if io.get_ref().is_some_and(|inner| inner.is::<tokio::time::error::Elapsed>()) {
-                    return Failure::NotSent("cannot connect: timed out".into());
-                }
+            if let Some(io) = e.downcast_ref::<std::io::Error>()
+                && io
+                    .get_ref()
+                    .is_some_and(|inner| inner.is::<tokio::time::error::Elapsed>())
+            {
+                return Failure::NotSent("cannot connect: timed out".into());
             }
-            if e.downcast_ref::<hyper::Error>().is_some_and(hyper::Error::is_canceled) {
-                return Failure::NotSent(format!("connection closed before the call was sent: {}", chain(e)));
+            if e.downcast_ref::<hyper::Error>()
+                .is_some_and(hyper::Error::is_canceled)
+            {
+                return Failure::NotSent(format!(
+                    "connection closed before the call was sent: {}",
+                    chain(e)
+                ));
             }
             cause = e.source();
         }
@@ -112,7 +119,10 @@ mod tests {
             Failure::MaybeApplied(_)
         ));
         assert!(matches!(
-            s(Code::Unavailable, "etcdserver: request timed out, possibly due to previous leader failure"),
+            s(
+                Code::Unavailable,
+                "etcdserver: request timed out, possibly due to previous leader failure"
+            ),
             Failure::MaybeApplied(_)
         ));
         assert!(matches!(
@@ -120,16 +130,32 @@ mod tests {
             Failure::StaleToken(_)
         ));
         assert_eq!(
-            s(Code::OutOfRange, "etcdserver: mvcc: required revision has been compacted"),
-            Failure::Answered(Code::OutOfRange, "etcdserver: mvcc: required revision has been compacted".into())
+            s(
+                Code::OutOfRange,
+                "etcdserver: mvcc: required revision has been compacted"
+            ),
+            Failure::Answered(
+                Code::OutOfRange,
+                "etcdserver: mvcc: required revision has been compacted".into()
+            )
         );
-        assert!(matches!(s(Code::InvalidArgument, "etcdserver: too many operations in txn request"), Failure::Answered(..)));
+        assert!(matches!(
+            s(
+                Code::InvalidArgument,
+                "etcdserver: too many operations in txn request"
+            ),
+            Failure::Answered(..)
+        ));
     }
 
     #[tokio::test]
     async fn a_refused_connection_is_never_sent() {
         // A port that was free a moment ago: nothing listens there.
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let channel = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}"))
             .unwrap()
             .connect_lazy();
@@ -138,7 +164,10 @@ mod tests {
             .await
             .unwrap_err();
         match classify(&status) {
-            Failure::NotSent(why) => assert!(why.contains("cannot connect") && why.contains("refused"), "{why}"),
+            Failure::NotSent(why) => assert!(
+                why.contains("cannot connect") && why.contains("refused"),
+                "{why}"
+            ),
             other => panic!("{other:?} for {status:?}"),
         }
     }

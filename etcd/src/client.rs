@@ -76,7 +76,9 @@ struct Auth {
 
 impl std::fmt::Debug for Auth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Auth").field("user", &self.credentials.user).finish()
+        f.debug_struct("Auth")
+            .field("user", &self.credentials.user)
+            .finish()
     }
 }
 
@@ -92,7 +94,8 @@ impl Client {
         let tls = match &config.tls {
             None => None,
             Some(t) => {
-                let mut tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(&t.ca_pem));
+                let mut tls =
+                    ClientTlsConfig::new().ca_certificate(Certificate::from_pem(&t.ca_pem));
                 if let Some((cert, key)) = &t.identity {
                     tls = tls.identity(Identity::from_pem(cert, key));
                 }
@@ -145,7 +148,11 @@ impl Client {
     /// Since when no member has answered, when the last call found the
     /// cluster unreachable; `None` once a call succeeds again.
     pub fn unreachable_since(&self) -> Option<SystemTime> {
-        *self.inner.unreachable_since.lock().unwrap_or_else(|e| e.into_inner())
+        *self
+            .inner
+            .unreachable_since
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     pub(crate) fn config(&self) -> &Config {
@@ -175,7 +182,11 @@ impl Client {
     }
 
     pub(crate) fn note_ok(&self) {
-        *self.inner.unreachable_since.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        *self
+            .inner
+            .unreachable_since
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = None;
     }
 
     /// Records that the cluster is unreachable (from `since`, unless it
@@ -266,7 +277,11 @@ impl Client {
             let remaining = deadline.saturating_duration_since(Instant::now());
             if remaining.is_zero() {
                 let since = self.note_unreachable(started_at);
-                return Err(Error::Unreachable { op, attempts, since });
+                return Err(Error::Unreachable {
+                    op,
+                    attempts,
+                    since,
+                });
             }
             let i = self.current();
             let member = &self.inner.members[i];
@@ -283,7 +298,11 @@ impl Client {
                     .unwrap_or_else(|e| e.into_inner())
                     .clone_from(&token);
                 sent.store(true, Ordering::Release);
-                call(member.channel.clone(), self.request(msg.clone(), leader, token.as_deref())).await
+                call(
+                    member.channel.clone(),
+                    self.request(msg.clone(), leader, token.as_deref()),
+                )
+                .await
             };
             let outcome = if member.closed_by_peer() {
                 None
@@ -291,24 +310,28 @@ impl Client {
                 Some(tokio::time::timeout(per_try, attempt).await)
             };
             let failure = match outcome {
-                None => Failure::NotSent("the member had closed the connection; nothing was sent".into()),
+                None => Failure::NotSent(
+                    "the member had closed the connection; nothing was sent".into(),
+                ),
                 Some(outcome) => match outcome {
-                Ok(Ok(answer)) => {
-                    self.note_ok();
-                    return Ok(answer.into_inner());
-                }
-                Ok(Err(status)) => classify(&status),
-                Err(_) if sent.load(Ordering::Acquire) => {
-                    Failure::MaybeApplied(format!("no answer within {} ms", per_try.as_millis()))
-                }
-                Err(_) => Failure::NotSent(format!(
-                    "no auth token within {} ms",
-                    per_try.as_millis()
-                )),
+                    Ok(Ok(answer)) => {
+                        self.note_ok();
+                        return Ok(answer.into_inner());
+                    }
+                    Ok(Err(status)) => classify(&status),
+                    Err(_) if sent.load(Ordering::Acquire) => Failure::MaybeApplied(format!(
+                        "no answer within {} ms",
+                        per_try.as_millis()
+                    )),
+                    Err(_) => {
+                        Failure::NotSent(format!("no auth token within {} ms", per_try.as_millis()))
+                    }
                 },
             };
             let answer = match &failure {
-                Failure::NotSent(a) | Failure::MaybeApplied(a) | Failure::StaleToken(a) => a.clone(),
+                Failure::NotSent(a) | Failure::MaybeApplied(a) | Failure::StaleToken(a) => {
+                    a.clone()
+                }
                 Failure::Answered(code, message) => format!("{code:?}: {message}"),
             };
             tracing::debug!(op, member = %member.url, %answer, "etcd try failed");

@@ -94,7 +94,9 @@ pub struct Credentials {
 
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credentials").field("user", &self.user).finish_non_exhaustive()
+        f.debug_struct("Credentials")
+            .field("user", &self.user)
+            .finish_non_exhaustive()
     }
 }
 
@@ -173,7 +175,9 @@ impl Config {
     /// left out, and must agree with it when given.
     pub(crate) fn urls(&self) -> Result<Vec<String>, Error> {
         if self.endpoints.is_empty() {
-            return Err(Error::Config("no etcd endpoint given (expected host:port, …)".into()));
+            return Err(Error::Config(
+                "no etcd endpoint given (expected host:port, …)".into(),
+            ));
         }
         let scheme = if self.tls.is_some() { "https" } else { "http" };
         self.endpoints
@@ -208,17 +212,30 @@ mod tests {
     #[test]
     fn endpoints_take_the_scheme_of_the_tls_setting() {
         let c = Config::new(["127.0.0.1:2379", "http://127.0.0.1:2380/"]);
-        assert_eq!(c.urls().unwrap(), ["http://127.0.0.1:2379", "http://127.0.0.1:2380"]);
+        assert_eq!(
+            c.urls().unwrap(),
+            ["http://127.0.0.1:2379", "http://127.0.0.1:2380"]
+        );
         let t = Config::new(["etcd-1:2379"]).tls(Tls::new("ca"));
         assert_eq!(t.urls().unwrap(), ["https://etcd-1:2379"]);
     }
 
     #[test]
     fn bad_endpoints_are_named() {
-        let e = Config::new(["http://a:1"]).tls(Tls::new("ca")).urls().unwrap_err();
-        assert!(e.to_string().contains("\"http://a:1\" uses http:// but the client is configured for https://"), "{e}");
+        let e = Config::new(["http://a:1"])
+            .tls(Tls::new("ca"))
+            .urls()
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("\"http://a:1\" uses http:// but the client is configured for https://"),
+            "{e}"
+        );
         let e = Config::new(["no-port"]).urls().unwrap_err();
-        assert!(e.to_string().contains("\"no-port\" is not host:port"), "{e}");
+        assert!(
+            e.to_string().contains("\"no-port\" is not host:port"),
+            "{e}"
+        );
         let e = Config::new(Vec::<String>::new()).urls().unwrap_err();
         assert!(e.to_string().contains("no etcd endpoint given"), "{e}");
     }

@@ -102,7 +102,13 @@ pub struct Attempt {
 
 impl fmt::Display for Attempt {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {} after {} ms", self.member, self.answer, self.took.as_millis())
+        write!(
+            f,
+            "{}: {} after {} ms",
+            self.member,
+            self.answer,
+            self.took.as_millis()
+        )
     }
 }
 
@@ -133,8 +139,17 @@ struct Since(SystemTime);
 impl fmt::Display for Since {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let ago = SystemTime::now().duration_since(self.0).unwrap_or_default();
-        let unix = self.0.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
-        write!(f, "unix time {}.{:03} s, {} ms ago", unix.as_secs(), unix.subsec_millis(), ago.as_millis())
+        let unix = self
+            .0
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default();
+        write!(
+            f,
+            "unix time {}.{:03} s, {} ms ago",
+            unix.as_secs(),
+            unix.subsec_millis(),
+            ago.as_millis()
+        )
     }
 }
 
@@ -163,7 +178,10 @@ mod tests {
             since: SystemTime::now(),
         };
         let text = e.to_string();
-        assert!(text.starts_with("put: no etcd member could take the call"), "{text}");
+        assert!(
+            text.starts_with("put: no etcd member could take the call"),
+            "{text}"
+        );
         assert!(text.contains("4 tries: http://b answered connection refused; http://c answered etcdserver: no leader; http://a answered connection refused (again)"), "{text}");
         assert!(text.ends_with("the call was not applied"), "{text}");
         assert!(e.is_unreachable() && !e.is_outcome_unknown());

@@ -89,7 +89,11 @@ impl Client {
     /// [`Error::Rejected`] for a compacted or future revision.
     pub async fn range(&self, range: Range) -> Result<pb::RangeResponse, Error> {
         let req = range.into_request();
-        let leader = if req.serializable { Leader::NotRequired } else { Leader::Required };
+        let leader = if req.serializable {
+            Leader::NotRequired
+        } else {
+            Leader::Required
+        };
         self.unary("range", Kind::Idempotent, leader, req, |ch, r| async move {
             KvClient::new(ch).range(r).await
         })
@@ -147,9 +151,13 @@ impl Client {
     /// # Errors
     /// As [`Client::put`].
     pub async fn put_request(&self, req: pb::PutRequest) -> Result<pb::PutResponse, Error> {
-        self.unary("put", Kind::Mutating, Leader::Required, req, |ch, r| async move {
-            KvClient::new(ch).put(r).await
-        })
+        self.unary(
+            "put",
+            Kind::Mutating,
+            Leader::Required,
+            req,
+            |ch, r| async move { KvClient::new(ch).put(r).await },
+        )
         .await
     }
 
@@ -187,9 +195,13 @@ impl Client {
         &self,
         req: pb::DeleteRangeRequest,
     ) -> Result<pb::DeleteRangeResponse, Error> {
-        self.unary("delete", Kind::Mutating, Leader::Required, req, |ch, r| async move {
-            KvClient::new(ch).delete_range(r).await
-        })
+        self.unary(
+            "delete",
+            Kind::Mutating,
+            Leader::Required,
+            req,
+            |ch, r| async move { KvClient::new(ch).delete_range(r).await },
+        )
         .await
     }
 
@@ -199,11 +211,19 @@ impl Client {
     /// # Errors
     /// As [`Client::put`]; [`Error::Rejected`] for a revision already
     /// compacted or in the future.
-    pub async fn compact(&self, revision: i64, physical: bool) -> Result<pb::CompactionResponse, Error> {
+    pub async fn compact(
+        &self,
+        revision: i64,
+        physical: bool,
+    ) -> Result<pb::CompactionResponse, Error> {
         let req = pb::CompactionRequest { revision, physical };
-        self.unary("compact", Kind::Mutating, Leader::Required, req, |ch, r| async move {
-            KvClient::new(ch).compact(r).await
-        })
+        self.unary(
+            "compact",
+            Kind::Mutating,
+            Leader::Required,
+            req,
+            |ch, r| async move { KvClient::new(ch).compact(r).await },
+        )
         .await
     }
 
@@ -250,10 +270,20 @@ impl Client {
     /// # Errors
     /// As [`Client::range`].
     pub async fn member_list(&self) -> Result<pb::MemberListResponse, Error> {
-        let req = pb::MemberListRequest { linearizable: false };
-        self.unary("member list", Kind::Idempotent, Leader::Required, req, |ch, r| async move {
-            pb::cluster_client::ClusterClient::new(ch).member_list(r).await
-        })
+        let req = pb::MemberListRequest {
+            linearizable: false,
+        };
+        self.unary(
+            "member list",
+            Kind::Idempotent,
+            Leader::Required,
+            req,
+            |ch, r| async move {
+                pb::cluster_client::ClusterClient::new(ch)
+                    .member_list(r)
+                    .await
+            },
+        )
         .await
     }
 }

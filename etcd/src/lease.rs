@@ -59,7 +59,9 @@ impl LeaseKeeper {
     /// Waits until the lease is lost.
     pub async fn lost(&mut self) -> LeaseLost {
         match self.lost.wait_for(Option::is_some).await {
-            Ok(lost) => lost.clone().unwrap_or(LeaseLost::Expired { id: self.lease.id }),
+            Ok(lost) => lost
+                .clone()
+                .unwrap_or(LeaseLost::Expired { id: self.lease.id }),
             // The task ended without a word: only when stopped, which takes
             // `self`; answer as etcd would.
             Err(_) => LeaseLost::Expired { id: self.lease.id },
@@ -101,9 +103,13 @@ impl Client {
         let secs = i64::try_from(ttl.as_secs().max(1)).unwrap_or(i64::MAX);
         let req = pb::LeaseGrantRequest { ttl: secs, id: 0 };
         let answer = self
-            .unary("lease grant", Kind::Idempotent, Leader::Required, req, |ch, r| async move {
-                LeaseClient::new(ch).lease_grant(r).await
-            })
+            .unary(
+                "lease grant",
+                Kind::Idempotent,
+                Leader::Required,
+                req,
+                |ch, r| async move { LeaseClient::new(ch).lease_grant(r).await },
+            )
             .await?;
         Ok(Lease {
             id: answer.id,
@@ -120,13 +126,20 @@ impl Client {
     pub async fn revoke(&self, id: i64) -> Result<(), Error> {
         let req = pb::LeaseRevokeRequest { id };
         let result = self
-            .unary("lease revoke", Kind::Idempotent, Leader::Required, req, |ch, r| async move {
-                LeaseClient::new(ch).lease_revoke(r).await
-            })
+            .unary(
+                "lease revoke",
+                Kind::Idempotent,
+                Leader::Required,
+                req,
+                |ch, r| async move { LeaseClient::new(ch).lease_revoke(r).await },
+            )
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(Error::Rejected { code: tonic::Code::NotFound, .. }) => Ok(()),
+            Err(Error::Rejected {
+                code: tonic::Code::NotFound,
+                ..
+            }) => Ok(()),
             Err(e) => Err(e),
         }
     }
@@ -206,13 +219,23 @@ impl Keeper {
             Err(_) => return Err("no auth token in time".into()),
         };
         let (requests, outbound) = mpsc::channel(2);
-        let req = self
-            .client
-            .request(ReceiverStream::new(outbound), Leader::Required, token.as_deref());
+        let req = self.client.request(
+            ReceiverStream::new(outbound),
+            Leader::Required,
+            token.as_deref(),
+        );
         let ask = pb::LeaseKeepAliveRequest { id: self.lease.id };
-        requests.send(ask).await.map_err(|_| "stream closed".to_owned())?;
+        requests
+            .send(ask)
+            .await
+            .map_err(|_| "stream closed".to_owned())?;
         let channel = self.client.members()[i].channel.clone();
-        let mut stream = match tokio::time::timeout(try_timeout, LeaseClient::new(channel).lease_keep_alive(req)).await {
+        let mut stream = match tokio::time::timeout(
+            try_timeout,
+            LeaseClient::new(channel).lease_keep_alive(req),
+        )
+        .await
+        {
             Ok(Ok(r)) => r.into_inner(),
             Ok(Err(status)) => {
                 if status.message() == "etcdserver: invalid auth token" {
@@ -229,11 +252,21 @@ impl Keeper {
                 }
                 Ok(Ok(Some(_))) => *confirmed = Instant::now(),
                 Ok(Ok(None)) => return Err("etcd ended the keep-alive stream".into()),
-                Ok(Err(status)) => return Err(format!("{:?}: {}", status.code(), status.message())),
-                Err(_) => return Err(format!("no keep-alive answer within {} ms", try_timeout.as_millis())),
+                Ok(Err(status)) => {
+                    return Err(format!("{:?}: {}", status.code(), status.message()));
+                }
+                Err(_) => {
+                    return Err(format!(
+                        "no keep-alive answer within {} ms",
+                        try_timeout.as_millis()
+                    ));
+                }
             }
             tokio::time::sleep(self.interval()).await;
-            requests.send(ask).await.map_err(|_| "stream closed".to_owned())?;
+            requests
+                .send(ask)
+                .await
+                .map_err(|_| "stream closed".to_owned())?;
         }
     }
 }

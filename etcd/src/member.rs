@@ -50,7 +50,9 @@ impl Member {
         let closed = match socket.peek(&mut [0u8; 1]) {
             Ok(0) => true,
             Ok(_) => false,
-            Err(e) => e.kind() != io::ErrorKind::WouldBlock && e.kind() != io::ErrorKind::Interrupted,
+            Err(e) => {
+                e.kind() != io::ErrorKind::WouldBlock && e.kind() != io::ErrorKind::Interrupted
+            }
         };
         if closed {
             *slot = None;

@@ -62,7 +62,10 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Self { members: 3, tls: None }
+        Self {
+            members: 3,
+            tls: None,
+        }
     }
 }
 
@@ -130,7 +133,9 @@ fn wait_threads(pid: u32, stopped: bool) -> Result<(), HarnessError> {
         let all = tasks.filter_map(Result::ok).all(|t| {
             let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
             // The state follows the command name, which ends with ')'.
-            let state = stat.rfind(')').and_then(|i| stat[i + 1..].trim_start().chars().next());
+            let state = stat
+                .rfind(')')
+                .and_then(|i| stat[i + 1..].trim_start().chars().next());
             (state == Some('T')) == stopped
         });
         if all {
@@ -138,7 +143,9 @@ fn wait_threads(pid: u32, stopped: bool) -> Result<(), HarnessError> {
         }
         if Instant::now() > deadline {
             let what = if stopped { "stop" } else { "continue" };
-            return Err(HarnessError(format!("pid {pid} did not {what} within 10 s")));
+            return Err(HarnessError(format!(
+                "pid {pid} did not {what} within 10 s"
+            )));
         }
         std::thread::sleep(Duration::from_millis(1));
     }
@@ -178,14 +185,20 @@ impl Cluster {
     fn spawn(etcd: &Path, options: &Options) -> Result<Self, HarnessError> {
         let n = options.members;
         if !(1..=7).contains(&n) {
-            return Err(HarnessError(format!("{n} members asked for; 1 to 7 are supported")));
+            return Err(HarnessError(format!(
+                "{n} members asked for; 1 to 7 are supported"
+            )));
         }
         let dir = tempfile::Builder::new()
             .prefix("cfgd-etcd-")
             .tempdir()
             .map_err(|e| HarnessError(format!("cannot make a temp dir: {e}")))?;
         let ports = free_ports(2 * n)?;
-        let scheme = if options.tls.is_some() { "https" } else { "http" };
+        let scheme = if options.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         let members: Vec<Member> = (0..n)
             .map(|i| Member {
                 name: format!("m{}", i + 1),
@@ -202,7 +215,11 @@ impl Cluster {
             .collect::<Vec<_>>()
             .join(",");
         if let Some(tls) = &options.tls {
-            for (file, pem) in [("ca.pem", &tls.ca_pem), ("server.pem", &tls.cert_pem), ("server-key.pem", &tls.key_pem)] {
+            for (file, pem) in [
+                ("ca.pem", &tls.ca_pem),
+                ("server.pem", &tls.cert_pem),
+                ("server-key.pem", &tls.key_pem),
+            ] {
                 std::fs::write(dir.path().join(file), pem)
                     .map_err(|e| HarnessError(format!("cannot write {file}: {e}")))?;
             }
@@ -339,7 +356,10 @@ impl Cluster {
     /// # Errors
     /// When it is not running or cannot be signalled.
     pub fn hang(&self, i: usize) -> Result<(), HarnessError> {
-        let child = self.members[i].child.as_ref().ok_or_else(|| HarnessError(format!("member {i} is not running")))?;
+        let child = self.members[i]
+            .child
+            .as_ref()
+            .ok_or_else(|| HarnessError(format!("member {i} is not running")))?;
         signal(child, Signal::STOP, "stop")?;
         // The stop lands asynchronously on each of etcd's threads; until
         // it has, the member may still read and forward a call.
@@ -351,7 +371,10 @@ impl Cluster {
     /// # Errors
     /// When it is not running or cannot be signalled.
     pub fn resume(&self, i: usize) -> Result<(), HarnessError> {
-        let child = self.members[i].child.as_ref().ok_or_else(|| HarnessError(format!("member {i} is not running")))?;
+        let child = self.members[i]
+            .child
+            .as_ref()
+            .ok_or_else(|| HarnessError(format!("member {i} is not running")))?;
         signal(child, Signal::CONT, "continue")?;
         wait_threads(child.id(), false)
     }
@@ -384,10 +407,11 @@ impl Cluster {
     /// The index of the member that running members take for the leader.
     pub async fn leader(&self) -> Option<usize> {
         for i in self.running() {
-            if let Ok(s) = self.status(i).await {
-                if s.leader != 0 && s.header.as_ref().is_some_and(|h| h.member_id == s.leader) {
-                    return Some(i);
-                }
+            if let Ok(s) = self.status(i).await
+                && s.leader != 0
+                && s.header.as_ref().is_some_and(|h| h.member_id == s.leader)
+            {
+                return Some(i);
             }
         }
         None
@@ -406,7 +430,9 @@ impl Cluster {
             }
             tokio::time::sleep(POLL).await;
         }
-        Err(HarnessError(format!("member {i} still has a leader after {HEALTHY_WITHIN:?}")))
+        Err(HarnessError(format!(
+            "member {i} still has a leader after {HEALTHY_WITHIN:?}"
+        )))
     }
 
     /// Compacts the history up to `revision` (physically) through any
@@ -433,9 +459,11 @@ impl Cluster {
         let channel = client.members()[client.current()].channel.clone();
         let mut auth = pb::auth_client::AuthClient::new(channel);
         let fail = |what: &str, e: tonic::Status| HarnessError(format!("{what}: {}", e.message()));
-        auth.role_add(pb::AuthRoleAddRequest { name: "root".into() })
-            .await
-            .map_err(|e| fail("role add root", e))?;
+        auth.role_add(pb::AuthRoleAddRequest {
+            name: "root".into(),
+        })
+        .await
+        .map_err(|e| fail("role add root", e))?;
         auth.user_add(pb::AuthUserAddRequest {
             name: "root".into(),
             password: password.into(),
@@ -460,7 +488,11 @@ impl Cluster {
     ///
     /// # Errors
     /// etcd's refusal.
-    pub async fn change_password(&self, credentials: &Credentials, new: &str) -> Result<(), HarnessError> {
+    pub async fn change_password(
+        &self,
+        credentials: &Credentials,
+        new: &str,
+    ) -> Result<(), HarnessError> {
         let client = Client::new(self.config().credentials(credentials.clone()))
             .map_err(|e| HarnessError(e.to_string()))?;
         let i = client.current();
@@ -503,7 +535,10 @@ impl Cluster {
         let mut last = String::from("no answer yet");
         while Instant::now() < deadline {
             if self.any_exited() {
-                return Err(HarnessError(format!("a member exited during start-up\n{}", self.logs())));
+                return Err(HarnessError(format!(
+                    "a member exited during start-up\n{}",
+                    self.logs()
+                )));
             }
             match self.agreed_leader(&client).await {
                 Ok(()) => match client.range(Range::key("/")).await {
@@ -538,7 +573,13 @@ impl Cluster {
         for m in &self.members {
             let text = std::fs::read_to_string(&m.log).unwrap_or_default();
             let lines: Vec<&str> = text.lines().collect();
-            let _ = writeln!(out, "--- {} ({}), last lines of {}:", m.name, m.client_url, m.log.display());
+            let _ = writeln!(
+                out,
+                "--- {} ({}), last lines of {}:",
+                m.name,
+                m.client_url,
+                m.log.display()
+            );
             for l in &lines[lines.len().saturating_sub(8)..] {
                 let _ = writeln!(out, "{l}");
             }

@@ -49,22 +49,42 @@ impl Compare {
 
     /// The revision `key` was last modified at (0: the key does not exist).
     pub fn mod_revision(key: impl Into<Vec<u8>>, cmp: Cmp, revision: i64) -> Self {
-        Self::new(key, cmp, CompareTarget::Mod, TargetUnion::ModRevision(revision))
+        Self::new(
+            key,
+            cmp,
+            CompareTarget::Mod,
+            TargetUnion::ModRevision(revision),
+        )
     }
 
     /// The revision `key` was created at (0: the key does not exist).
     pub fn create_revision(key: impl Into<Vec<u8>>, cmp: Cmp, revision: i64) -> Self {
-        Self::new(key, cmp, CompareTarget::Create, TargetUnion::CreateRevision(revision))
+        Self::new(
+            key,
+            cmp,
+            CompareTarget::Create,
+            TargetUnion::CreateRevision(revision),
+        )
     }
 
     /// How many times `key` was written since its creation (0: absent).
     pub fn version(key: impl Into<Vec<u8>>, cmp: Cmp, version: i64) -> Self {
-        Self::new(key, cmp, CompareTarget::Version, TargetUnion::Version(version))
+        Self::new(
+            key,
+            cmp,
+            CompareTarget::Version,
+            TargetUnion::Version(version),
+        )
     }
 
     /// The value of `key`.
     pub fn value(key: impl Into<Vec<u8>>, cmp: Cmp, value: impl Into<Vec<u8>>) -> Self {
-        Self::new(key, cmp, CompareTarget::Value, TargetUnion::Value(value.into()))
+        Self::new(
+            key,
+            cmp,
+            CompareTarget::Value,
+            TargetUnion::Value(value.into()),
+        )
     }
 
     /// `key` does not exist (its create revision is 0).
@@ -101,21 +121,25 @@ impl Op {
 
     /// Deletes `key`.
     pub fn delete(key: impl Into<Vec<u8>>) -> Self {
-        Self::of(pb::request_op::Request::RequestDeleteRange(pb::DeleteRangeRequest {
-            key: key.into(),
-            ..Default::default()
-        }))
+        Self::of(pb::request_op::Request::RequestDeleteRange(
+            pb::DeleteRangeRequest {
+                key: key.into(),
+                ..Default::default()
+            },
+        ))
     }
 
     /// Deletes every key that starts with `prefix`.
     pub fn delete_prefix(prefix: impl Into<Vec<u8>>) -> Self {
         let key = prefix.into();
         let range_end = prefix_end(&key);
-        Self::of(pb::request_op::Request::RequestDeleteRange(pb::DeleteRangeRequest {
-            key,
-            range_end,
-            ..Default::default()
-        }))
+        Self::of(pb::request_op::Request::RequestDeleteRange(
+            pb::DeleteRangeRequest {
+                key,
+                range_end,
+                ..Default::default()
+            },
+        ))
     }
 
     /// Reads `range` at the txn's revision.
@@ -190,11 +214,17 @@ impl Client {
     /// not an error: `succeeded` is false.
     pub async fn txn(&self, txn: Txn) -> Result<TxnResult, Error> {
         let req = txn.into_request();
-        let writes = req.success.iter().chain(&req.failure).any(|op| {
-            !matches!(op.request, Some(pb::request_op::Request::RequestRange(_)))
-        });
+        let writes = req
+            .success
+            .iter()
+            .chain(&req.failure)
+            .any(|op| !matches!(op.request, Some(pb::request_op::Request::RequestRange(_))));
         // A txn of ranges only writes nothing: sending it again is safe.
-        let kind = if writes { Kind::Mutating } else { Kind::Idempotent };
+        let kind = if writes {
+            Kind::Mutating
+        } else {
+            Kind::Idempotent
+        };
         let answer = self
             .unary("txn", kind, Leader::Required, req, |ch, r| async move {
                 KvClient::new(ch).txn(r).await
@@ -203,7 +233,11 @@ impl Client {
         Ok(TxnResult {
             succeeded: answer.succeeded,
             revision: answer.header.map_or(0, |h| h.revision),
-            responses: answer.responses.into_iter().filter_map(|r| r.response).collect(),
+            responses: answer
+                .responses
+                .into_iter()
+                .filter_map(|r| r.response)
+                .collect(),
         })
     }
 }

@@ -225,28 +225,41 @@ impl Task {
     /// One watch stream on member `i`, until it fails or must be left.
     async fn stream(&mut self, i: usize) -> End {
         let config = self.client.config();
-        let (silence, answer_within, try_timeout) =
-            (config.watch_silence, config.progress_timeout, config.try_timeout);
+        let (silence, answer_within, try_timeout) = (
+            config.watch_silence,
+            config.progress_timeout,
+            config.try_timeout,
+        );
         let channel = self.client.members()[i].channel.clone();
         let token = match tokio::time::timeout(try_timeout, self.client.token(i)).await {
             Ok(Ok(t)) => t,
             Ok(Err(status)) => return self.failed(&status, None, false).await,
-            Err(_) => return End::Move { why: "no auth token in time".into(), delivered: false },
+            Err(_) => {
+                return End::Move {
+                    why: "no auth token in time".into(),
+                    delivered: false,
+                };
+            }
         };
         let (requests, outbound) = mpsc::channel(4);
         // The request side stays open as long as `requests` lives: etcd
         // ends a watch stream whose request side ends.
         let _ = requests.send(self.create()).await;
-        let req = self
-            .client
-            .request(ReceiverStream::new(outbound), Leader::Required, token.as_deref());
+        let req = self.client.request(
+            ReceiverStream::new(outbound),
+            Leader::Required,
+            token.as_deref(),
+        );
         let mut watch = WatchClient::new(channel);
         let mut stream = match tokio::time::timeout(try_timeout, watch.watch(req)).await {
             Ok(Ok(r)) => r.into_inner(),
             Ok(Err(status)) => return self.failed(&status, token.as_deref(), false).await,
             Err(_) => {
                 return End::Move {
-                    why: format!("no answer to the watch within {} ms", try_timeout.as_millis()),
+                    why: format!(
+                        "no answer to the watch within {} ms",
+                        try_timeout.as_millis()
+                    ),
                     delivered: false,
                 };
             }
@@ -283,10 +296,15 @@ impl Task {
                 Err(_) if !asked => {
                     asked = true;
                     let progress = pb::WatchRequest {
-                        request_union: Some(RequestUnion::ProgressRequest(pb::WatchProgressRequest {})),
+                        request_union: Some(RequestUnion::ProgressRequest(
+                            pb::WatchProgressRequest {},
+                        )),
                     };
                     if requests.send(progress).await.is_err() {
-                        return End::Move { why: "the stream closed".into(), delivered };
+                        return End::Move {
+                            why: "the stream closed".into(),
+                            delivered,
+                        };
                     }
                     continue;
                 }
@@ -301,7 +319,12 @@ impl Task {
                     };
                 }
                 Ok(Err(status)) => return self.failed(&status, token.as_deref(), delivered).await,
-                Ok(Ok(None)) => return End::Move { why: "etcd ended the stream".into(), delivered },
+                Ok(Ok(None)) => {
+                    return End::Move {
+                        why: "etcd ended the stream".into(),
+                        delivered,
+                    };
+                }
                 Ok(Ok(Some(r))) => r,
             };
             asked = false;
@@ -374,7 +397,12 @@ impl Task {
         }
     }
 
-    async fn failed(&mut self, status: &tonic::Status, token: Option<&str>, delivered: bool) -> End {
+    async fn failed(
+        &mut self,
+        status: &tonic::Status,
+        token: Option<&str>,
+        delivered: bool,
+    ) -> End {
         match classify(status) {
             Failure::StaleToken(_) => {
                 self.client.drop_token(token).await;

@@ -25,13 +25,24 @@ async fn puts_keep_succeeding_with_the_current_member_killed() {
             failed.push(e.to_string());
         }
     }
-    assert!(failed.is_empty(), "{} of {AFTER} puts failed: {failed:#?}", failed.len());
-    assert_ne!(client.current_endpoint(), cluster.endpoint(victim), "the client moved on");
+    assert!(
+        failed.is_empty(),
+        "{} of {AFTER} puts failed: {failed:#?}",
+        failed.len()
+    );
+    assert_ne!(
+        client.current_endpoint(),
+        cluster.endpoint(victim),
+        "the client moved on"
+    );
 
     // Each put landed once.
     let all = client.range(cfgd_etcd::Range::prefix("/f/")).await.unwrap();
     assert_eq!(all.kvs.len(), BEFORE + AFTER);
-    assert!(all.kvs.iter().all(|kv| kv.version == 1), "a put was applied twice");
+    assert!(
+        all.kvs.iter().all(|kv| kv.version == 1),
+        "a put was applied twice"
+    );
 }
 
 #[tokio::test]
@@ -48,10 +59,19 @@ async fn without_quorum_puts_are_refused_naming_the_members_then_work_after_a_re
     assert!(err.is_unreachable(), "{err}");
     let text = err.to_string();
     for endpoint in cluster.endpoints() {
-        assert!(text.contains(&endpoint), "{endpoint} is not named in: {text}");
+        assert!(
+            text.contains(&endpoint),
+            "{endpoint} is not named in: {text}"
+        );
     }
-    assert!(text.contains("etcdserver: no leader"), "the survivor's answer: {text}");
-    assert!(text.contains("cannot connect"), "the dead members' answer: {text}");
+    assert!(
+        text.contains("etcdserver: no leader"),
+        "the survivor's answer: {text}"
+    );
+    assert!(
+        text.contains("cannot connect"),
+        "the dead members' answer: {text}"
+    );
     assert!(text.contains("the call was not applied"), "{text}");
     assert!(client.unreachable_since().is_some());
 
@@ -65,5 +85,8 @@ async fn without_quorum_puts_are_refused_naming_the_members_then_work_after_a_re
     cluster.restart(1).await.unwrap();
     client.put("/q/after", "3").await.unwrap();
     assert!(client.unreachable_since().is_none());
-    assert!(client.get("/q/during").await.unwrap().is_none(), "the refused put was not applied");
+    assert!(
+        client.get("/q/during").await.unwrap().is_none(),
+        "the refused put was not applied"
+    );
 }

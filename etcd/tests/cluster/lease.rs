@@ -13,16 +13,27 @@ const LIMIT: Duration = Duration::from_secs(30);
 
 #[tokio::test]
 async fn a_kept_lease_outlives_its_ttl_and_expires_once_its_keeper_stops() {
-    let cluster = Cluster::start_with(Options { members: 1, tls: None }).await.unwrap();
+    let cluster = Cluster::start_with(Options {
+        members: 1,
+        tls: None,
+    })
+    .await
+    .unwrap();
     let client = cluster.client().unwrap();
     let lease = client.grant(TTL).await.unwrap();
     let keeper = client.keep_alive(lease);
-    let put = client.put_with_lease("/l/host", "up", lease.id).await.unwrap();
+    let put = client
+        .put_with_lease("/l/host", "up", lease.id)
+        .await
+        .unwrap();
     let mut watch = client.watch("/l/host", Vec::new(), put.header.unwrap().revision + 1);
 
     // Real time must pass for etcd's TTL to run out: twice the TTL.
     tokio::time::sleep(2 * TTL).await;
-    assert!(client.get("/l/host").await.unwrap().is_some(), "kept alive past its TTL");
+    assert!(
+        client.get("/l/host").await.unwrap().is_some(),
+        "kept alive past its TTL"
+    );
     assert!(keeper.is_lost().is_none());
 
     drop(keeper);
@@ -35,11 +46,19 @@ async fn a_kept_lease_outlives_its_ttl_and_expires_once_its_keeper_stops() {
 
 #[tokio::test]
 async fn the_keeper_reports_a_lease_revoked_behind_its_back() {
-    let cluster = Cluster::start_with(Options { members: 1, tls: None }).await.unwrap();
+    let cluster = Cluster::start_with(Options {
+        members: 1,
+        tls: None,
+    })
+    .await
+    .unwrap();
     let client = cluster.client().unwrap();
     let lease = client.grant(TTL).await.unwrap();
     let mut keeper = client.keep_alive(lease);
-    client.put_with_lease("/l/host", "up", lease.id).await.unwrap();
+    client
+        .put_with_lease("/l/host", "up", lease.id)
+        .await
+        .unwrap();
 
     cluster.client().unwrap().revoke(lease.id).await.unwrap();
     let lost = within("the keeper's report", LIMIT, keeper.lost()).await;
@@ -51,11 +70,19 @@ async fn the_keeper_reports_a_lease_revoked_behind_its_back() {
 
 #[tokio::test]
 async fn revoke_on_shutdown_deletes_the_keys_at_once() {
-    let cluster = Cluster::start_with(Options { members: 1, tls: None }).await.unwrap();
+    let cluster = Cluster::start_with(Options {
+        members: 1,
+        tls: None,
+    })
+    .await
+    .unwrap();
     let client = cluster.client().unwrap();
     let lease = client.grant(Duration::from_secs(60)).await.unwrap();
     let keeper = client.keep_alive(lease);
-    client.put_with_lease("/l/host", "up", lease.id).await.unwrap();
+    client
+        .put_with_lease("/l/host", "up", lease.id)
+        .await
+        .unwrap();
     keeper.revoke().await.unwrap();
     assert!(client.get("/l/host").await.unwrap().is_none());
 }

@@ -36,7 +36,11 @@ async fn a_read_held_by_a_hung_member_moves_on() {
     let client = client_starting_at(&cluster, held);
     client.put("/r/k", "v").await.unwrap();
     cluster.hang(held).unwrap();
-    let kv = client.get("/r/k").await.unwrap().expect("read through another member");
+    let kv = client
+        .get("/r/k")
+        .await
+        .unwrap()
+        .expect("read through another member");
     assert_eq!(kv.value, b"v");
     cluster.resume(held).unwrap();
 }

@@ -17,7 +17,10 @@ fn pki() -> Pki {
     let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().unwrap()).unwrap();
     let leaf = |names: Vec<String>| {
         let key = KeyPair::generate().unwrap();
-        let cert = CertificateParams::new(names).unwrap().signed_by(&key, &ca).unwrap();
+        let cert = CertificateParams::new(names)
+            .unwrap()
+            .signed_by(&key, &ca)
+            .unwrap();
         (cert.pem(), key.serialize_pem())
     };
     Pki {
@@ -37,7 +40,12 @@ async fn tls_with_a_client_certificate() {
         client_cert_auth: true,
         client_identity: Some(pki.client.clone()),
     };
-    let cluster = Cluster::start_with(Options { members: 1, tls: Some(tls) }).await.unwrap();
+    let cluster = Cluster::start_with(Options {
+        members: 1,
+        tls: Some(tls),
+    })
+    .await
+    .unwrap();
     assert!(cluster.endpoint(0).starts_with("https://"));
 
     let with_cert = Tls::new(pki.ca.clone()).identity(pki.client.0.clone(), pki.client.1.clone());
@@ -56,12 +64,20 @@ async fn tls_with_a_client_certificate() {
 
 #[tokio::test]
 async fn auth_renews_a_token_etcd_dropped() {
-    let cluster = Cluster::start_with(Options { members: 1, tls: None }).await.unwrap();
+    let cluster = Cluster::start_with(Options {
+        members: 1,
+        tls: None,
+    })
+    .await
+    .unwrap();
     let root = cluster.enable_auth("s3cret").await.unwrap();
 
     let anonymous = cluster.client().unwrap();
     let err = anonymous.put("/auth/k", "v").await.unwrap_err();
-    assert!(err.rejected_code().is_some(), "refused without credentials: {err}");
+    assert!(
+        err.rejected_code().is_some(),
+        "refused without credentials: {err}"
+    );
 
     let client = Client::new(cluster.config().credentials(root.clone())).unwrap();
     client.put("/auth/k", "1").await.unwrap();
@@ -71,7 +87,12 @@ async fn auth_renews_a_token_etcd_dropped() {
     client.put("/auth/k", "2").await.unwrap();
     assert_eq!(client.get("/auth/k").await.unwrap().unwrap().value, b"2");
 
-    let wrong = Client::new(cluster.config().credentials(Credentials::new("root", "nope"))).unwrap();
+    let wrong = Client::new(
+        cluster
+            .config()
+            .credentials(Credentials::new("root", "nope")),
+    )
+    .unwrap();
     let err = wrong.get("/auth/k").await.unwrap_err();
     assert!(err.to_string().contains("authentication failed"), "{err}");
 }

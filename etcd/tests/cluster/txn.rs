@@ -23,10 +23,23 @@ async fn of_two_racing_compare_and_swaps_exactly_one_wins() {
         };
         let (ra, rb) = tokio::join!(a.txn(swap("a")), b.txn(swap("b")));
         let (ra, rb) = (ra.unwrap(), rb.unwrap());
-        assert!(ra.succeeded != rb.succeeded, "round {round}: a {} b {}", ra.succeeded, rb.succeeded);
-        let (winner, loser, name) = if ra.succeeded { (ra, rb, "a") } else { (rb, ra, "b") };
+        assert!(
+            ra.succeeded != rb.succeeded,
+            "round {round}: a {} b {}",
+            ra.succeeded,
+            rb.succeeded
+        );
+        let (winner, loser, name) = if ra.succeeded {
+            (ra, rb, "a")
+        } else {
+            (rb, ra, "b")
+        };
         // The loser's failure branch read what the winner wrote.
-        let current = &loser.ranges().next().expect("the failure branch's range").kvs[0];
+        let current = &loser
+            .ranges()
+            .next()
+            .expect("the failure branch's range")
+            .kvs[0];
         assert_eq!(current.value, format!("{round}-{name}").into_bytes());
         assert_eq!(current.mod_revision, winner.revision);
         seen = winner.revision;
@@ -37,13 +50,25 @@ async fn of_two_racing_compare_and_swaps_exactly_one_wins() {
 
 #[tokio::test]
 async fn absent_guards_a_create() {
-    let cluster = Cluster::start_with(cfgd_etcd::testing::Options { members: 1, tls: None }).await.unwrap();
+    let cluster = Cluster::start_with(cfgd_etcd::testing::Options {
+        members: 1,
+        tls: None,
+    })
+    .await
+    .unwrap();
     let c = cluster.client().unwrap();
-    let create = || Txn::new().when([Compare::absent("/cas/epoch")]).and_then([Op::put("/cas/epoch", "42")]);
+    let create = || {
+        Txn::new()
+            .when([Compare::absent("/cas/epoch")])
+            .and_then([Op::put("/cas/epoch", "42")])
+    };
     assert!(c.txn(create()).await.unwrap().succeeded);
     assert!(!c.txn(create()).await.unwrap().succeeded);
     let guarded = Txn::new()
-        .when([Compare::value("/cas/epoch", Cmp::Equal, "42"), Compare::version("/cas/epoch", Cmp::Equal, 1)])
+        .when([
+            Compare::value("/cas/epoch", Cmp::Equal, "42"),
+            Compare::version("/cas/epoch", Cmp::Equal, 1),
+        ])
         .and_then([Op::delete("/cas/epoch")]);
     assert!(c.txn(guarded).await.unwrap().succeeded);
     assert!(c.get("/cas/epoch").await.unwrap().is_none());
