@@ -162,6 +162,19 @@ impl Cluster {
         Self::start_with(Options::default()).await
     }
 
+    /// Starts a single member (for tests that kill nothing) and waits until
+    /// it is healthy.
+    ///
+    /// # Errors
+    /// As [`Cluster::start`].
+    pub async fn start_one() -> Result<Self, HarnessError> {
+        Self::start_with(Options {
+            members: 1,
+            tls: None,
+        })
+        .await
+    }
+
     /// Starts a cluster as `options` say and waits until it is healthy.
     ///
     /// # Errors

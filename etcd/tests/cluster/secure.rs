@@ -64,12 +64,7 @@ async fn tls_with_a_client_certificate() {
 
 #[tokio::test]
 async fn auth_renews_a_token_etcd_dropped() {
-    let cluster = Cluster::start_with(Options {
-        members: 1,
-        tls: None,
-    })
-    .await
-    .unwrap();
+    let cluster = Cluster::start_one().await.unwrap();
     let root = cluster.enable_auth("s3cret").await.unwrap();
 
     let anonymous = cluster.client().unwrap();

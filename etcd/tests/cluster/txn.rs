@@ -50,12 +50,7 @@ async fn of_two_racing_compare_and_swaps_exactly_one_wins() {
 
 #[tokio::test]
 async fn absent_guards_a_create() {
-    let cluster = Cluster::start_with(cfgd_etcd::testing::Options {
-        members: 1,
-        tls: None,
-    })
-    .await
-    .unwrap();
+    let cluster = Cluster::start_one().await.unwrap();
     let c = cluster.client().unwrap();
     let create = || {
         Txn::new()
