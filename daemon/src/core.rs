@@ -114,6 +114,12 @@ impl Core {
         self.env_errors.iter().chain(&self.profile_errors)
     }
 
+    /// Problems that leave the active profile in force (unknown `PREFECT_`
+    /// names, kept in the file as they are).
+    pub(crate) fn layer_warnings(&self) -> impl Iterator<Item = &SettingsError> {
+        self.profile_layer.warnings.iter()
+    }
+
     /// Effective values by name (what the revision log tracks).
     pub(crate) fn effective(&self) -> BTreeMap<String, Effective> {
         effective_of(&self.resolution)
@@ -142,8 +148,19 @@ impl Core {
         self.env_errors = errors;
     }
 
+    /// The profile in force: `PREFECT_PROFILE` in the daemon's environment
+    /// pins it, as it pins Prefect's (env beats the file's `active`);
+    /// otherwise the file's `active`.
+    pub(crate) fn active_profile(&self) -> &str {
+        self.env
+            .iter()
+            .rev()
+            .find(|(k, v)| k == "PREFECT_PROFILE" && !v.is_empty())
+            .map_or_else(|| self.profiles.active_name(), |(_, v)| v.as_str())
+    }
+
     fn rebuild_profile(&mut self) {
-        let name = self.profiles.active_name().to_owned();
+        let name = self.active_profile().to_owned();
         let (layer, errors) = Layer::from_profile_lenient(
             self.config_dir.catalog(),
             &name,
@@ -213,26 +230,51 @@ impl Core {
     /// # Errors
     /// [`OpError::Invalid`] with one message per bad assignment.
     pub(crate) fn validate(&self, batch: &[(String, Input)]) -> Result<Vec<Valid>, OpError> {
-        validate(
-            self.config_dir.catalog(),
-            self.profiles.active_name(),
-            batch,
-        )
+        validate(self.config_dir.catalog(), self.active_profile(), batch)
     }
 
     /// `Set`: writes a validated batch into the active profile.
     ///
     /// # Errors
     /// A stale `expected` revision.
+    #[cfg(test)]
     pub(crate) fn set(
         &mut self,
         batch: &[Valid],
         expected: Option<u64>,
         now_ms: i64,
     ) -> Result<Option<Record>, OpError> {
+        self.set_in(batch, expected, None, now_ms)
+    }
+
+    /// The profile a write goes into: `profile` (which must exist), or the
+    /// one in force.
+    fn target(&self, profile: Option<&str>) -> Result<String, OpError> {
+        match profile {
+            None => Ok(self.active_profile().to_owned()),
+            Some(p) if self.profiles.profiles.contains_key(p) || p == self.active_profile() => {
+                Ok(p.to_owned())
+            }
+            Some(p) => Err(OpError::Settings(SettingsError::ProfileNotFound(
+                p.to_owned(),
+            ))),
+        }
+    }
+
+    /// `Set` into `profile` (`cfg -p NAME set`), or the one in force.
+    ///
+    /// # Errors
+    /// A stale `expected` revision, an unknown profile.
+    pub(crate) fn set_in(
+        &mut self,
+        batch: &[Valid],
+        expected: Option<u64>,
+        profile: Option<&str>,
+        now_ms: i64,
+    ) -> Result<Option<Record>, OpError> {
         self.check_expected(expected)?;
+        let profile = self.target(profile)?;
         let before = self.profiles.clone();
-        let profile = self.profiles.active_name().to_owned();
         let catalog = self.config_dir.catalog().clone();
         for v in batch {
             self.profiles.set(&catalog, &profile, &v.name, &v.value);
@@ -245,15 +287,30 @@ impl Core {
     ///
     /// # Errors
     /// An unknown name, a name the profile does not hold, a stale revision.
+    #[cfg(test)]
     pub(crate) fn unset(
         &mut self,
         names: &[String],
         expected: Option<u64>,
         now_ms: i64,
     ) -> Result<Option<Record>, OpError> {
+        self.unset_in(names, expected, None, now_ms)
+    }
+
+    /// `Unset` from `profile` (`cfg -p NAME unset`), or the one in force.
+    ///
+    /// # Errors
+    /// As [`Core::unset`], or an unknown profile.
+    pub(crate) fn unset_in(
+        &mut self,
+        names: &[String],
+        expected: Option<u64>,
+        profile: Option<&str>,
+        now_ms: i64,
+    ) -> Result<Option<Record>, OpError> {
         self.check_expected(expected)?;
         let catalog = self.config_dir.catalog().clone();
-        let profile = self.profiles.active_name().to_owned();
+        let profile = self.target(profile)?;
         let mut next = self.profiles.clone();
         let mut errors = Vec::new();
         let mut canonical = Vec::new();

@@ -40,6 +40,8 @@ pub(crate) enum Op {
         batch: Vec<(String, Input)>,
         /// Compare-and-set revision.
         expected: Option<u64>,
+        /// Another profile than the active one (`cfg -p NAME`).
+        profile: Option<String>,
     },
     /// Remove names from the active profile.
     Unset {
@@ -47,6 +49,8 @@ pub(crate) enum Op {
         names: Vec<String>,
         /// Compare-and-set revision.
         expected: Option<u64>,
+        /// Another profile than the active one (`cfg -p NAME`).
+        profile: Option<String>,
     },
     /// A profile operation.
     Profile {
@@ -221,7 +225,7 @@ impl Writer {
                 let after = (
                     self.core.revision(),
                     self.core.resolution().clone(),
-                    self.core.profiles().active_name().to_owned(),
+                    self.core.active_profile().to_owned(),
                 );
                 (record, after)
             });
@@ -278,11 +282,21 @@ impl Writer {
 
     fn apply(&mut self, op: Op, now: i64) -> Result<Option<Record>, OpError> {
         match op {
-            Op::Set { batch, expected } => {
+            Op::Set {
+                batch,
+                expected,
+                profile,
+            } => {
                 let valid = self.core.validate(&batch)?;
-                self.core.set(&valid, expected, now)
+                self.core.set_in(&valid, expected, profile.as_deref(), now)
             }
-            Op::Unset { names, expected } => self.core.unset(&names, expected, now),
+            Op::Unset {
+                names,
+                expected,
+                profile,
+            } => self
+                .core
+                .unset_in(&names, expected, profile.as_deref(), now),
             Op::Profile {
                 detail,
                 expected,
@@ -347,6 +361,7 @@ pub(crate) fn build_view(core: &Core, profiles_path: &str) -> View {
                 kind: FileRole::Config(f.kind),
                 error: f.error.as_ref().map(ToString::to_string),
                 error_line: first.and_then(SettingsError::line),
+                warnings: f.warnings().iter().map(ToString::to_string).collect(),
             }
         })
         .collect();
@@ -356,11 +371,12 @@ pub(crate) fn build_view(core: &Core, profiles_path: &str) -> View {
         kind: FileRole::Profiles,
         error: (!layer_errors.is_empty()).then(|| layer_errors.join("\n")),
         error_line: None,
+        warnings: core.layer_warnings().map(ToString::to_string).collect(),
     });
     View {
         revision: core.revision(),
         epoch: core.epoch(),
-        active_profile: core.profiles().active_name().to_owned(),
+        active_profile: core.active_profile().to_owned(),
         resolution: core.resolution().clone(),
         catalog: core.catalog().clone(),
         profiles: Arc::new(core.profiles().clone()),

@@ -69,6 +69,7 @@ fn set_request(name: &str, value: String) -> pb::SetRequest {
             value: Some(pb::assignment::Value::Raw(value)),
         }],
         expected_revision: None,
+        ..Default::default()
     }
 }
 
@@ -142,6 +143,7 @@ async fn every_acknowledged_set_survives_sigkill() {
             .get(pb::GetRequest {
                 name: name.to_owned(),
                 reveal_secrets: false,
+                ..Default::default()
             })
             .await
             .unwrap()

@@ -74,6 +74,16 @@ impl Resolution {
     }
 }
 
+/// A resolution of these settings (e.g. one re-resolved with another
+/// profile, [`Layer::replacing_in`]).
+impl FromIterator<Resolved> for Resolution {
+    fn from_iter<I: IntoIterator<Item = Resolved>>(iter: I) -> Self {
+        Self {
+            settings: iter.into_iter().map(|r| (r.name.clone(), r)).collect(),
+        }
+    }
+}
+
 /// Resolves every catalogue setting over `layers`, given lowest precedence
 /// first (defaults, profile, config files in name order, `.env`, env, and
 /// in the SDK process env and call site). A later layer wins; the values it

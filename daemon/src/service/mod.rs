@@ -227,6 +227,35 @@ fn changed_names(outcome: &Outcome) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// `resolution` as it would be with `profile` active (`cfg -p NAME`);
+/// itself for the active profile or an empty name.
+fn with_profile(
+    view: &View,
+    resolution: &Arc<cfgd_settings::Resolution>,
+    profile: &str,
+) -> Result<Arc<cfgd_settings::Resolution>, OpError> {
+    if profile.is_empty() || profile == view.active_profile {
+        return Ok(resolution.clone());
+    }
+    let values = view
+        .profiles
+        .profiles
+        .get(profile)
+        .ok_or_else(|| OpError::Settings(SettingsError::ProfileNotFound(profile.to_owned())))?;
+    let (layer, _) = cfgd_settings::Layer::from_profile_lenient(&view.catalog, profile, values);
+    Ok(Arc::new(layer.replacing_in(resolution)))
+}
+
+/// A write's outcome as seen from `profile` (a `-p NAME` write): the
+/// values it resolves to with that profile, and its name.
+fn in_profile(mut outcome: Outcome, profile: Option<String>) -> Result<Outcome, OpError> {
+    if let Some(profile) = profile {
+        outcome.resolution = with_profile(&outcome.view, &outcome.resolution, &profile)?;
+        outcome.profile = profile;
+    }
+    Ok(outcome)
+}
+
 /// The value the active profile holds for `r`, if any.
 fn profile_value(r: &Resolved) -> Option<&cfgd_settings::Value> {
     if r.source.layer == LayerKind::Profile {
@@ -256,8 +285,8 @@ impl pb::settings_server::Settings for SettingsService {
             .catalog
             .lookup(name)
             .map_err(|e| OpError::Invalid(vec![e]))?;
-        let r = view
-            .resolution
+        let resolution = with_profile(&view, &view.resolution, &request.get_ref().profile)?;
+        let r = resolution
             .get(&entry.name)
             .ok_or_else(|| Status::internal("setting missing from the resolution"))?;
         Ok(Response::new(pb::GetResponse {
@@ -276,8 +305,19 @@ impl pb::settings_server::Settings for SettingsService {
             .may_reveal(&request, request.get_ref().reveal_secrets)?;
         let view = self.hub.view();
         let names = self.canonical(&view, &request.get_ref().names)?;
+        let profile = &request.get_ref().profile;
+        if profile.is_empty() || *profile == view.active_profile {
+            return Ok(Response::new(convert::snapshot(
+                &view,
+                names.as_deref(),
+                reveal,
+            )));
+        }
+        let mut other = (*view).clone();
+        other.resolution = with_profile(&view, &view.resolution, profile)?;
+        other.active_profile = profile.clone();
         Ok(Response::new(convert::snapshot(
-            &view,
+            &other,
             names.as_deref(),
             reveal,
         )))
@@ -292,13 +332,16 @@ impl pb::settings_server::Settings for SettingsService {
         let req = request.into_inner();
         let given: Vec<String> = req.assignments.iter().map(|a| a.name.clone()).collect();
         let batch = self.batch(req.assignments)?;
+        let profile = (!req.profile.is_empty()).then_some(req.profile);
         let outcome = self
             .writer
             .run(Op::Set {
                 batch,
                 expected: req.expected_revision,
+                profile: profile.clone(),
             })
             .await?;
+        let outcome = in_profile(outcome, profile)?;
         Ok(Response::new(self.write_response(&outcome, &given, reveal)))
     }
 
@@ -312,13 +355,16 @@ impl pb::settings_server::Settings for SettingsService {
         for n in &req.names {
             self.check_name("a setting name", n)?;
         }
+        let profile = (!req.profile.is_empty()).then_some(req.profile.clone());
         let outcome = self
             .writer
             .run(Op::Unset {
                 names: req.names.clone(),
                 expected: req.expected_revision,
+                profile: profile.clone(),
             })
             .await?;
+        let outcome = in_profile(outcome, profile)?;
         Ok(Response::new(
             self.write_response(&outcome, &req.names, false),
         ))
@@ -582,6 +628,7 @@ impl pb::settings_server::Settings for SettingsService {
                 } as i32,
                 error: f.error.clone().unwrap_or_default(),
                 error_line: f.error_line.unwrap_or(0),
+                warnings: f.warnings.clone(),
             })
             .collect();
         Ok(Response::new(pb::StatusResponse {
