@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 VENV="${CFGD_VENV:-$PWD/.venv}"
 
 # --- Debian packages (the list grows with the suites: etcd-server, chromium) -
-APT_PACKAGES=()  # e.g. etcd-server chromium chromium-driver
+APT_PACKAGES=(bsdutils)  # bsdutils: `script`, the pseudo-terminal of cli/tests/terminal.rs; e.g. etcd-server chromium chromium-driver
 need_apt=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")

@@ -76,7 +76,7 @@ fn watch_json_prints_one_document_per_line() {
     assert_eq!(resync["type"], "resync");
     assert_eq!(resync["reason"], "initial");
     assert_eq!(resync["profile"], "default");
-    assert_eq!(resync["settings"].as_array().unwrap().len(), 6);
+    assert_eq!(resync["settings"].as_array().unwrap().len(), 228);
     d.cfg(&["set", "PREFECT_FLOWS_DEFAULT_RETRIES=2"]).ok();
     let next = w.stdout_until(|_| true);
     let change: serde_json::Value = serde_json::from_str(&next[0]).unwrap();

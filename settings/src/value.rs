@@ -240,6 +240,10 @@ pub fn parse(entry: &Entry, raw: &str) -> Result<Value, Expected> {
         Kind::Boolean => Value::Boolean(parse_bool(text)?),
         Kind::String => Value::String(raw.to_owned()),
         Kind::Secret => Value::Secret(raw.to_owned()),
+        // Prefect reads an empty string as "no delay" where it splits lists.
+        Kind::Delays if text.is_empty() && entry.comma_lists => {
+            Value::Delays(Delays::list(Vec::new())?)
+        }
         Kind::Delays => Value::Delays(parse_delays(text)?),
         Kind::Choice => Value::String(parse_choice(entry, text)?),
         Kind::Url => Value::String(parse_url(text)?),
@@ -614,18 +618,59 @@ fn check_bounds(entry: &Entry, value: Value) -> Result<Value, Expected> {
     Ok(value)
 }
 
+/// The text of `value` as an environment variable, in the form Prefect
+/// 3.9.1 reads from its environment (where pydantic-settings decodes JSON
+/// for list-typed settings first): lists and delay lists as JSON arrays
+/// (`[1,10,100]`, `[10]`: the one form both task and flow delays read, and
+/// that tells a one-entry list from a scalar), durations as ISO 8601
+/// seconds, everything else as its text. Secrets in clear: the caller
+/// decides who sees this.
+pub fn to_env(entry: &Entry, value: &Value) -> String {
+    let json_number = |s: f64| {
+        if s.fract() == 0.0 && s.abs() < 1e15 {
+            (s as i64).to_string()
+        } else {
+            s.to_string()
+        }
+    };
+    match (entry.kind, value) {
+        (Kind::Duration, Value::Number(s)) => crate::duration::iso(*s),
+        (_, Value::Delays(d)) if d.is_list() => format!(
+            "[{}]",
+            d.seconds()
+                .iter()
+                .map(|s| json_number(*s))
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+        (_, Value::List(items)) => serde_json::Value::Array(
+            items
+                .iter()
+                .map(|item| match item {
+                    Value::Integer(i) => serde_json::Value::from(*i),
+                    other => serde_json::Value::from(other.to_string()),
+                })
+                .collect(),
+        )
+        .to_string(),
+        (_, other) => other.to_string(),
+    }
+}
+
 /// The form `value` takes in a `profiles.toml` so that Prefect 3.9.1 reads
 /// it back as the same value, and keeps reading it after Prefect rewrites
-/// the file (Prefect writes every value back as `str(value)`):
+/// the file (Prefect writes every value back as `str(value)`, so a native
+/// TOML array it loaded comes back as a string it cannot parse):
 ///
 /// - most values: a string, as Prefect writes them (`"2"`, `"true"`,
 ///   `"INFO"`, `"http://…"`);
 /// - durations: ISO 8601 seconds (`"PT3600S"`), which every Prefect
 ///   duration setting parses from a string (a bare `"3600"` it does not);
-/// - delays: a scalar as `"10"`; a list as a comma string (`"1,10,100"`)
-///   where Prefect's parser splits one (`comma_lists`, the task delays),
-///   else — and for a list of one or none, which no string can tell from a
-///   scalar — a native TOML array (`[10.0]`);
+/// - delays where Prefect's parser splits strings (`comma_lists`: the task
+///   delays): a comma string, `"1,10,100"`; a list of one as that number
+///   (`"10"`: the same retries, and no string tells `[10]` from `10`); an
+///   empty list as `""` (Prefect: no delay). Elsewhere (the flow delays,
+///   which Prefect parses from no string) a list is a native TOML array;
 /// - lists: a comma string where Prefect splits one (`"429,502"`), else a
 ///   native array.
 pub fn to_profile(entry: &Entry, value: &Value) -> toml::Value {
@@ -987,7 +1032,7 @@ mod tests {
         // Every form reads back in cfgd as the same value.
         for (e, v) in [
             (&task, list(vec![2.0, 20.0, 200.0])),
-            (&task, list(vec![10.0])),
+            (&task, list(vec![])),
             (&flow, list(vec![1.0, 2.5])),
             (&period, Value::Number(3600.5)),
             (&codes, Value::List(vec![Value::Integer(429)])),

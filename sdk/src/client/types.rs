@@ -446,6 +446,9 @@ pub struct FileStatus {
     pub error: String,
     /// The line of the error, 0 when unknown.
     pub error_line: u32,
+    /// Problems that leave the file in force (unknown `PREFECT_` names; bad
+    /// values in `.env`, which drop only their own setting).
+    pub warnings: Vec<String>,
 }
 
 /// The daemon's status.
@@ -505,6 +508,7 @@ impl From<pb::StatusResponse> for Status {
                     },
                     error: f.error,
                     error_line: f.error_line,
+                    warnings: f.warnings,
                 })
                 .collect(),
             watchers: s.watchers,
