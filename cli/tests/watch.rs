@@ -88,7 +88,10 @@ fn watch_json_prints_one_document_per_line() {
         "PREFECT_FLOWS_DEFAULT_RETRIES"
     );
     assert_eq!(change["changes"][0]["new"], "2");
-    assert_eq!(change["changes"][0]["new_source"], "profile 'default'");
+    assert_eq!(
+        change["changes"][0]["new_source"],
+        serde_json::json!({"layer": "profile", "profile": "default", "text": "profile 'default'"})
+    );
 }
 
 #[test]

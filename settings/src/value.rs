@@ -685,7 +685,7 @@ pub fn to_profile(entry: &Entry, value: &Value) -> toml::Value {
     match (entry.kind, value) {
         (Kind::Duration, Value::Number(s)) => T::String(crate::duration::iso(*s)),
         (_, Value::Delays(d)) if !d.is_list() => T::String(value.to_string()),
-        (_, Value::Delays(d)) if entry.comma_lists && d.seconds().len() >= 2 => T::String(
+        (_, Value::Delays(d)) if entry.comma_lists => T::String(
             d.seconds()
                 .iter()
                 .map(ToString::to_string)
@@ -1001,11 +1001,9 @@ mod tests {
             form(&task, &list(vec![2.0, 20.0, 200.0])),
             T::String("2,20,200".into())
         );
-        assert_eq!(
-            form(&task, &list(vec![10.0])),
-            T::Array(vec![T::Integer(10)])
-        );
-        assert_eq!(form(&task, &list(vec![])), T::Array(vec![]));
+        // A list of one retries as its number does; no string tells them apart.
+        assert_eq!(form(&task, &list(vec![10.0])), T::String("10".into()));
+        assert_eq!(form(&task, &list(vec![])), T::String("".into()));
         assert_eq!(
             form(&task, &Value::Delays(Delays::scalar(2.5).unwrap())),
             T::String("2.5".into())

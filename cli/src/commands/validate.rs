@@ -192,7 +192,10 @@ pub(crate) fn validate(ctx: &Ctx<'_>, args: &ValidateArgs) -> Result<(), Failure
             .collect();
         (args.files.clone(), issues)
     };
-    let (warnings, errors): (Vec<Issue>, Vec<Issue>) = issues.into_iter().partition(|i| i.warning);
+    let (warnings, mut errors): (Vec<Issue>, Vec<Issue>) =
+        issues.into_iter().partition(|i| i.warning);
+    // In file order: a TOML table's keys come back sorted, not as written.
+    errors.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
     let as_json = |list: &[Issue]| {
         list.iter()
             .map(|i| {
