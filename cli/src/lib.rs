@@ -16,7 +16,8 @@
 //! - `error` — [`Failure`], the one error type; `main` maps it to exit 1.
 //! - `commands` — one module per command group: `set` (set, unset), `view`
 //!   (view, get), `validate`, `watch`, `history` (history, rollback),
-//!   `status`, `profile`, and shell completions.
+//!   `status`, `profile`, `env` (env, run: the settings as an environment),
+//!   and shell completions.
 //!
 //! # Example
 //! ```no_run

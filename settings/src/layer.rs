@@ -444,7 +444,7 @@ impl Layer {
                     .collect();
                 given.extend(self.values.get(&r.name).cloned());
                 // Stable: values of one layer (config files) keep their order.
-                given.sort_by(|a, b| b.source.layer.cmp(&a.source.layer));
+                given.sort_by_key(|s| std::cmp::Reverse(s.source.layer));
                 let mut given = given.into_iter();
                 match given.next() {
                     Some(top) => Resolved {
