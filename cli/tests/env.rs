@@ -249,6 +249,17 @@ fn a_dotenv_with_other_names_and_one_bad_value_still_applies() {
 }
 
 #[test]
+fn prefect_home_cannot_go_into_a_profile_as_in_prefect() {
+    let d = Daemon::start();
+    let r = d.cfg(&["set", "PREFECT_HOME=/srv/prefect"]);
+    assert_eq!(
+        r.fails().trim(),
+        "Validation error(s) for setting PREFECT_HOME\n\n - PREFECT_HOME cannot be changed in a profile (Prefect reads it only from its environment); use an environment variable instead"
+    );
+    assert!(d.profile().is_empty());
+}
+
+#[test]
 fn did_you_mean_only_suggests_close_names() {
     let d = Daemon::start();
     let r = d.cfg(&["get", "PREFECT_TASK_DEFAULT_RETRYS"]);

@@ -464,10 +464,10 @@ pub(crate) fn validate(
                 continue;
             }
         };
-        let parsed = match input {
+        let parsed = cfgd_settings::value::check_settable(entry).and_then(|()| match input {
             Input::Raw(raw) => cfgd_settings::value::parse(entry, raw),
             Input::Typed(v) => cfgd_settings::value::coerce(entry, v.clone()),
-        };
+        });
         match parsed {
             Ok(value) => ok.push(Valid {
                 name: entry.name.clone(),

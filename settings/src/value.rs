@@ -255,6 +255,23 @@ pub fn parse(entry: &Entry, raw: &str) -> Result<Value, Expected> {
     check_bounds(entry, value)
 }
 
+/// Whether `entry` may be written into a profile: Prefect refuses
+/// `PREFECT_HOME` and `PREFECT_PROFILES_PATH` there (`env_only`), as they
+/// decide where profiles are read from.
+///
+/// # Errors
+/// What to do instead, for an `env_only` entry.
+pub fn check_settable(entry: &Entry) -> Result<(), Expected> {
+    if entry.env_only {
+        Err(format!(
+            "{} cannot be changed in a profile (Prefect reads it only from its environment); use an environment variable instead",
+            entry.name
+        ))
+    } else {
+        Ok(())
+    }
+}
+
 /// Converts a native TOML value (a config file, a profile) to `entry`'s type.
 /// Strings go through [`parse`], so Prefect's string-valued profiles load.
 ///
