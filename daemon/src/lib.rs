@@ -47,6 +47,7 @@ use tokio_util::sync::CancellationToken;
 pub use config::{Config, Limits, ListenAddr, TlsFiles};
 pub use listener::Listener;
 
+use crate::core::ProfileLimits;
 use crate::hub::Hub;
 use crate::service::{Auth, Info, SettingsService};
 use crate::store::{FileStore, Store};
@@ -117,18 +118,37 @@ pub async fn serve(
     let env = Arc::new(config.env.clone());
     let profiles_path = config.profiles_path();
     let mut store = FileStore::new(&config.state_dir, &profiles_path);
-
-    let (core, base, records) = startup::recover(&mut store, &config_dir, &env)?;
-    for e in core.layer_errors() {
+    if config.repair_state {
+        store = store.repairing();
+    }
+    let limits = ProfileLimits {
+        max_profiles: config.limits.max_profiles,
+        max_bytes: config.limits.max_profile_bytes,
+    };
+    let started = startup::recover(&mut store, &config_dir, &env, limits)?;
+    for e in started.core.layer_errors() {
         tracing::error!(error = %e, "value not applied");
     }
-    let revision = core.revision();
-    let epoch = core.epoch();
-    let view = writer::build_view(&core, &store.profiles_path());
-    let history: VecDeque<Arc<store::Record>> = records.into_iter().map(Arc::new).collect();
-    let hub = Arc::new(Hub::new(view, base, history, config.watch_buffer));
-    let (writer, writer_thread) =
-        writer::spawn(core, Box::new(store), hub.clone(), config.history_limit);
+    let revision = started.core.revision();
+    let epoch = started.core.epoch();
+    let view = writer::build_view(
+        &started.core,
+        &store.profiles_path(),
+        &writer::StoreHealth::default(),
+    );
+    let history: VecDeque<Arc<store::Record>> = started.records.into_iter().map(Arc::new).collect();
+    let hub = Arc::new(Hub::new(view, started.base, history, config.watch_buffer));
+    let retention = writer::Retention {
+        records: config.history_limit,
+        bytes: config.history_bytes,
+    };
+    let (writer, writer_thread) = writer::spawn(
+        started.core,
+        Box::new(store),
+        hub.clone(),
+        retention,
+        started.profiles,
+    );
 
     let stop = CancellationToken::new();
     let reload_task = reload::spawn(

@@ -44,6 +44,19 @@ struct Args {
     /// Change records kept for history, watch resume and rollback.
     #[arg(long, default_value_t = 1000)]
     history: usize,
+    /// Bytes of change records kept (as logged), whatever --history says.
+    #[arg(long, default_value_t = 16 << 20)]
+    history_bytes: usize,
+    /// Most profiles the profile layer may hold.
+    #[arg(long, default_value_t = 100)]
+    max_profiles: usize,
+    /// Most bytes of names and values across all profiles.
+    #[arg(long, default_value_t = 1 << 20)]
+    max_profile_bytes: usize,
+    /// Start even on a damaged or missing revision log: keep the records
+    /// before the damage, set the damaged log aside, begin a new epoch.
+    #[arg(long)]
+    repair_state: bool,
     /// Log filter (tracing env-filter syntax); RUST_LOG also works.
     #[arg(long, env = "CFGD_LOG", default_value = "info")]
     log: String,
@@ -95,6 +108,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
     config.token = token;
     config.debounce = Duration::from_millis(args.debounce_ms);
     config.history_limit = args.history.max(1);
+    config.history_bytes = args.history_bytes.max(1);
+    config.limits.max_profiles = args.max_profiles;
+    config.limits.max_profile_bytes = args.max_profile_bytes;
+    config.repair_state = args.repair_state;
     if let (Some(cert), Some(key)) = (args.tls_cert, args.tls_key) {
         config.tls = Some(cfgd::TlsFiles { cert, key });
     }

@@ -98,6 +98,18 @@ pub enum SettingsError {
         /// The profile.
         profile: String,
     },
+    /// One batch names the same setting twice (perhaps once by an alias).
+    #[error(
+        "'{second}' names {name} again (this batch already sets it as '{first}'): give each setting once"
+    )]
+    GivenTwice {
+        /// Canonical name.
+        name: String,
+        /// The first name given for it.
+        first: String,
+        /// The second.
+        second: String,
+    },
 }
 
 impl SettingsError {
@@ -107,7 +119,8 @@ impl SettingsError {
             SettingsError::UnknownName { name, .. }
             | SettingsError::UnknownPrefect { name, .. }
             | SettingsError::InvalidValue { name, .. }
-            | SettingsError::NotInProfile { name, .. } => Some(name),
+            | SettingsError::NotInProfile { name, .. }
+            | SettingsError::GivenTwice { name, .. } => Some(name),
             _ => None,
         }
     }

@@ -122,16 +122,12 @@ impl ProfilesFile {
     /// ([`crate::value::to_profile`]).
     pub fn set(&mut self, catalog: &Catalog, profile: &str, name: &str, value: &Value) {
         let values = self.profiles.entry(profile.to_owned()).or_default();
-        let stored = match catalog.get(name) {
-            Some(entry) => {
-                for alias in &entry.aliases {
-                    values.remove(alias);
-                }
-                crate::value::to_profile(entry, value)
+        if let Some(entry) = catalog.get(name) {
+            for alias in &entry.aliases {
+                values.remove(alias);
             }
-            None => toml::Value::String(value.to_string()),
-        };
-        values.insert(name.to_owned(), stored);
+        }
+        values.insert(name.to_owned(), stored(catalog, name, value));
     }
 
     /// Removes `name` (and its aliases) from `profile`.
@@ -231,6 +227,16 @@ impl ProfilesFile {
         } else {
             Err(SettingsError::ProfileNotFound(name.to_owned()))
         }
+    }
+}
+
+/// How a value is stored in the profiles file: in the form Prefect reads
+/// back as the same value ([`crate::value::to_profile`]); a name the
+/// catalogue does not declare as a string, as Prefect writes it.
+pub(crate) fn stored(catalog: &Catalog, name: &str, value: &Value) -> toml::Value {
+    match catalog.get(name) {
+        Some(entry) => crate::value::to_profile(entry, value),
+        None => toml::Value::String(value.to_string()),
     }
 }
 

@@ -137,6 +137,7 @@ fn origin(o: Origin) -> pb::Origin {
         Origin::Profile => pb::Origin::Profile,
         Origin::Rollback => pb::Origin::Rollback,
         Origin::Startup => pb::Origin::Startup,
+        Origin::ProfilesFile => pb::Origin::ProfilesFile,
     }
 }
 

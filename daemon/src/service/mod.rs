@@ -625,6 +625,7 @@ impl pb::settings_server::Settings for SettingsService {
                     FileRole::Config(FileKind::Values) => pb::FileKind::Values,
                     FileRole::Config(FileKind::DotEnv) => pb::FileKind::Dotenv,
                     FileRole::Profiles => pb::FileKind::Profiles,
+                    FileRole::Log => pb::FileKind::Log,
                 } as i32,
                 error: f.error.clone().unwrap_or_default(),
                 error_line: f.error_line.unwrap_or(0),

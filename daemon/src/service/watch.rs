@@ -140,7 +140,7 @@ mod tests {
             9,
             0,
         );
-        let view = build_view(&core, "p");
+        let view = build_view(&core, "p", &Default::default());
         let base = Base {
             epoch: 9,
             revision: 0,
@@ -161,7 +161,7 @@ mod tests {
             origin: Origin::Set,
             detail: String::new(),
             changes: Vec::new(),
-            profiles: None,
+            profiles: Default::default(),
         })
     }
 

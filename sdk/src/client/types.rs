@@ -244,6 +244,8 @@ pub enum Origin {
     Rollback,
     /// Values differed when the daemon started.
     Startup,
+    /// `profiles.toml` was edited outside cfgd (by Prefect or by hand).
+    ProfilesFile,
     /// Something newer than this SDK knows.
     Unknown,
 }
@@ -257,6 +259,7 @@ impl fmt::Display for Origin {
             Origin::Profile => "profile",
             Origin::Rollback => "rollback",
             Origin::Startup => "startup",
+            Origin::ProfilesFile => "profiles-file",
             Origin::Unknown => "unknown",
         })
     }
@@ -306,6 +309,7 @@ impl From<pb::Change> for Change {
                 pb::Origin::Profile => Origin::Profile,
                 pb::Origin::Rollback => Origin::Rollback,
                 pb::Origin::Startup => Origin::Startup,
+                pb::Origin::ProfilesFile => Origin::ProfilesFile,
                 pb::Origin::Unspecified => Origin::Unknown,
             },
             detail: c.detail,
@@ -504,6 +508,7 @@ impl From<pb::StatusResponse> for Status {
                         pb::FileKind::Catalog => "catalog",
                         pb::FileKind::Dotenv => "dotenv",
                         pb::FileKind::Profiles => "profiles",
+                        pb::FileKind::Log => "log",
                         _ => "values",
                     },
                     error: f.error,
