@@ -14,6 +14,7 @@
 //! - `assign` — `NAME=VALUE` words, including the spaced forms, to assignments.
 //! - `output` — output format, colour ([`Printer`]), confirmations, shared text.
 //! - `error` — [`Failure`], the one error type; `main` maps it to exit 1.
+//! - `prompt` — reading a secret on the terminal without echo.
 //! - `commands` — one module per command group: `set` (set, unset), `view`
 //!   (view, get), `validate`, `watch`, `history` (history, rollback),
 //!   `status`, `profile`, `env` (env, run: the settings as an environment),
@@ -36,6 +37,7 @@ mod assign;
 mod commands;
 mod error;
 mod output;
+mod prompt;
 
 pub use args::Cli;
 pub use error::Failure;

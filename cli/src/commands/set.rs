@@ -65,7 +65,7 @@ pub(crate) async fn set(ctx: &Ctx<'_>, args: &SetArgs) -> Result<(), Failure> {
 fn value_from_stdin(name: &str) -> Result<String, Failure> {
     use std::io::{IsTerminal, Read};
     if std::io::stdin().is_terminal() {
-        return rpassword::prompt_password(format!("Value for {name} (not echoed): "))
+        return crate::prompt::hidden(&format!("Value for {name} (not echoed): "))
             .map_err(|e| Failure::Message(format!("Cannot read the value for {name}: {e}.")));
     }
     let mut text = String::new();
