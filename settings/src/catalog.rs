@@ -402,7 +402,7 @@ impl Catalog {
                     fail(format!("setting {}: unknown items type {name:?}", raw.name))
                 })?),
             };
-            let entry = Entry {
+            let mut entry = Entry {
                 name: raw.name,
                 aliases: raw.aliases,
                 path: raw.path,
@@ -422,7 +422,6 @@ impl Catalog {
                 description: raw.description,
                 file: file_name.clone(),
             };
-            let mut entry = entry;
             if let Some(problem) = shape_problem(&entry) {
                 return Err(fail(format!("setting {}: {problem}", entry.name)));
             }

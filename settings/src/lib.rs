@@ -12,8 +12,9 @@
 //!   both embedded, and `catalog.d/*.toml`; lookup by name, alias or TOML
 //!   path; "did you mean".
 //! - [`suggest`] — the bounded "did you mean" search.
-//! - [`value`] — typed values, [`Delays`], the parser, masking, and each
-//!   value's form in a `profiles.toml` that Prefect reads back.
+//! - [`value`] — typed values, [`Delays`], the parser, masking.
+//! - [`render`] — each value's form in a `profiles.toml` and in an
+//!   environment, as Prefect reads it back.
 //! - [`duration`] — durations as Prefect reads them (seconds, ISO 8601,
 //!   `HH:MM:SS`).
 //! - [`layer`] — [`LayerKind`] (precedence order), [`Source`] and the layer
@@ -46,6 +47,7 @@ pub mod error;
 pub mod fs;
 pub mod layer;
 pub mod profiles;
+pub mod render;
 pub mod resolve;
 pub mod suggest;
 pub mod toml_lines;
