@@ -77,6 +77,8 @@ fn watch_json_prints_one_document_per_line() {
     assert_eq!(resync["reason"], "initial");
     assert_eq!(resync["profile"], "default");
     assert_eq!(resync["settings"].as_array().unwrap().len(), 228);
+    assert!(resync["epoch"].is_string(), "a u64 epoch is a JSON string");
+    assert_eq!(resync["settings"][0]["source"]["layer"], "defaults");
     d.cfg(&["set", "PREFECT_FLOWS_DEFAULT_RETRIES=2"]).ok();
     let next = w.stdout_until(|_| true);
     let change: serde_json::Value = serde_json::from_str(&next[0]).unwrap();
