@@ -29,8 +29,8 @@ fn show_defaults_lists_every_setting_sorted() {
     let out = d.cfg(&["view", "--show-defaults"]);
     let lines: Vec<&str> = out.ok().lines().collect();
     assert_eq!(lines[0], "PREFECT_PROFILE='default'");
-    // Prefect's 227 settings and cfgd's extension, sorted by name.
-    assert_eq!(lines.len(), 1 + 228);
+    // Prefect's 227 settings and cfgd's 5 extensions, sorted by name.
+    assert_eq!(lines.len(), 1 + 227 + 5);
     let mut sorted = lines[1..].to_vec();
     sorted.sort_unstable();
     assert_eq!(sorted, lines[1..]);
@@ -41,9 +41,12 @@ fn show_defaults_lists_every_setting_sorted() {
         "PREFECT_TASKS_DEFAULT_RETRY_DELAY_SECONDS='0' (from defaults)",
         "PREFECT_TASKS_DEFAULT_RETRY_JITTER_FACTOR='None' (from defaults)",
         "PREFECT_SERVER_EVENTS_RETENTION_PERIOD='604800' (from defaults)",
+        "PREFECT_TASKS_DEFAULT_RETRY_BUDGET_FLOOR='1' (from defaults)",
+        "PREFECT_TASKS_DEFAULT_RETRY_MAX_SUGGESTED_DELAY_SECONDS='60' (from defaults)",
     ] {
         assert!(lines.contains(&line), "no {line:?}");
     }
+    assert_eq!(d.cfg(&["view"]).ok(), "PREFECT_PROFILE='default'\n");
 }
 
 #[test]

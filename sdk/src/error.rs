@@ -110,4 +110,19 @@ impl Error {
     pub fn is_unreachable(&self) -> bool {
         matches!(self, Error::Unreachable { .. })
     }
+
+    /// Whether trying again later can succeed: the daemon could not be
+    /// reached, the call timed out or was cut off (`Unavailable`,
+    /// `DeadlineExceeded`, `Cancelled`, transport errors), or the daemon is
+    /// shutting down. A refusal — a bad name, a missing token — is not.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            Error::Unreachable { .. }
+                | Error::Rejected {
+                    code: Code::Unavailable,
+                    ..
+                }
+        )
+    }
 }

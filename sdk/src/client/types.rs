@@ -374,6 +374,13 @@ impl WatchEvent {
         }
     }
 
+    /// The daemon's epoch the event belongs to.
+    pub fn epoch(&self) -> u64 {
+        match self {
+            WatchEvent::Change { epoch, .. } | WatchEvent::Resync { epoch, .. } => *epoch,
+        }
+    }
+
     pub(crate) fn from_pb(e: pb::WatchEvent) -> Option<Self> {
         Some(match e.event? {
             pb::watch_event::Event::Change(c) => WatchEvent::Change {
