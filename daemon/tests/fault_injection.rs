@@ -91,7 +91,6 @@ async fn a_crash_loop_never_loses_an_acknowledged_write() {
             .history(pb::HistoryRequest {
                 limit: 100,
                 reveal_secrets: false,
-                ..Default::default()
             })
             .await
             .unwrap()
