@@ -80,6 +80,7 @@ async fn first_get(endpoint: &str, name: &str) -> anyhow::Result<()> {
     let get = c.get(cfgd_pb::GetRequest {
         name: name.into(),
         reveal_secrets: false,
+        ..Default::default()
     });
     tokio::time::timeout(FIRST_ANSWER, get)
         .await

@@ -143,6 +143,7 @@ impl Caller {
                 c.get(cfgd_pb::GetRequest {
                     name: crate::KEY.into(),
                     reveal_secrets: false,
+                    ..Default::default()
                 })
                 .await
                 .map_err(|e| e.to_string())?;
@@ -183,6 +184,7 @@ pub fn set_request(value: u64) -> cfgd_pb::SetRequest {
             value: Some(cfgd_pb::assignment::Value::Raw(value.to_string())),
         }],
         expected_revision: None,
+        ..Default::default()
     }
 }
 
@@ -291,6 +293,7 @@ pub async fn cfgd_get_size(endpoint: &str) -> anyhow::Result<usize> {
         .get(cfgd_pb::GetRequest {
             name: crate::KEY.into(),
             reveal_secrets: false,
+            ..Default::default()
         })
         .await?;
     Ok(r.get_ref().encoded_len())
