@@ -10,8 +10,10 @@ cd "$(dirname "$0")/.."
 VENV="${CFGD_VENV:-$PWD/.venv}"
 
 # --- Debian packages (the list grows with the suites: etcd-server, chromium) -
-# chromium + chromium-driver: the console's browser test (daemon/tests/console_browser.rs).
-APT_PACKAGES=(chromium chromium-driver)
+# etcd: cfgd-etcd and the fleet suites start real clusters; bsdutils: `script`,
+# the pseudo-terminal of cli/tests/terminal.rs; chromium + chromium-driver:
+# the console's browser test (daemon/tests/console_browser.rs).
+APT_PACKAGES=(etcd-server etcd-client bsdutils chromium chromium-driver)
 need_apt=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")

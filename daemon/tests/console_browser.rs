@@ -386,6 +386,16 @@ async fn the_console_is_live_writes_with_the_daemons_rules_and_never_sees_a_secr
         revisions.windows(2).all(|w| w[0] < w[1]),
         "in order: {revisions:?}"
     );
+    // A refused call shows in Chrome's log as a failed load (the page
+    // handles it); anything else is a fault of the page's own.
+    let errors: Vec<String> = browser
+        .errors()
+        .await
+        .into_iter()
+        .filter(|e| !e.contains("the server responded with a status of"))
+        .filter(|e| !e.contains("net::ERR_CONNECTION_REFUSED"))
+        .collect();
+    assert!(errors.is_empty(), "the page's scripts failed: {errors:#?}");
     browser.close().await;
 }
 

@@ -2,7 +2,8 @@
 //! each keeping its last good content.
 //!
 //! Layout of a config dir:
-//! - `catalog.toml` — replaces the embedded built-in catalogue when present;
+//! - `catalog.toml` — replaces cfgd's embedded `catalog.toml` when present
+//!   (Prefect's embedded settings always stay);
 //! - `catalog.d/*.toml` — further catalogue files (a service's own settings);
 //! - every other `*.toml` directly in the dir — a value file, applied in
 //!   file-name order (a later name wins);
@@ -16,7 +17,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::catalog::{BUILTIN_CATALOG, Catalog};
+use crate::catalog::Catalog;
 use crate::error::{Errors, SettingsError};
 use crate::layer::Layer;
 
@@ -50,6 +51,12 @@ impl FileState {
     /// Whether some content of this file is in force.
     pub fn in_force(&self) -> bool {
         self.good.is_some()
+    }
+
+    /// Problems in the content in force that leave the rest of it applied
+    /// (unknown `PREFECT_` names; bad values in `.env`).
+    pub fn warnings(&self) -> &[SettingsError] {
+        self.layer.as_ref().map_or(&[], |l| &l.warnings)
     }
 }
 
@@ -154,7 +161,7 @@ impl ConfigDir {
                 let state = self.files.get_mut(&base_path).expect("listed above");
                 let parsed = text
                     .clone()
-                    .and_then(|t| Catalog::parse(&t, Some(&base_path)).map(|c| (t, c)));
+                    .and_then(|t| Catalog::with_base(&t, Some(&base_path)).map(|c| (t, c)));
                 match parsed {
                     Ok((text, catalog)) => {
                         state.good = Some(text);
@@ -166,10 +173,8 @@ impl ConfigDir {
                         state
                             .good
                             .as_deref()
-                            .and_then(|t| Catalog::parse(t, Some(&base_path)).ok())
-                            .unwrap_or_else(|| {
-                                Catalog::parse(BUILTIN_CATALOG, None).expect("built-in is valid")
-                            })
+                            .and_then(|t| Catalog::with_base(t, Some(&base_path)).ok())
+                            .unwrap_or_else(Catalog::builtin)
                     }
                 }
             }

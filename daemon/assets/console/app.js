@@ -82,11 +82,13 @@ function layerNode(source) {
 
 function typeText(entry) {
   if (!entry) return "";
-  const parts = [entry.type];
-  if (entry.min !== undefined && entry.min !== null) parts.push("≥ " + entry.min);
-  if (entry.max !== undefined && entry.max !== null) parts.push("≤ " + entry.max);
+  const parts = [entry.items ? `${entry.type} of ${entry.items}` : entry.type];
+  if (entry.min !== undefined && entry.min !== null) parts.push((entry.min_exclusive ? "> " : "≥ ") + entry.min);
+  if (entry.max !== undefined && entry.max !== null) parts.push((entry.max_exclusive ? "< " : "≤ ") + entry.max);
   if (entry.choices && entry.choices.length) parts.push("one of " + entry.choices.join(", "));
+  if (entry.optional) parts.push("optional");
   if (entry.secret && entry.type !== "secret") parts.push("secret");
+  if (entry.computed) parts.push("default: " + entry.computed);
   return parts.join(", ");
 }
 
@@ -328,6 +330,12 @@ function renderStatus() {
         profiles: "cfgd keeps the profiles it last read and refuses profile writes until this is fixed",
       }[f.kind] || "not applied: the last good content of this file stays in force";
       li.append(err, kept);
+    }
+    for (const w of f.warnings || []) {
+      const d = document.createElement("div");
+      d.className = "warning";
+      d.textContent = w;
+      li.appendChild(d);
     }
     return li;
   });

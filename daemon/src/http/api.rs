@@ -76,6 +76,8 @@ pub(super) async fn snapshot(
     let req = pb::SnapshotRequest {
         reveal_secrets: yes(q.get("reveal")),
         names,
+        // The active profile's view, as `cfg view` without `-p`.
+        ..Default::default()
     };
     let s = c
         .service
@@ -163,6 +165,8 @@ pub(super) async fn set(
     let req = pb::SetRequest {
         assignments,
         expected_revision: b.expected_revision,
+        // Into the active profile, as `cfg set` without `-p`.
+        ..Default::default()
     };
     let r = c.service.set(request(&headers, req)).await?.into_inner();
     Ok(Json(json::written(
@@ -186,6 +190,7 @@ pub(super) async fn unset(
     let req = pb::UnsetRequest {
         names: b.names,
         expected_revision: b.expected_revision,
+        ..Default::default()
     };
     let r = c.service.unset(request(&headers, req)).await?.into_inner();
     Ok(Json(json::written(

@@ -29,6 +29,11 @@ pub(super) fn value(v: Option<&pb::Value>) -> Json {
         Kind::Delays(d) => {
             json!({"kind": "delays", "value": d.seconds, "list": d.list, "text": text})
         }
+        Kind::List(l) => json!({
+            "kind": "list",
+            "value": l.items.iter().map(|i| value(Some(i))).collect::<Vec<_>>(),
+            "text": text,
+        }),
         Kind::Masked(_) => json!({"kind": "masked", "text": text}),
     }
 }
@@ -199,6 +204,7 @@ pub(super) fn status(s: &pb::StatusResponse) -> Json {
             "kind": kind(f.kind),
             "error": (!f.error.is_empty()).then_some(&f.error),
             "line": (f.error_line > 0).then_some(f.error_line),
+            "warnings": f.warnings,
         })).collect::<Vec<_>>(),
         "watchers": s.watchers,
         "started_ms": s.started_unix_ms,
@@ -242,6 +248,12 @@ pub(super) fn catalog(c: &pb::CatalogResponse) -> Json {
             "default": value(e.default.as_ref()),
             "min": e.min,
             "max": e.max,
+            "min_exclusive": e.min_exclusive,
+            "max_exclusive": e.max_exclusive,
+            "choices": e.choices,
+            "items": (!e.items.is_empty()).then_some(&e.items),
+            "optional": e.optional,
+            "computed": (!e.computed.is_empty()).then_some(&e.computed),
             "secret": e.secret,
             "description": e.description,
             "file": (!e.file.is_empty()).then_some(&e.file),

@@ -182,7 +182,7 @@ pub fn set(name: &str, value: &str) -> pb::SetRequest {
             name: name.into(),
             value: Some(pb::assignment::Value::Raw(value.into())),
         }],
-        expected_revision: None,
+        ..Default::default()
     }
 }
 
@@ -357,7 +357,7 @@ impl Browser {
                     format!("--user-data-dir={}", profile.path().display()),
                 ],
             },
-            "goog:loggingPrefs": {"performance": "ALL"},
+            "goog:loggingPrefs": {"performance": "ALL", "browser": "ALL"},
         });
         let caps: fantoccini::wd::Capabilities = caps.as_object().expect("an object").clone();
         let url = format!("http://127.0.0.1:{port}");
@@ -423,7 +423,7 @@ impl Browser {
     pub async fn received(&self) -> Vec<(String, String)> {
         let log = self
             .client
-            .issue_cmd(Log)
+            .issue_cmd(Log("performance"))
             .await
             .expect("the performance log");
         let mut out = Vec::new();
@@ -469,6 +469,22 @@ impl Browser {
         out
     }
 
+    /// What the page's scripts reported as errors (uncaught exceptions,
+    /// failed loads) since the last call.
+    pub async fn errors(&self) -> Vec<String> {
+        let log = self
+            .client
+            .issue_cmd(Log("browser"))
+            .await
+            .expect("the browser log");
+        log.as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| e["level"] == "SEVERE")
+            .map(|e| e["message"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
     /// Ends the session and chromedriver.
     pub async fn close(mut self) {
         let _ = self.client.clone().close().await;
@@ -484,9 +500,9 @@ impl Drop for Browser {
     }
 }
 
-/// chromedriver's `se/log` (Chrome's performance log, drained).
+/// chromedriver's `se/log`: one of Chrome's logs, drained.
 #[derive(Debug)]
-struct Log;
+struct Log(&'static str);
 
 impl fantoccini::wd::WebDriverCompatibleCommand for Log {
     fn endpoint(
@@ -500,7 +516,7 @@ impl fantoccini::wd::WebDriverCompatibleCommand for Log {
     fn method_and_body(&self, _: &url::Url) -> (hyper::Method, Option<String>) {
         (
             hyper::Method::POST,
-            Some(json!({"type": "performance"}).to_string()),
+            Some(json!({"type": self.0}).to_string()),
         )
     }
 }
