@@ -292,7 +292,15 @@ async fn the_console_is_live_writes_with_the_daemons_rules_and_never_sees_a_secr
             "document.getElementById('diff-title').textContent.includes('rollback')",
         )
         .await;
+    browser.type_into("search", "default_retr").await;
+    browser
+        .wait_for(
+            "the search keeps only matching settings",
+            "document.querySelectorAll('#settings tbody tr').length > 0 && !document.querySelector('#settings tr[data-name=\"PREFECT_API_KEY\"]') && !!document.querySelector('#settings tr[data-name=\"PREFECT_TASKS_DEFAULT_RETRIES\"]')",
+        )
+        .await;
     screenshot(&browser).await;
+    browser.type_into("search", "").await;
 
     // No secret in the DOM, nor in anything the page received.
     let secret_change = grpc

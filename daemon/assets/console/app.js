@@ -62,8 +62,8 @@ function valueText(v) {
 
 function valueNode(v) {
   const span = document.createElement("span");
-  span.textContent = valueText(v);
-  if (!v || v.kind === "unset") span.className = "unset";
+  span.textContent = valueText(v) || "(empty)";
+  if (!v || v.kind === "unset" || !v.text) span.className = "unset";
   if (v && v.kind === "masked") span.className = "masked";
   return span;
 }
