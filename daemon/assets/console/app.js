@@ -479,11 +479,15 @@ async function setSchedule() {
       assignments: (jitter ? [...assignments, ["PREFECT_TASKS_DEFAULT_RETRY_JITTER_FACTOR", jitter]] : assignments)
         .map(([name, value]) => ({ name, value })),
     });
-    if (!jitter && state.settings.get("PREFECT_TASKS_DEFAULT_RETRY_JITTER_FACTOR")?.source?.layer === "profile") {
-      await call("POST", "/api/unset", { names: ["PREFECT_TASKS_DEFAULT_RETRY_JITTER_FACTOR"] });
-    }
     fillSchedule.touched = false;
     showWritten(box, "Set", w);
+    // One write, all or nothing: an empty jitter is not an unset.
+    const inForce = state.settings.get("PREFECT_TASKS_DEFAULT_RETRY_JITTER_FACTOR");
+    if (!jitter && inForce && inForce.value && inForce.value.kind !== "unset") {
+      const note = document.createElement("div");
+      note.textContent = `PREFECT_TASKS_DEFAULT_RETRY_JITTER_FACTOR stays ${inForce.value.text} (unset it above for no jitter).`;
+      box.appendChild(note);
+    }
   } catch (e) {
     showRefusal(box, e);
   }
