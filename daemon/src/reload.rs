@@ -100,7 +100,7 @@ async fn reload_loop(
             }
         }
         let reloaded = tokio::task::spawn_blocking(move || {
-            let changed = state.reload();
+            let changed = state.reload_all().changed();
             (state, changed)
         })
         .await;

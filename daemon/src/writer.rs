@@ -345,7 +345,7 @@ pub(crate) fn build_view(core: &Core, profiles_path: &str) -> View {
             FileStatus {
                 path: f.path.display().to_string(),
                 kind: FileRole::Config(f.kind),
-                error: f.error.as_ref().map(ToString::to_string),
+                error: f.error_text(),
                 error_line: first.and_then(SettingsError::line),
             }
         })
