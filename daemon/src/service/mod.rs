@@ -37,6 +37,10 @@ pub(crate) struct Info {
     pub(crate) profiles_path: String,
     /// Start time, ms since the Unix epoch.
     pub(crate) started_ms: i64,
+    /// The config-dir reload loop.
+    pub(crate) reload: tokio::sync::watch::Receiver<crate::reload::ReloadStatus>,
+    /// Open connections and their limits.
+    pub(crate) connections: Arc<crate::transport::Connections>,
 }
 
 /// The service.
@@ -598,6 +602,8 @@ impl pb::settings_server::Settings for SettingsService {
             watchers: self.hub.watchers(),
             started_unix_ms: self.info.started_ms,
             settings: view.resolution.len() as u32,
+            reload: Some(self.info.reload.borrow().to_pb()),
+            connections: Some(self.info.connections.to_pb()),
         }))
     }
 
