@@ -1,5 +1,6 @@
-//! `cfgd`: parses flags, sets up logging, binds, prints where it listens and
-//! runs [`cfgd::serve`] until SIGINT or SIGTERM.
+//! `cfgd`: parses flags, sets up logging, binds, and runs
+//! [`cfgd::serve_with_ready`] until SIGINT or SIGTERM, printing where it
+//! listens once it really serves.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -41,6 +42,29 @@ struct Args {
     /// Quiet time after a config file changes before it is re-read, in ms.
     #[arg(long, default_value_t = 50)]
     debounce_ms: u64,
+    /// Longest a re-read waits after the first change while changes keep
+    /// coming, in ms.
+    #[arg(long, default_value_t = 500)]
+    debounce_max_ms: u64,
+    /// Largest config file read, in bytes; a larger one is reported and not
+    /// applied.
+    #[arg(long, env = "CFGD_MAX_CONFIG_FILE_BYTES", default_value_t = cfgd_settings::configdir::DEFAULT_MAX_FILE_BYTES)]
+    max_config_file_bytes: u64,
+    /// Most client connections open at once.
+    #[arg(long, env = "CFGD_MAX_CONNECTIONS", default_value_t = cfgd::ConnectionLimits::default().max_connections)]
+    max_connections: usize,
+    /// Most concurrent streams (requests and watches) on one connection.
+    #[arg(long, env = "CFGD_MAX_STREAMS_PER_CONNECTION", default_value_t = cfgd::ConnectionLimits::default().max_streams_per_connection)]
+    max_streams_per_connection: u32,
+    /// Close a connection with no stream open for this long, in seconds
+    /// (0: never).
+    #[arg(long, env = "CFGD_IDLE_TIMEOUT_SECS", default_value_t = 60)]
+    idle_timeout_secs: u64,
+    /// Listen beyond loopback without both TLS and a token. Anyone who can
+    /// reach the address could then change settings (no token) or read the
+    /// token on the wire (no TLS).
+    #[arg(long, env = "CFGD_ALLOW_INSECURE_LISTEN")]
+    allow_insecure_listen: bool,
     /// Change records kept for history, watch resume and rollback.
     #[arg(long, default_value_t = 1000)]
     history: usize,
@@ -50,7 +74,13 @@ struct Args {
 }
 
 fn main() -> std::process::ExitCode {
-    let args = Args::parse();
+    let matches = <Args as clap::CommandFactory>::command().get_matches();
+    let config_dir_given =
+        matches.value_source("config_dir") != Some(clap::parser::ValueSource::DefaultValue);
+    let args = match <Args as clap::FromArgMatches>::from_arg_matches(&matches) {
+        Ok(args) => args,
+        Err(e) => e.exit(),
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -69,7 +99,7 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(args)) {
+    match runtime.block_on(run(args, config_dir_given)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("cfgd: {e:#}");
@@ -78,39 +108,67 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-async fn run(args: Args) -> anyhow::Result<()> {
-    let token = match &args.token_file {
-        Some(path) => Some(
-            std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read the token file {}", path.display()))?
-                .trim()
-                .to_owned(),
-        ),
-        None => std::env::var("CFGD_TOKEN").ok(),
-    };
+async fn run(args: Args, config_dir_given: bool) -> anyhow::Result<()> {
+    let token = token(&args, std::env::var_os("CFGD_TOKEN"))?;
     let mut config = cfgd::Config::new(std::env::vars().collect());
     config.config_dir = args.config_dir;
+    config.config_dir_required = config_dir_given;
     config.state_dir = args.state_dir;
     config.profiles_path = args.profiles_path;
     config.token = token;
     config.debounce = Duration::from_millis(args.debounce_ms);
+    config.debounce_max = Duration::from_millis(args.debounce_max_ms);
     config.history_limit = args.history.max(1);
+    config.max_config_file_bytes = args.max_config_file_bytes;
+    config.connections = cfgd::ConnectionLimits {
+        max_connections: args.max_connections.max(1),
+        max_streams_per_connection: args.max_streams_per_connection.max(1),
+        idle_timeout: (args.idle_timeout_secs > 0)
+            .then(|| Duration::from_secs(args.idle_timeout_secs)),
+        ..cfgd::ConnectionLimits::default()
+    };
+    config.allow_insecure_listen = args.allow_insecure_listen;
     if let (Some(cert), Some(key)) = (args.tls_cert, args.tls_key) {
         config.tls = Some(cfgd::TlsFiles { cert, key });
     }
-    if let cfgd::ListenAddr::Tcp(addr) = &args.listen
-        && !addr.ip().is_loopback()
-        && config.token.is_none()
-    {
-        tracing::warn!(%addr, "listening beyond loopback without a token: anyone who can reach it can change settings");
-    }
+    // Refuse before binding: nothing should listen on an unsafe address.
+    config.check_security(&args.listen)?;
     let listener = cfgd::Listener::bind(&args.listen)
         .await
         .with_context(|| format!("cannot listen on {:?}", args.listen))?;
-    // Scripts and tests read this line to learn the port.
-    println!("cfgd listening on {}", listener.local_addr());
-    cfgd::serve(config, listener, shutdown_signal()).await?;
+    cfgd::serve_with_ready(config, listener, shutdown_signal(), |serving| {
+        // Scripts and tests read this line to learn the port: printed only
+        // once the daemon really serves.
+        println!("cfgd listening on {}", serving.listen);
+    })
+    .await?;
     Ok(())
+}
+
+/// The token from `--token-file` or `CFGD_TOKEN` (`env`); an empty or blank
+/// one is refused, since it would silently turn authentication off.
+fn token(args: &Args, env: Option<std::ffi::OsString>) -> anyhow::Result<Option<String>> {
+    let (token, from) = match (&args.token_file, env) {
+        (Some(path), _) => (
+            std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the token file {}", path.display()))?,
+            format!("the token file {}", path.display()),
+        ),
+        (None, Some(value)) => (
+            value
+                .into_string()
+                .map_err(|_| anyhow::anyhow!("CFGD_TOKEN is not valid UTF-8"))?,
+            "CFGD_TOKEN".to_owned(),
+        ),
+        (None, None) => return Ok(None),
+    };
+    let token = token.trim();
+    if token.is_empty() {
+        anyhow::bail!(
+            "{from} is empty (or only whitespace), which would turn authentication off; put a token in it, or give neither --token-file nor CFGD_TOKEN to run without one"
+        );
+    }
+    Ok(Some(token.to_owned()))
 }
 
 async fn shutdown_signal() {
