@@ -89,9 +89,17 @@ pub struct Builder {
     port: u16,
     tls: Option<(cfgd::TlsFiles, PathBuf)>,
     unix: Option<PathBuf>,
+    configure: Vec<fn(&mut cfgd::Config)>,
 }
 
 impl Builder {
+    /// Changes the daemon's [`cfgd::Config`] just before it starts (limits,
+    /// timeouts), after everything else the builder sets.
+    pub fn configure(mut self, f: fn(&mut cfgd::Config)) -> Self {
+        self.configure.push(f);
+        self
+    }
+
     /// Listen on this loopback port instead of a free one (to restart a
     /// daemon where its clients expect it).
     pub fn port(mut self, port: u16) -> Self {
@@ -158,6 +166,9 @@ impl Builder {
         config.debounce = self.debounce;
         config.shutdown_grace = Duration::from_secs(5);
         config.tls = self.tls.as_ref().map(|(files, _)| files.clone());
+        for f in &self.configure {
+            f(&mut config);
+        }
         let addr = match &self.unix {
             Some(path) => cfgd::ListenAddr::Unix(path.clone()),
             None => cfgd::ListenAddr::Tcp(([127, 0, 0, 1], self.port).into()),
@@ -223,6 +234,7 @@ impl TestDaemon {
             port: 0,
             tls: None,
             unix: None,
+            configure: Vec::new(),
         }
     }
 
