@@ -58,10 +58,9 @@ pub use config::{Config, ConnectionLimits, Limits, ListenAddr, TlsFiles};
 pub use listener::Listener;
 
 use crate::hub::Hub;
-use crate::listener::Kind;
 use crate::service::{Auth, Info, SettingsService};
 use crate::store::{FileStore, Store};
-use crate::transport::{Connections, CountStreamsLayer, Incoming};
+use crate::transport::Connections;
 
 /// Why the daemon could not start or stopped badly.
 #[derive(Debug, thiserror::Error)]
@@ -219,14 +218,9 @@ pub async fn serve_with_ready(
     health
         .set_serving::<SettingsServer<SettingsService>>()
         .await;
-    let mut server = connections.configure(tonic::transport::Server::builder());
-    if let Some(tls) = &config.tls {
-        server = server
-            .tls_config(load_tls(tls)?)
-            .map_err(|e| DaemonError::Tls(e.to_string()))?;
-    }
-    let router = server
-        .layer(CountStreamsLayer)
+    let tls = config.tls.as_ref().map(load_tls).transpose()?;
+    let router = transport::server(&connections, tls)
+        .map_err(|e| DaemonError::Tls(e.to_string()))?
         .add_service(health_service)
         .add_service(
             SettingsServer::new(service)
@@ -240,27 +234,11 @@ pub async fn serve_with_ready(
         tracing::info!("shutting down: no new connections; ending watch streams");
         stopping.cancel();
     };
-    // The listener is polled for the first time when the server accepts.
     let ready = move || {
         tracing::info!(listen = %serving.listen, revision, epoch, "cfgd serving");
         ready(&serving);
     };
-    let served = async {
-        match listener.kind {
-            Kind::Tcp(l) => {
-                router
-                    .serve_with_incoming_shutdown(Incoming::new(l, connections, ready), signal)
-                    .await
-            }
-            Kind::Unix(l, path) => {
-                let r = router
-                    .serve_with_incoming_shutdown(Incoming::new(l, connections, ready), signal)
-                    .await;
-                path.remove();
-                r
-            }
-        }
-    };
+    let served = transport::serve(router, listener, connections, signal, ready);
     let grace = config.shutdown_grace;
     let deadline = async {
         stop.cancelled().await;

@@ -99,7 +99,11 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(args, config_dir_given)) {
+    let result = runtime.block_on(run(args, config_dir_given));
+    // A file read stuck in the kernel (a hung network mount) must not keep
+    // the process from exiting.
+    runtime.shutdown_timeout(Duration::from_secs(5));
+    match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("cfgd: {e:#}");

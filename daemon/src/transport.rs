@@ -18,15 +18,64 @@ mod conn;
 #[cfg(test)]
 mod tests;
 
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::sync::Semaphore;
+use tower::layer::util::{Identity, Stack};
 
-pub(crate) use conn::{CountStreamsLayer, Incoming};
-
+use self::conn::{CountStreamsLayer, Incoming};
 use crate::config::ConnectionLimits;
+use crate::listener::{Kind, Listener};
+
+/// The daemon's gRPC router, with streams counted per connection.
+pub(crate) type Router = tonic::transport::server::Router<Stack<CountStreamsLayer, Identity>>;
+
+/// A gRPC server under `connections`' limits, serving TLS when given.
+///
+/// # Errors
+/// When the TLS configuration cannot be used.
+pub(crate) fn server(
+    connections: &Connections,
+    tls: Option<tonic::transport::ServerTlsConfig>,
+) -> Result<tonic::transport::Server<Stack<CountStreamsLayer, Identity>>, tonic::transport::Error> {
+    let mut server = connections.configure(tonic::transport::Server::builder());
+    if let Some(tls) = tls {
+        server = server.tls_config(tls)?;
+    }
+    Ok(server.layer(CountStreamsLayer))
+}
+
+/// Serves `router` on `listener` until `signal`, then waits for open
+/// connections to close; `ready` runs once connections are being accepted.
+/// A Unix socket's file is removed afterwards (if it is still ours).
+///
+/// # Errors
+/// A server failure.
+pub(crate) async fn serve(
+    router: Router,
+    listener: Listener,
+    connections: Arc<Connections>,
+    signal: impl Future<Output = ()>,
+    ready: impl FnOnce() + Send + 'static,
+) -> Result<(), tonic::transport::Error> {
+    match listener.kind {
+        Kind::Tcp(l) => {
+            router
+                .serve_with_incoming_shutdown(Incoming::new(l, connections, ready), signal)
+                .await
+        }
+        Kind::Unix(l, path) => {
+            let served = router
+                .serve_with_incoming_shutdown(Incoming::new(l, connections, ready), signal)
+                .await;
+            path.remove();
+            served
+        }
+    }
+}
 
 /// Connection refusals at the cap are logged at most this often.
 const REPORT_EVERY: Duration = Duration::from_secs(10);

@@ -10,6 +10,7 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_client::HealthClient;
 use tonic_health::server::HealthReporter;
 
+use super::conn::Incoming;
 use super::*;
 
 struct Server {
@@ -26,10 +27,7 @@ async fn serve(limits: ConnectionLimits) -> Server {
     let (health, service) = tonic_health::server::health_reporter();
     health.set_service_status("", ServingStatus::Serving).await;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let router = connections
-        .configure(tonic::transport::Server::builder())
-        .layer(CountStreamsLayer)
-        .add_service(service);
+    let router = server(&connections, None).unwrap().add_service(service);
     let incoming = Incoming::new(listener, connections.clone(), || {});
     tokio::spawn(async move {
         router
