@@ -41,7 +41,7 @@ fn sdk_read(c: &mut Criterion) {
     let key = settings.key(NAME).expect("a built-in setting");
     let by_name = || settings.get_i64(black_box(NAME));
     let by_key = || {
-        settings.read_key(black_box(key), |c| {
+        settings.read_key(black_box(&key), |c| {
             c.and_then(|c| c.value.as_ref())
                 .and_then(|v| v.as_integer())
         })

@@ -230,7 +230,7 @@ async fn cfgd_watcher(channel: Channel, shared: Arc<Shared>, key: String, total:
         _ => return shared.ready(total, false),
     }
     while let Ok(Some(event)) = stream.message().await {
-        if let Some(cfgd_pb::watch_event::Event::Change(change)) = event.event {
+        if let Some(cfgd_pb::watch_response::Event::Change(change)) = event.event {
             let value = change.changes.iter().find_map(|k| {
                 match k.new_value.as_ref().and_then(|v| v.kind.as_ref()) {
                     Some(cfgd_pb::value::Kind::Integer(n)) => u64::try_from(*n).ok(),

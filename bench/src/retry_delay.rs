@@ -35,7 +35,6 @@ fn task() -> Task<&'static str> {
     Task::new("bench")
         .retries(1)
         .retry_delay_seconds(DELAY.as_secs_f64())
-        .expect("50 ms is a valid delay")
 }
 
 /// `samples` overshoots of the async driver, on the current runtime.

@@ -13,7 +13,8 @@
 //! - `args` — the command line as clap sees it ([`Cli`]).
 //! - `assign` — `NAME=VALUE` words, including the spaced forms, to assignments.
 //! - `output` — output format, colour ([`Printer`]), confirmations, shared text.
-//! - `error` — [`Failure`], the one error type; `main` maps it to exit 1.
+//! - `error` — [`Failure`], the one error type; `main` maps it to exit 1. A
+//!   refusal is written from the daemon's typed problems.
 //! - `commands` — one module per command group: `set` (set, unset), `view`
 //!   (view, get), `validate`, `watch`, `history` (history, rollback),
 //!   `status`, `profile`, and shell completions.

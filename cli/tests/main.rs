@@ -6,6 +6,7 @@ mod common;
 mod connection;
 mod history;
 mod profile;
+mod refusal_details;
 mod set;
 mod status;
 mod terminal;

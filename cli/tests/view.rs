@@ -33,8 +33,12 @@ fn show_defaults_lists_every_setting_sorted() {
          PREFECT_FLOWS_DEFAULT_RETRIES='0' (from defaults)\n\
          PREFECT_FLOWS_DEFAULT_RETRY_DELAY_SECONDS='0' (from defaults)\n\
          PREFECT_TASKS_DEFAULT_RETRIES='0' (from defaults)\n\
+         PREFECT_TASKS_DEFAULT_RETRY_BUDGET_FLOOR='1' (from defaults)\n\
+         PREFECT_TASKS_DEFAULT_RETRY_BUDGET_GLOBAL='false' (from defaults)\n\
+         PREFECT_TASKS_DEFAULT_RETRY_BUDGET_RATIO='None' (from defaults)\n\
          PREFECT_TASKS_DEFAULT_RETRY_DELAY_SECONDS='0' (from defaults)\n\
-         PREFECT_TASKS_DEFAULT_RETRY_JITTER_FACTOR='None' (from defaults)\n"
+         PREFECT_TASKS_DEFAULT_RETRY_JITTER_FACTOR='None' (from defaults)\n\
+         PREFECT_TASKS_DEFAULT_RETRY_MAX_SUGGESTED_DELAY_SECONDS='60' (from defaults)\n"
     );
     assert_eq!(d.cfg(&["view"]).ok(), "PREFECT_PROFILE='default'\n");
 }

@@ -48,18 +48,26 @@ pub struct Limits {
     pub max_name_len: usize,
     /// Longest value, in bytes.
     pub max_value_len: usize,
-    /// Most assignments or names in one `Set`/`Unset`.
+    /// Most assignments or names in one `Set`/`Unset`, and most names in
+    /// one `Snapshot` or `Watch` filter.
     pub max_batch: usize,
+    /// Most profiles in the profile layer.
+    pub max_profiles: usize,
+    /// Most bytes of names and values across all profiles.
+    pub max_profile_bytes: usize,
 }
 
 impl Default for Limits {
-    /// 4 MiB messages, 256-byte names, 64 KiB values, 1,000 per batch.
+    /// 4 MiB messages, 256-byte names, 64 KiB values, 1,000 per batch,
+    /// 100 profiles holding at most 1 MiB.
     fn default() -> Self {
         Self {
             max_message_bytes: 4 << 20,
             max_name_len: 256,
             max_value_len: 64 << 10,
             max_batch: 1000,
+            max_profiles: 100,
+            max_profile_bytes: 1 << 20,
         }
     }
 }
@@ -131,6 +139,12 @@ pub struct Config {
     pub debounce_max: Duration,
     /// Change records kept for history, resume and rollback.
     pub history_limit: usize,
+    /// Bytes of change records kept (as logged); the older ones are folded
+    /// into the checkpoint beyond this, whatever `history_limit` says.
+    pub history_bytes: usize,
+    /// Start even on a damaged or missing revision log: keep what can be
+    /// kept, set the damaged log aside and begin a new epoch.
+    pub repair_state: bool,
     /// Changes a watcher may fall behind before it gets a resync.
     pub watch_buffer: usize,
     /// How long shutdown waits for in-flight work.
@@ -162,6 +176,8 @@ impl Config {
             debounce: Duration::from_millis(50),
             debounce_max: Duration::from_millis(500),
             history_limit: 1000,
+            history_bytes: 16 << 20,
+            repair_state: false,
             watch_buffer: 1024,
             shutdown_grace: Duration::from_secs(5),
             limits: Limits::default(),

@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use cfgd_settings::{
-    Catalog, ConfigDir, Entry, Layer, LayerKind, ProfilesFile, Resolution, SettingsError, Source,
-    Value, resolve,
+    Catalog, ConfigDir, Entry, Layer, LayerKind, ProfilesDelta, ProfilesFile, Resolution,
+    SettingsError, Source, Value, resolve,
 };
 
 use crate::error::OpError;
@@ -34,20 +34,44 @@ pub(crate) struct Valid {
     pub(crate) value: Value,
 }
 
+/// Bounds on the profile layer, so no client can grow the state (and every
+/// record, marker and file written from it) without limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ProfileLimits {
+    /// Most profiles.
+    pub(crate) max_profiles: usize,
+    /// Most bytes of names and values across all profiles.
+    pub(crate) max_bytes: usize,
+}
+
+impl Default for ProfileLimits {
+    fn default() -> Self {
+        let l = crate::config::Limits::default();
+        Self {
+            max_profiles: l.max_profiles,
+            max_bytes: l.max_profile_bytes,
+        }
+    }
+}
+
 /// The settings state: every layer, the resolution, the revision.
+///
+/// Cheap to clone (the writer keeps a checkpoint of it per group): every
+/// large part is shared behind an `Arc` and copied only when changed.
 #[derive(Debug, Clone)]
 pub(crate) struct Core {
     config_dir: Arc<ConfigDir>,
     defaults: Arc<Layer>,
     env: Arc<Vec<(String, String)>>,
-    env_layer: Layer,
-    env_errors: Vec<SettingsError>,
-    profiles: ProfilesFile,
-    profile_layer: Layer,
-    profile_errors: Vec<SettingsError>,
+    env_layer: Arc<Layer>,
+    env_errors: Arc<Vec<SettingsError>>,
+    profiles: Arc<ProfilesFile>,
+    profile_layer: Arc<Layer>,
+    profile_errors: Arc<Vec<SettingsError>>,
     resolution: Arc<Resolution>,
     revision: u64,
     epoch: u64,
+    limits: ProfileLimits,
 }
 
 impl Core {
@@ -63,19 +87,26 @@ impl Core {
             defaults: Arc::new(Layer::defaults(config_dir.catalog())),
             config_dir: Arc::new(config_dir),
             env,
-            env_layer: Layer::empty(LayerKind::Env),
-            env_errors: Vec::new(),
-            profiles,
-            profile_layer: Layer::empty(LayerKind::Profile),
-            profile_errors: Vec::new(),
+            env_layer: Arc::new(Layer::empty(LayerKind::Env)),
+            env_errors: Arc::default(),
+            profiles: Arc::new(profiles),
+            profile_layer: Arc::new(Layer::empty(LayerKind::Profile)),
+            profile_errors: Arc::default(),
             resolution: Arc::default(),
             revision,
             epoch,
+            limits: ProfileLimits::default(),
         };
         core.rebuild_env();
         core.rebuild_profile();
         core.resolution = Arc::new(core.resolve());
         core
+    }
+
+    /// Sets the bounds on the profile layer.
+    pub(crate) fn with_limits(mut self, limits: ProfileLimits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// The catalogue in force.
@@ -89,7 +120,7 @@ impl Core {
     }
 
     /// The profiles state.
-    pub(crate) fn profiles(&self) -> &ProfilesFile {
+    pub(crate) fn profiles(&self) -> &Arc<ProfilesFile> {
         &self.profiles
     }
 
@@ -111,7 +142,7 @@ impl Core {
     /// Problems in the environment and the active profile (bad entries are
     /// left out of their layer and reported here).
     pub(crate) fn layer_errors(&self) -> impl Iterator<Item = &SettingsError> {
-        self.env_errors.iter().chain(&self.profile_errors)
+        self.env_errors.iter().chain(self.profile_errors.iter())
     }
 
     /// Effective values by name (what the revision log tracks).
@@ -137,9 +168,11 @@ impl Core {
                 },
             )
             .collect();
-        self.env_layer = Layer::from_env(catalog, LayerKind::Env, good)
-            .expect("every variable parsed on its own");
-        self.env_errors = errors;
+        self.env_layer = Arc::new(
+            Layer::from_env(catalog, LayerKind::Env, good)
+                .expect("every variable parsed on its own"),
+        );
+        self.env_errors = Arc::new(errors);
     }
 
     fn rebuild_profile(&mut self) {
@@ -149,22 +182,42 @@ impl Core {
             &name,
             &self.profiles.values(&name),
         );
-        self.profile_layer = layer;
-        self.profile_errors = errors;
+        self.profile_layer = Arc::new(layer);
+        self.profile_errors = Arc::new(errors);
     }
 
     fn resolve(&self) -> Resolution {
-        let mut layers = vec![&*self.defaults, &self.profile_layer];
+        let mut layers = vec![&*self.defaults, &*self.profile_layer];
         layers.extend(self.config_dir.layers());
-        layers.push(&self.env_layer);
+        layers.push(&*self.env_layer);
         resolve(self.config_dir.catalog(), &layers)
     }
 
-    /// Recomputes everything and records the difference, if any.
-    /// `profiles_changed` forces a record (the profiles must be logged).
+    /// Applies a profile-layer delta (already validated), recomputes what
+    /// is in force and returns the record, or none when nothing changed.
+    fn commit_profiles(
+        &mut self,
+        delta: ProfilesDelta,
+        origin: Origin,
+        detail: String,
+        now_ms: i64,
+    ) -> Option<Record> {
+        if delta.is_empty() {
+            return None;
+        }
+        let active_before = self.profiles.active_name().to_owned();
+        Arc::make_mut(&mut self.profiles).apply(&delta);
+        if delta.touches_active(&active_before) {
+            self.rebuild_profile();
+        }
+        self.commit(delta, origin, detail, now_ms)
+    }
+
+    /// Recomputes everything and records the difference, if any. A
+    /// non-empty `delta` forces a record (the profiles must be logged).
     fn commit(
         &mut self,
-        profiles_changed: bool,
+        delta: ProfilesDelta,
         origin: Origin,
         detail: String,
         now_ms: i64,
@@ -172,19 +225,19 @@ impl Core {
         let new = Arc::new(self.resolve());
         let changes = changes_between(&self.resolution, &new, self.config_dir.catalog());
         self.resolution = new;
-        self.next_record(changes, profiles_changed, origin, detail, now_ms)
+        self.next_record(changes, delta, origin, detail, now_ms)
     }
 
     /// The next revision's record, or none when nothing changed.
     fn next_record(
         &mut self,
         changes: Vec<KeyChange>,
-        profiles_changed: bool,
+        profiles: ProfilesDelta,
         origin: Origin,
         detail: String,
         now_ms: i64,
     ) -> Option<Record> {
-        if changes.is_empty() && !profiles_changed {
+        if changes.is_empty() && profiles.is_empty() {
             return None;
         }
         self.revision += 1;
@@ -194,7 +247,7 @@ impl Core {
             origin,
             detail,
             changes,
-            profiles: profiles_changed.then(|| self.profiles.clone()),
+            profiles,
         })
     }
 
@@ -206,6 +259,28 @@ impl Core {
             }),
             _ => Ok(()),
         }
+    }
+
+    /// Refuses a delta that would take the profiles over their limits.
+    fn check_limits(&self, delta: &ProfilesDelta) -> Result<(), OpError> {
+        let (bytes, count) = self.profiles.size_after(delta);
+        let (bytes_before, count_before) =
+            (self.profiles.stored_bytes(), self.profiles.profiles.len());
+        // A change that shrinks (or keeps) an over-limit state is allowed,
+        // so an operator can always get back under the limit.
+        if count > self.limits.max_profiles && count > count_before {
+            return Err(OpError::Limit(crate::error::Limit::Profiles {
+                count,
+                limit: self.limits.max_profiles,
+            }));
+        }
+        if bytes > self.limits.max_bytes && bytes > bytes_before {
+            return Err(OpError::Limit(crate::error::Limit::ProfileBytes {
+                bytes,
+                limit: self.limits.max_bytes,
+            }));
+        }
+        Ok(())
     }
 
     /// Validates a batch against the current catalogue; see [`validate`].
@@ -223,7 +298,7 @@ impl Core {
     /// `Set`: writes a validated batch into the active profile.
     ///
     /// # Errors
-    /// A stale `expected` revision.
+    /// A stale `expected` revision, or a batch over the profile limits.
     pub(crate) fn set(
         &mut self,
         batch: &[Valid],
@@ -231,17 +306,23 @@ impl Core {
         now_ms: i64,
     ) -> Result<Option<Record>, OpError> {
         self.check_expected(expected)?;
-        let before = self.profiles.clone();
         let profile = self.profiles.active_name().to_owned();
-        let catalog = self.config_dir.catalog().clone();
+        let catalog = self.config_dir.catalog();
+        let mut delta = ProfilesDelta::default();
         for v in batch {
-            self.profiles.set(&catalog, &profile, &v.name, &v.value);
+            let d = self
+                .profiles
+                .set_delta(catalog, &profile, &v.name, &v.value);
+            ProfilesFile::merge_delta(&mut delta, d);
         }
+        self.check_limits(&delta)?;
         let names: Vec<&str> = batch.iter().map(|v| v.name.as_str()).collect();
-        Ok(self.profiles_changed(before, Origin::Set, names.join(","), now_ms))
+        let detail = names.join(",");
+        Ok(self.commit_profiles(delta, Origin::Set, detail, now_ms))
     }
 
-    /// `Unset`: removes names from the active profile, all or nothing.
+    /// `Unset`: removes names (and their aliases) from the active profile,
+    /// all or nothing. A name given twice is removed once.
     ///
     /// # Errors
     /// An unknown name, a name the profile does not hold, a stale revision.
@@ -252,35 +333,58 @@ impl Core {
         now_ms: i64,
     ) -> Result<Option<Record>, OpError> {
         self.check_expected(expected)?;
-        let catalog = self.config_dir.catalog().clone();
+        let catalog = self.config_dir.catalog();
         let profile = self.profiles.active_name().to_owned();
-        let mut next = self.profiles.clone();
+        let held = self.profiles.profiles.get(&profile);
         let mut errors = Vec::new();
-        let mut canonical = Vec::new();
+        let mut canonical: Vec<String> = Vec::new();
+        let mut remove: Vec<String> = Vec::new();
         for name in names {
-            match catalog.lookup(name) {
-                Ok(entry) => match next.unset(&catalog, &profile, &entry.name) {
-                    Ok(()) => canonical.push(entry.name.clone()),
-                    // Name the setting as the caller typed it, as Prefect does.
-                    Err(_) => errors.push(SettingsError::NotInProfile {
-                        name: name.clone(),
-                        profile: profile.clone(),
-                    }),
-                },
-                Err(e) => errors.push(e),
+            let entry = match catalog.lookup(name) {
+                Ok(e) => e,
+                Err(e) => {
+                    errors.push(e);
+                    continue;
+                }
+            };
+            if canonical.contains(&entry.name) {
+                continue;
             }
+            let present: Vec<String> = entry
+                .names()
+                .filter(|n| held.is_some_and(|t| t.contains_key(*n)))
+                .map(str::to_owned)
+                .collect();
+            if present.is_empty() {
+                // Name the setting as the caller typed it, as Prefect does.
+                errors.push(SettingsError::NotInProfile {
+                    name: name.clone(),
+                    profile: profile.clone(),
+                });
+                continue;
+            }
+            canonical.push(entry.name.clone());
+            remove.extend(present);
         }
         if !errors.is_empty() {
             return Err(OpError::Invalid(errors));
         }
-        let before = std::mem::replace(&mut self.profiles, next);
-        Ok(self.profiles_changed(before, Origin::Unset, canonical.join(","), now_ms))
+        let mut delta = ProfilesDelta::default();
+        delta.profiles.insert(
+            profile,
+            cfgd_settings::delta::TableChange {
+                put: BTreeMap::new(),
+                remove,
+            },
+        );
+        Ok(self.commit_profiles(delta, Origin::Unset, canonical.join(","), now_ms))
     }
 
     /// A profile operation: `f` changes the profiles; `detail` describes it.
     ///
     /// # Errors
-    /// Whatever `f` returns, or a stale revision; nothing changes then.
+    /// Whatever `f` returns, a stale revision, or the profile limits;
+    /// nothing changes then.
     pub(crate) fn profile_op(
         &mut self,
         expected: Option<u64>,
@@ -289,10 +393,11 @@ impl Core {
         f: impl FnOnce(&mut ProfilesFile) -> Result<(), SettingsError>,
     ) -> Result<Option<Record>, OpError> {
         self.check_expected(expected)?;
-        let mut next = self.profiles.clone();
+        let mut next = (*self.profiles).clone();
         f(&mut next).map_err(OpError::Settings)?;
-        let before = std::mem::replace(&mut self.profiles, next);
-        Ok(self.profiles_changed(before, Origin::Profile, detail, now_ms))
+        let delta = self.profiles.diff(&next);
+        self.check_limits(&delta)?;
+        Ok(self.commit_profiles(delta, Origin::Profile, detail, now_ms))
     }
 
     /// `Rollback`: restores `profiles` (the state at revision `target`).
@@ -301,28 +406,26 @@ impl Core {
     /// A stale revision.
     pub(crate) fn rollback(
         &mut self,
-        profiles: ProfilesFile,
+        profiles: &ProfilesFile,
         target: u64,
         expected: Option<u64>,
         now_ms: i64,
     ) -> Result<Option<Record>, OpError> {
         self.check_expected(expected)?;
-        let before = std::mem::replace(&mut self.profiles, profiles);
-        Ok(self.profiles_changed(before, Origin::Rollback, target.to_string(), now_ms))
+        let delta = self.profiles.diff(profiles);
+        Ok(self.commit_profiles(delta, Origin::Rollback, target.to_string(), now_ms))
     }
 
-    fn profiles_changed(
+    /// `profiles.toml` was edited outside cfgd: takes the edit in. It is
+    /// not bounded by the limits (it is already on disk; refusing it would
+    /// only make cfgd overwrite it).
+    pub(crate) fn profiles_file_edit(
         &mut self,
-        before: ProfilesFile,
-        origin: Origin,
-        detail: String,
+        delta: ProfilesDelta,
+        path: &str,
         now_ms: i64,
     ) -> Option<Record> {
-        if before == self.profiles {
-            return None;
-        }
-        self.rebuild_profile();
-        self.commit(true, origin, detail, now_ms)
+        self.commit_profiles(delta, Origin::ProfilesFile, path.to_owned(), now_ms)
     }
 
     /// Takes a re-read config dir; records the effective changes, if any.
@@ -339,15 +442,16 @@ impl Core {
             self.rebuild_env();
             self.rebuild_profile();
         }
-        self.commit(false, Origin::File, detail, now_ms)
+        self.commit(ProfilesDelta::default(), Origin::File, detail, now_ms)
     }
 
     /// Records how the effective values differ from `last` (the values the
-    /// log last recorded), plus the profiles if they differ from `logged`.
+    /// log last recorded), plus `edit`: the profiles file's changes made
+    /// while cfgd was down (already applied to this core's profiles).
     pub(crate) fn startup(
         &mut self,
         last: &BTreeMap<String, Effective>,
-        logged: &ProfilesFile,
+        edit: ProfilesDelta,
         now_ms: i64,
     ) -> Option<Record> {
         let catalog = self.config_dir.catalog();
@@ -376,14 +480,12 @@ impl Core {
                 });
             }
         }
-        let profiles_changed = self.profiles != *logged;
-        self.next_record(
-            changes,
-            profiles_changed,
-            Origin::Startup,
-            String::new(),
-            now_ms,
-        )
+        let detail = if edit.is_empty() {
+            String::new()
+        } else {
+            "profiles file edited while cfgd was down".to_owned()
+        };
+        self.next_record(changes, edit, Origin::Startup, detail, now_ms)
     }
 }
 
@@ -399,6 +501,8 @@ pub(crate) fn validate(
 ) -> Result<Vec<Valid>, OpError> {
     let mut ok = Vec::with_capacity(batch.len());
     let mut errors = Vec::new();
+    // Canonical name -> the name it was first given as.
+    let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
     for (given, input) in batch {
         let entry: &Entry = match catalog.lookup(given) {
             Ok(e) => e,
@@ -407,6 +511,15 @@ pub(crate) fn validate(
                 continue;
             }
         };
+        if let Some(first) = seen.insert(&entry.name, given) {
+            errors.push(SettingsError::GivenTwice {
+                name: entry.name.clone(),
+                first: first.to_owned(),
+                second: given.clone(),
+            });
+            seen.insert(&entry.name, first);
+            continue;
+        }
         let parsed = match input {
             Input::Raw(raw) => cfgd_settings::value::parse(entry, raw),
             Input::Typed(v) => cfgd_settings::value::coerce(entry, v.clone()),
@@ -506,7 +619,7 @@ mod tests {
         assert_eq!(c.new.as_ref().unwrap().value, Some(Value::Integer(2)));
         assert_eq!(c.new.as_ref().unwrap().source, Source::profile("default"));
         assert_eq!(
-            rec.profiles.unwrap().values("default")["PREFECT_TASKS_DEFAULT_RETRIES"],
+            rec.profiles.profiles["default"].put["PREFECT_TASKS_DEFAULT_RETRIES"],
             toml::Value::from("2")
         );
         // The same value again changes nothing and makes no revision.
@@ -547,7 +660,7 @@ mod tests {
             .unwrap();
         let rec = core.set(&batch, None, 1).unwrap().unwrap();
         assert!(rec.changes.is_empty());
-        assert!(rec.profiles.is_some());
+        assert!(!rec.profiles.is_empty());
         let r = core
             .resolution()
             .get("PREFECT_TASKS_DEFAULT_RETRIES")
@@ -610,9 +723,9 @@ mod tests {
     fn startup_records_differences_from_the_log() {
         let (_d, mut core) = core_with(&[("PREFECT_TASK_DEFAULT_RETRIES", "5")]);
         let mut last = core.effective();
-        assert!(core.startup(&last, &ProfilesFile::default(), 1).is_none());
+        assert!(core.startup(&last, ProfilesDelta::default(), 1).is_none());
         last.get_mut("PREFECT_TASKS_DEFAULT_RETRIES").unwrap().value = Some(Value::Integer(1));
-        let rec = core.startup(&last, &ProfilesFile::default(), 1).unwrap();
+        let rec = core.startup(&last, ProfilesDelta::default(), 1).unwrap();
         assert_eq!(rec.origin, Origin::Startup);
         assert_eq!(rec.changes.len(), 1);
     }

@@ -22,6 +22,8 @@ pub(crate) enum FileRole {
     Config(cfgd_settings::configdir::FileKind),
     /// The profiles file.
     Profiles,
+    /// The revision log (shown when it cannot be written).
+    Log,
 }
 
 /// One config-dir file and what is wrong with it, for status.
@@ -82,6 +84,9 @@ pub(crate) enum Resync {
 
 struct Inner {
     history: VecDeque<Arc<Record>>,
+    /// The logged size of each record in `history`, and their sum.
+    sizes: VecDeque<usize>,
+    bytes: usize,
     base: Base,
     tx: broadcast::Sender<Arc<Record>>,
 }
@@ -111,9 +116,17 @@ impl Hub {
         buffer: usize,
     ) -> Self {
         let (tx, _) = broadcast::channel(buffer.max(1));
+        let sizes: VecDeque<usize> = history.iter().map(|r| r.encoded_len()).collect();
+        let bytes = sizes.iter().sum();
         Self {
             view: ArcSwap::from_pointee(view),
-            inner: Mutex::new(Inner { history, base, tx }),
+            inner: Mutex::new(Inner {
+                history,
+                sizes,
+                bytes,
+                base,
+                tx,
+            }),
             watchers: AtomicU64::new(0),
         }
     }
@@ -134,6 +147,9 @@ impl Hub {
         let mut inner = self.lock();
         self.view.store(Arc::new(view));
         for r in records {
+            let size = r.encoded_len();
+            inner.bytes += size;
+            inner.sizes.push_back(size);
             inner.history.push_back(r.clone());
             // No receivers is fine: nobody is watching.
             let _ = inner.tx.send(r);
@@ -147,15 +163,28 @@ impl Hub {
         self.view.store(Arc::new(view));
     }
 
-    /// Drops history beyond `limit` records (when it holds more than twice
-    /// that) and returns the new base and history to persist.
-    pub(crate) fn compact(&self, limit: usize) -> Option<(Base, VecDeque<Arc<Record>>)> {
+    /// Folds history beyond `limit` records or `bytes` (as logged) into the
+    /// checkpoint, once it holds more than twice either, and returns the new
+    /// checkpoint and history to persist.
+    pub(crate) fn compact(
+        &self,
+        limit: usize,
+        bytes: usize,
+    ) -> Option<(Base, VecDeque<Arc<Record>>)> {
         let mut inner = self.lock();
-        if inner.history.len() <= limit.saturating_mul(2).max(1) {
+        let over = |i: &Inner, factor: usize| {
+            i.history.len() > limit.saturating_mul(factor).max(1)
+                || i.bytes > bytes.saturating_mul(factor).max(1)
+        };
+        if !over(&inner, 2) {
             return None;
         }
-        while inner.history.len() > limit {
-            let r = inner.history.pop_front().expect("longer than limit");
+        while over(&inner, 1) {
+            let Some(r) = inner.history.pop_front() else {
+                break;
+            };
+            let size = inner.sizes.pop_front().unwrap_or(0);
+            inner.bytes -= size;
             inner.base.absorb(&r);
         }
         Some((inner.base.clone(), inner.history.clone()))
@@ -190,13 +219,11 @@ impl Hub {
         if revision > self.view.load().revision {
             return Ok(None);
         }
-        let found = inner
-            .history
-            .iter()
-            .rev()
-            .filter(|r| r.revision <= revision)
-            .find_map(|r| r.profiles.clone());
-        Ok(Some(found.unwrap_or_else(|| inner.base.profiles.clone())))
+        let mut profiles = inner.base.profiles.clone();
+        for r in inner.history.iter().take_while(|r| r.revision <= revision) {
+            profiles.apply(&r.profiles);
+        }
+        Ok(Some(profiles))
     }
 
     /// Opens a watch: what to send first, and the live receiver.

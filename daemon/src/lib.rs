@@ -10,17 +10,20 @@
 //!   is ever replaced).
 //! - `transport` — accepted connections: the connection cap, idle and
 //!   keep-alive timeouts, streams per connection.
+//! - `authority` — grpc-core's `:authority` accepted on the Unix socket.
 //! - `startup` — the state dir and its lock; recovery into the core.
 //! - `core` — the settings state and every operation on it (no I/O).
 //! - [`store`] — durable state: the revision log and the profiles file.
 //! - `writer` — the single writer: group commit, publish, answer.
 //! - `hub` — the published view, history and the watch broadcast.
-//! - `service` — the gRPC service, auth, limits, wire conversions.
+//! - `service` — the gRPC service (with server reflection): auth,
+//!   limits, names, masking, responses, watch streams.
 //! - `dirwatch` — watching a directory: OS watcher or polling, recreated
 //!   dirs, debounce with a maximum wait.
 //! - `reload` — the config-dir reload loop (retries what the writer could
 //!   not make durable).
-//! - [`error`] — operation errors and their gRPC codes.
+//! - [`error`] — operation errors, and the one place they become a gRPC
+//!   `Status` (code, message, typed details).
 //!
 //! # Example
 //! ```no_run
@@ -32,6 +35,7 @@
 //! # Ok(()) }
 //! ```
 
+mod authority;
 pub mod config;
 mod core;
 mod dirwatch;
@@ -57,6 +61,7 @@ use tokio_util::sync::CancellationToken;
 pub use config::{Config, ConnectionLimits, Limits, ListenAddr, TlsFiles};
 pub use listener::Listener;
 
+use crate::core::ProfileLimits;
 use crate::hub::Hub;
 use crate::service::{Auth, Info, SettingsService};
 use crate::store::{FileStore, Store};
@@ -106,6 +111,9 @@ pub enum DaemonError {
     /// The TLS certificate or key cannot be used.
     #[error("TLS: {0}")]
     Tls(String),
+    /// The descriptors for server reflection do not load.
+    #[error("gRPC reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
     /// The gRPC server failed.
     #[error("gRPC server error: {0}")]
     Serve(#[from] tonic::transport::Error),
@@ -170,18 +178,37 @@ pub async fn serve_with_ready(
     let env = Arc::new(config.env.clone());
     let profiles_path = config.profiles_path();
     let mut store = FileStore::new(&config.state_dir, &profiles_path);
-
-    let (core, base, records) = startup::recover(&mut store, &config_dir, &env)?;
-    for e in core.layer_errors() {
+    if config.repair_state {
+        store = store.repairing();
+    }
+    let limits = ProfileLimits {
+        max_profiles: config.limits.max_profiles,
+        max_bytes: config.limits.max_profile_bytes,
+    };
+    let started = startup::recover(&mut store, &config_dir, &env, limits)?;
+    for e in started.core.layer_errors() {
         tracing::error!(error = %e, "value not applied");
     }
-    let revision = core.revision();
-    let epoch = core.epoch();
-    let view = writer::build_view(&core, &store.profiles_path());
-    let history: VecDeque<Arc<store::Record>> = records.into_iter().map(Arc::new).collect();
-    let hub = Arc::new(Hub::new(view, base, history, config.watch_buffer));
-    let (writer, writer_thread) =
-        writer::spawn(core, Box::new(store), hub.clone(), config.history_limit);
+    let revision = started.core.revision();
+    let epoch = started.core.epoch();
+    let view = writer::build_view(
+        &started.core,
+        &store.profiles_path(),
+        &writer::StoreHealth::default(),
+    );
+    let history: VecDeque<Arc<store::Record>> = started.records.into_iter().map(Arc::new).collect();
+    let hub = Arc::new(Hub::new(view, started.base, history, config.watch_buffer));
+    let retention = writer::Retention {
+        records: config.history_limit,
+        bytes: config.history_bytes,
+    };
+    let (writer, writer_thread) = writer::spawn(
+        started.core,
+        Box::new(store),
+        hub.clone(),
+        retention,
+        started.profiles,
+    );
 
     let stop = CancellationToken::new();
     let (reload_task, reload_status) = reload::spawn(
@@ -219,14 +246,26 @@ pub async fn serve_with_ready(
         .set_serving::<SettingsServer<SettingsService>>()
         .await;
     let tls = config.tls.as_ref().map(load_tls).transpose()?;
+    // Both reflection versions (newer tools ask v1, older ones v1alpha);
+    // google.rpc's descriptors let them show a refusal's error details.
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(cfgd_proto::pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
+    };
+    let plain = tls.is_none();
     let router = transport::server(&connections, tls)
         .map_err(|e| DaemonError::Tls(e.to_string()))?
         .add_service(health_service)
-        .add_service(
+        .add_service(reflection().build_v1()?)
+        .add_service(reflection().build_v1alpha()?)
+        .add_service(service::MessageLimit::new(
             SettingsServer::new(service)
                 .max_decoding_message_size(config.limits.max_message_bytes)
                 .max_encoding_message_size(usize::MAX),
-        );
+            config.limits.max_message_bytes,
+        ));
 
     let stopping = stop.clone();
     let signal = async move {
@@ -238,7 +277,7 @@ pub async fn serve_with_ready(
         tracing::info!(listen = %serving.listen, revision, epoch, "cfgd serving");
         ready(&serving);
     };
-    let served = transport::serve(router, listener, connections, signal, ready);
+    let served = transport::serve(router, listener, plain, connections, signal, ready);
     let grace = config.shutdown_grace;
     let deadline = async {
         stop.cancelled().await;

@@ -68,6 +68,19 @@ struct Args {
     /// Change records kept for history, watch resume and rollback.
     #[arg(long, default_value_t = 1000)]
     history: usize,
+    /// Bytes of change records kept (as logged), whatever --history says.
+    #[arg(long, default_value_t = 16 << 20)]
+    history_bytes: usize,
+    /// Most profiles the profile layer may hold.
+    #[arg(long, default_value_t = 100)]
+    max_profiles: usize,
+    /// Most bytes of names and values across all profiles.
+    #[arg(long, default_value_t = 1 << 20)]
+    max_profile_bytes: usize,
+    /// Start even on a damaged or missing revision log: keep the records
+    /// before the damage, set the damaged log aside, begin a new epoch.
+    #[arg(long)]
+    repair_state: bool,
     /// Log filter (tracing env-filter syntax); RUST_LOG also works.
     #[arg(long, env = "CFGD_LOG", default_value = "info")]
     log: String,
@@ -132,6 +145,10 @@ async fn run(args: Args, config_dir_given: bool) -> anyhow::Result<()> {
         ..cfgd::ConnectionLimits::default()
     };
     config.allow_insecure_listen = args.allow_insecure_listen;
+    config.history_bytes = args.history_bytes.max(1);
+    config.limits.max_profiles = args.max_profiles;
+    config.limits.max_profile_bytes = args.max_profile_bytes;
+    config.repair_state = args.repair_state;
     if let (Some(cert), Some(key)) = (args.tls_cert, args.tls_key) {
         config.tls = Some(cfgd::TlsFiles { cert, key });
     }

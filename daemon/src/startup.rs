@@ -4,57 +4,96 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use cfgd_settings::ConfigDir;
+use cfgd_settings::{ConfigDir, ProfilesDelta, ProfilesFile};
 
 use crate::DaemonError;
-use crate::core::Core;
-use crate::store::{Base, Record, Store, apply_changes};
-use crate::writer;
+use crate::core::{Core, ProfileLimits};
+use crate::store::{Base, OnDisk, Record, Store};
+use crate::writer::{self, ProfilesStart};
 
-/// Recovers the store and builds the core at the recovered revision,
-/// recording (durably) how the effective values differ from the log's last
-/// record, if they do.
+/// The recovered state, ready to serve.
+pub(crate) struct Started {
+    /// The settings core at the recovered revision.
+    pub(crate) core: Core,
+    /// The checkpoint before the retained history.
+    pub(crate) base: Base,
+    /// The retained history, oldest first.
+    pub(crate) records: VecDeque<Record>,
+    /// What remains to do about the profiles file.
+    pub(crate) profiles: ProfilesStart,
+}
+
+/// Recovers the store and builds the core at the recovered revision:
+/// replays the log over its checkpoint, takes in an edit made to the
+/// profiles file while cfgd was down, and records (durably) how the
+/// effective values differ from what the log last recorded, if they do.
+///
+/// # Errors
+/// A store that cannot be trusted or read, or a start-up record that
+/// cannot be made durable.
 pub(crate) fn recover(
     store: &mut dyn Store,
     config_dir: &ConfigDir,
     env: &Arc<Vec<(String, String)>>,
-) -> Result<(Core, Base, VecDeque<Record>), DaemonError> {
-    let initial = |profiles: &cfgd_settings::ProfilesFile| {
+    limits: ProfileLimits,
+) -> Result<Started, DaemonError> {
+    let initial = |profiles: &ProfilesFile| {
         Core::new(config_dir.clone(), env.clone(), profiles.clone(), 0, 0).effective()
     };
     let rec = store.recover(&initial)?;
-    let mut last = rec.base.effective.clone();
-    for r in &rec.records {
-        apply_changes(&mut last, &r.changes);
+    let mut profiles = rec.profiles();
+    let last = rec.effective();
+    let mut start = ProfilesStart::default();
+    let mut edit = ProfilesDelta::default();
+    match store.read_profiles(&profiles) {
+        OnDisk::Ours { current } => start.stale = !current,
+        OnDisk::Missing => start.stale = true,
+        OnDisk::Edited(delta) => {
+            tracing::info!(file = %store.profiles_path(), "the profiles file was edited while cfgd was down; taking the edit in");
+            profiles.apply(&delta);
+            edit = delta;
+            start.stale = true;
+        }
+        OnDisk::Invalid(e) => {
+            tracing::error!(file = %store.profiles_path(), error = %e, "the profiles file is invalid: serving the profiles the revision log holds; profile writes are refused until the file is fixed");
+            start.invalid = Some(e.to_string());
+        }
     }
-    let logged = rec
-        .records
-        .iter()
-        .rev()
-        .find_map(|r| r.profiles.clone())
-        .unwrap_or_else(|| rec.base.profiles.clone());
-    let revision = rec.records.back().map_or(rec.base.revision, |r| r.revision);
     let mut core = Core::new(
         config_dir.clone(),
         env.clone(),
-        rec.profiles,
+        profiles,
         rec.base.epoch,
-        revision,
-    );
+        rec.revision(),
+    )
+    .with_limits(limits);
     let mut records = rec.records;
-    if let Some(r) = core.startup(&last, &logged, writer::now_ms()) {
+    if let Some(r) = core.startup(&last, edit, writer::now_ms()) {
         tracing::info!(
             revision = r.revision,
             changes = r.changes.len(),
             "effective values changed while cfgd was down"
         );
         store.append(std::slice::from_ref(&r))?;
-        if r.profiles.is_some() {
-            store.write_profiles(core.profiles())?;
-        }
         records.push_back(r);
     }
-    Ok((core, rec.base, records))
+    // Repair the file now, so it is current once cfgd serves; if it cannot
+    // be written (a full disk), cfgd serves anyway and the writer retries:
+    // the log holds everything.
+    if start.stale {
+        match store.write_profiles(core.profiles()) {
+            Ok(()) => start.stale = false,
+            Err(e) => {
+                tracing::warn!(file = %store.profiles_path(), error = %e, "cannot write the profiles file yet; serving from the revision log and retrying")
+            }
+        }
+    }
+    Ok(Started {
+        core,
+        base: rec.base,
+        records,
+        profiles: start,
+    })
 }
 
 /// Creates the state dir (mode 0700) and locks it for this process: two

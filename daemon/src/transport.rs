@@ -26,7 +26,7 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 use tower::layer::util::{Identity, Stack};
 
-use self::conn::{CountStreamsLayer, Incoming};
+use self::conn::{CountStreamsLayer, Incoming, UnixAccept};
 use crate::config::ConnectionLimits;
 use crate::listener::{Kind, Listener};
 
@@ -50,13 +50,16 @@ pub(crate) fn server(
 
 /// Serves `router` on `listener` until `signal`, then waits for open
 /// connections to close; `ready` runs once connections are being accepted.
-/// A Unix socket's file is removed afterwards (if it is still ours).
+/// `plain` says there is no TLS (a Unix socket's connections then get
+/// grpc-core's `:authority` fixed). A Unix socket's file is removed
+/// afterwards (if it is still ours).
 ///
 /// # Errors
 /// A server failure.
 pub(crate) async fn serve(
     router: Router,
     listener: Listener,
+    plain: bool,
     connections: Arc<Connections>,
     signal: impl Future<Output = ()>,
     ready: impl FnOnce() + Send + 'static,
@@ -67,9 +70,10 @@ pub(crate) async fn serve(
                 .serve_with_incoming_shutdown(Incoming::new(l, connections, ready), signal)
                 .await
         }
-        Kind::Unix(l, path) => {
+        Kind::Unix(listener, path) => {
+            let accept = UnixAccept { listener, plain };
             let served = router
-                .serve_with_incoming_shutdown(Incoming::new(l, connections, ready), signal)
+                .serve_with_incoming_shutdown(Incoming::new(accept, connections, ready), signal)
                 .await;
             path.remove();
             served

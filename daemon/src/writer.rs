@@ -3,13 +3,13 @@
 //!
 //! It runs on its own thread (fsync blocks) and takes requests from a
 //! channel. Requests that arrive while a group is being written form the
-//! next group, so concurrent writes share an fsync. It ends when every
-//! sender is gone (the service and the reload loop have stopped), after
-//! writing the profiles file one last time.
+//! next group, so concurrent writes share an fsync. It also keeps
+//! `profiles.toml` in step with the log (see [`ProfilesSync`]). It ends when
+//! every sender is gone (the service and the reload loop have stopped),
+//! after bringing the profiles file up to date one last time.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use cfgd_settings::{ConfigDir, ProfilesFile, SettingsError};
 use tokio::sync::{mpsc, oneshot};
@@ -17,14 +17,19 @@ use tokio::sync::{mpsc, oneshot};
 use crate::core::{Core, Input};
 use crate::error::OpError;
 use crate::hub::{FileRole, FileStatus, Hub, View};
-use crate::store::{Record, Store};
+use crate::store::{OnDisk, Record, Store};
 
 /// Longest the profiles file may lag the log under constant load (the log
 /// is what makes a write durable; the file is for readers such as Prefect).
-const PROFILES_LAG: std::time::Duration = std::time::Duration::from_millis(200);
+const PROFILES_LAG: Duration = Duration::from_millis(200);
 
 /// How long the writer must be idle before it rewrites the profiles file.
-const PROFILES_IDLE: std::time::Duration = std::time::Duration::from_millis(100);
+const PROFILES_IDLE: Duration = Duration::from_millis(100);
+
+/// First and longest wait before retrying a failed profiles-file write (or
+/// re-reading an invalid file); failures are logged once per wait.
+const RETRY_FIRST: Duration = Duration::from_millis(500);
+const RETRY_MAX: Duration = Duration::from_secs(30);
 
 /// Largest group of requests sharing one fsync.
 const MAX_GROUP: usize = 1024;
@@ -71,6 +76,10 @@ pub(crate) enum Op {
         /// Which files changed.
         detail: String,
     },
+    /// The profiles file changed on disk: read it and take in an edit made
+    /// outside cfgd.
+    #[allow(dead_code)] // sent by the profiles-file watcher, which lands next
+    ProfilesFileChanged,
 }
 
 impl std::fmt::Debug for Op {
@@ -81,7 +90,19 @@ impl std::fmt::Debug for Op {
             Op::Profile { detail, .. } => write!(f, "Profile({detail})"),
             Op::Rollback { target, .. } => write!(f, "Rollback({target})"),
             Op::Reload { detail, .. } => write!(f, "Reload({detail})"),
+            Op::ProfilesFileChanged => write!(f, "ProfilesFileChanged"),
         }
+    }
+}
+
+impl Op {
+    /// Whether the operation writes the profile layer (refused while the
+    /// profiles file on disk is invalid, so cfgd never overwrites it).
+    fn writes_profiles(&self) -> bool {
+        matches!(
+            self,
+            Op::Set { .. } | Op::Unset { .. } | Op::Profile { .. } | Op::Rollback { .. }
+        )
     }
 }
 
@@ -131,16 +152,40 @@ impl WriterHandle {
     }
 }
 
+/// How the history is bounded.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Retention {
+    /// Records kept.
+    pub(crate) records: usize,
+    /// Bytes of records kept (as logged).
+    pub(crate) bytes: usize,
+}
+
+/// What the start-up left for the writer to finish about the profiles file.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ProfilesStart {
+    /// The file lags the log (or is missing) and must be rewritten.
+    pub(crate) stale: bool,
+    /// The file is invalid: why (writes are refused until it is fixed).
+    pub(crate) invalid: Option<String>,
+}
+
 /// Starts the writer thread. It ends when every [`WriterHandle`] is dropped.
 pub(crate) fn spawn(
     core: Core,
     store: Box<dyn Store>,
     hub: Arc<Hub>,
-    history_limit: usize,
+    retention: Retention,
+    start: ProfilesStart,
 ) -> (WriterHandle, std::thread::JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(4096);
     // To wait for the next request with a timeout (see `Writer::run`).
     let runtime = tokio::runtime::Handle::current();
+    let mut sync = ProfilesSync::default();
+    if start.stale || start.invalid.is_some() {
+        sync.dirty_since = Some(Instant::now());
+    }
+    sync.invalid = start.invalid;
     let thread = std::thread::Builder::new()
         .name("cfgd-writer".into())
         .spawn(move || {
@@ -148,8 +193,9 @@ pub(crate) fn spawn(
                 core,
                 store,
                 hub,
-                history_limit,
-                profiles_dirty: None,
+                retention,
+                sync,
+                log_error: None,
             }
             .run(rx, &runtime)
         })
@@ -157,34 +203,80 @@ pub(crate) fn spawn(
     (WriterHandle { tx }, thread)
 }
 
+/// Keeping `profiles.toml` in step with the log. The file is rewritten once
+/// the writer is idle (or has lagged [`PROFILES_LAG`]), always as a
+/// read-modify-write: an edit found on disk is taken in first.
+#[derive(Debug, Default)]
+struct ProfilesSync {
+    /// Since when the file lags the log (or must be checked again).
+    dirty_since: Option<Instant>,
+    /// After a failure: not before this.
+    retry_at: Option<Instant>,
+    backoff: Duration,
+    /// Why the file on disk is invalid; profile writes are refused meanwhile.
+    invalid: Option<String>,
+    /// Why the last write of the file failed.
+    error: Option<String>,
+}
+
+impl ProfilesSync {
+    fn failed(&mut self, why: String) -> bool {
+        self.backoff = if self.backoff.is_zero() {
+            RETRY_FIRST
+        } else {
+            (self.backoff * 2).min(RETRY_MAX)
+        };
+        self.retry_at = Some(Instant::now() + self.backoff);
+        let new = self.error.as_ref() != Some(&why);
+        self.error = Some(why);
+        new
+    }
+
+    fn succeeded(&mut self) {
+        self.dirty_since = None;
+        self.retry_at = None;
+        self.backoff = Duration::ZERO;
+        self.error = None;
+    }
+
+    /// When the writer should next look at the file, if it must.
+    fn due(&self) -> Option<Instant> {
+        let dirty = self.dirty_since?;
+        Some(match self.retry_at {
+            Some(t) => t,
+            None => (Instant::now() + PROFILES_IDLE).min(dirty + PROFILES_LAG),
+        })
+    }
+}
+
 struct Writer {
     core: Core,
     store: Box<dyn Store>,
     hub: Arc<Hub>,
-    history_limit: usize,
-    /// Since when the profiles file lags the log (it is written when the
-    /// writer is idle, or after [`PROFILES_LAG`] under constant load).
-    profiles_dirty: Option<std::time::Instant>,
+    retention: Retention,
+    sync: ProfilesSync,
+    /// Why the last append failed (shown in status until one succeeds).
+    log_error: Option<String>,
 }
 
 impl Writer {
     fn run(mut self, mut rx: mpsc::Receiver<Request>, runtime: &tokio::runtime::Handle) {
         loop {
-            // The profiles file is rewritten once the writer has been idle for
-            // PROFILES_IDLE (or has lagged PROFILES_LAG under constant load),
-            // so a write costs one fsync, not three.
-            let next = if self.profiles_dirty.is_some() {
-                let waited = runtime
-                    .block_on(async { tokio::time::timeout(PROFILES_IDLE, rx.recv()).await });
-                match waited {
-                    Ok(next) => next,
-                    Err(_idle) => {
-                        self.flush_profiles();
-                        continue;
+            let next = match self.sync.due() {
+                // The profiles file is rewritten once the writer has been
+                // idle for PROFILES_IDLE (or has lagged PROFILES_LAG under
+                // constant load), so a write costs one fsync, not three.
+                Some(due) => {
+                    let wait = due.saturating_duration_since(Instant::now());
+                    match runtime.block_on(async { tokio::time::timeout(wait, rx.recv()).await }) {
+                        Ok(next) => next,
+                        Err(_idle) => {
+                            self.sync_profiles();
+                            continue;
+                        }
                     }
                 }
-            } else {
-                rx.blocking_recv()
+                None => rx.blocking_recv(),
             };
             let Some(first) = next else { break };
             let mut group = vec![first];
@@ -195,17 +287,21 @@ impl Writer {
                 }
             }
             self.group(group);
-            if self
-                .profiles_dirty
-                .is_some_and(|t| t.elapsed() > PROFILES_LAG)
+            if self.sync.retry_at.is_none()
+                && self
+                    .sync
+                    .dirty_since
+                    .is_some_and(|t| t.elapsed() > PROFILES_LAG)
             {
-                self.flush_profiles();
+                self.sync_profiles();
             }
             if rx.is_empty() {
                 self.compact();
             }
         }
-        self.flush_profiles();
+        if self.sync.dirty_since.is_some() {
+            self.sync_profiles();
+        }
         tracing::debug!("writer stopped");
     }
 
@@ -214,9 +310,19 @@ impl Writer {
         let now = now_ms();
         let mut records = Vec::new();
         let mut answers = Vec::with_capacity(group.len());
-        let mut status_changed = false;
+        let mut check_file = false;
         for Request { op, reply } in group {
-            let is_reload = matches!(op, Op::Reload { .. });
+            if matches!(op, Op::ProfilesFileChanged) {
+                check_file = true;
+                let _ = reply.send(Ok(Outcome {
+                    record: None,
+                    revision: self.core.revision(),
+                    resolution: self.core.resolution().clone(),
+                    profile: self.core.profiles().active_name().to_owned(),
+                    view: self.hub.view(),
+                }));
+                continue;
+            }
             let result = self.apply(op, now).map(|record| {
                 let after = (
                     self.core.revision(),
@@ -225,39 +331,22 @@ impl Writer {
                 );
                 (record, after)
             });
-            status_changed |= is_reload;
             if let Ok((Some(r), _)) = &result {
                 records.push(r.clone());
             }
             answers.push((reply, result));
         }
-        if !records.is_empty() {
-            if let Err(e) = self.store.append(&records) {
-                tracing::error!(error = %e, "a write could not be made durable; it was not applied");
-                self.core = checkpoint;
-                let msg = e.to_string();
+        let durable = self.persist(checkpoint, &records);
+        let records: Vec<Arc<Record>> = match durable {
+            Ok(()) => records.into_iter().map(Arc::new).collect(),
+            Err(e) => {
                 for (reply, result) in answers {
-                    let _ = reply.send(result.and_then(|_| Err(OpError::Store(msg.clone()))));
+                    let _ = reply.send(result.and_then(|_| Err(e.clone())));
                 }
                 return;
             }
-            if records.iter().any(|r| r.profiles.is_some()) {
-                self.profiles_dirty
-                    .get_or_insert_with(std::time::Instant::now);
-            }
-        }
-        let records: Vec<Arc<Record>> = records.into_iter().map(Arc::new).collect();
-        for r in &records {
-            log_record(r);
-        }
-        let view = self.view();
-        if records.is_empty() {
-            if status_changed {
-                self.hub.replace_view(view);
-            }
-        } else {
-            self.hub.publish(records.clone(), view);
-        }
+        };
+        self.publish(&records);
         let view = self.hub.view();
         let mut by_revision = records.into_iter();
         for (reply, result) in answers {
@@ -274,9 +363,62 @@ impl Writer {
             });
             let _ = reply.send(outcome);
         }
+        if check_file {
+            self.sync_profiles();
+        }
+    }
+
+    /// Makes `records` durable, or puts `checkpoint` back.
+    fn persist(&mut self, checkpoint: Core, records: &[Record]) -> Result<(), OpError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        match self.store.append(records) {
+            Ok(()) => {
+                if self.log_error.take().is_some() {
+                    tracing::info!("the revision log can be written again");
+                }
+                if records.iter().any(|r| !r.profiles.is_empty()) {
+                    self.sync.dirty_since.get_or_insert_with(Instant::now);
+                }
+                Ok(())
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                if self.log_error.as_ref() != Some(&msg) {
+                    tracing::error!(error = %msg, "a write could not be made durable; it was not applied");
+                }
+                self.log_error = Some(msg);
+                self.core = checkpoint;
+                // Status shows why writes fail.
+                self.hub.replace_view(self.view());
+                Err(OpError::store(&e))
+            }
+        }
+    }
+
+    /// Publishes `records` and the view after them; with no records, swaps
+    /// the view only when what status shows changed.
+    fn publish(&mut self, records: &[Arc<Record>]) {
+        for r in records {
+            log_record(r);
+        }
+        let view = self.view();
+        if records.is_empty() {
+            if *view.files != *self.hub.view().files {
+                self.hub.replace_view(view);
+            }
+        } else {
+            self.hub.publish(records.to_vec(), view);
+        }
     }
 
     fn apply(&mut self, op: Op, now: i64) -> Result<Option<Record>, OpError> {
+        if op.writes_profiles()
+            && let Some(why) = &self.sync.invalid
+        {
+            return Err(OpError::ProfilesFileInvalid(why.clone()));
+        }
         match op {
             Op::Set { batch, expected } => {
                 let valid = self.core.validate(&batch)?;
@@ -304,39 +446,121 @@ impl Writer {
                     }
                     Ok(Some(p)) => p,
                 };
-                self.core.rollback(profiles, target, expected, now)
+                self.core.rollback(&profiles, target, expected, now)
             }
             Op::Reload { dir, detail } => Ok(self.core.reload(dir, detail, now)),
+            Op::ProfilesFileChanged => Ok(None),
         }
     }
 
-    fn flush_profiles(&mut self) {
-        if self.profiles_dirty.is_none() {
-            return;
+    /// Brings the profiles file in step: takes in an edit made outside
+    /// cfgd (as a revision of its own), then writes cfgd's state if the
+    /// file lags it. Never overwrites a file that does not parse.
+    fn sync_profiles(&mut self) {
+        let path = self.store.profiles_path();
+        match self.store.read_profiles(self.core.profiles()) {
+            OnDisk::Invalid(e) => {
+                let why = e.to_string();
+                if self.sync.invalid.as_ref() != Some(&why) {
+                    tracing::error!(file = %path, error = %why, "the profiles file is invalid: cfgd keeps its last good content and refuses profile writes until it is fixed");
+                }
+                self.sync.invalid = Some(why);
+                self.sync.failed("invalid".into());
+                self.publish(&[]);
+                return;
+            }
+            OnDisk::Edited(delta) => {
+                let checkpoint = self.core.clone();
+                if let Some(record) = self.core.profiles_file_edit(delta, &path, now_ms()) {
+                    tracing::info!(file = %path, revision = record.revision, "the profiles file was edited outside cfgd; taking the edit in");
+                    if self
+                        .persist(checkpoint, std::slice::from_ref(&record))
+                        .is_err()
+                    {
+                        self.sync.failed("the edit could not be logged".into());
+                        return;
+                    }
+                    self.publish(&[Arc::new(record)]);
+                }
+            }
+            OnDisk::Ours { current: true } => {
+                self.recovered_file();
+                self.sync.succeeded();
+                self.publish(&[]);
+                return;
+            }
+            OnDisk::Ours { current: false } | OnDisk::Missing => {}
         }
+        self.recovered_file();
         match self.store.write_profiles(self.core.profiles()) {
-            Ok(()) => self.profiles_dirty = None,
-            // The log holds the change; recovery rewrites the file.
-            Err(e) => tracing::error!(error = %e, "cannot write the profiles file; will retry"),
+            Ok(()) => {
+                if self.sync.error.is_some() {
+                    tracing::info!(file = %path, "the profiles file is written again");
+                }
+                self.sync.succeeded();
+            }
+            Err(e) => {
+                let why = e.to_string();
+                if self.sync.failed(why.clone()) {
+                    tracing::error!(file = %path, error = %why, retry_in = ?self.sync.backoff, "cannot write the profiles file; the log holds every change, retrying");
+                }
+            }
+        }
+        self.publish(&[]);
+    }
+
+    fn recovered_file(&mut self) {
+        if self.sync.invalid.take().is_some() {
+            tracing::info!(file = %self.store.profiles_path(), "the profiles file is valid again; profile writes are accepted");
         }
     }
 
     fn compact(&mut self) {
-        if let Some((base, history)) = self.hub.compact(self.history_limit) {
-            let records: VecDeque<Record> = history.iter().map(|r| (**r).clone()).collect();
-            if let Err(e) = self.store.compact(&base, &records) {
-                tracing::warn!(error = %e, "cannot compact the revision log; it keeps growing until this works");
-            }
+        if self.log_error.is_some() {
+            return;
+        }
+        if let Some((base, history)) = self
+            .hub
+            .compact(self.retention.records, self.retention.bytes)
+            && let Err(e) = self.store.compact(&base, &history)
+        {
+            tracing::warn!(error = %e, "cannot compact the revision log; it keeps growing until this works");
         }
     }
 
     fn view(&self) -> View {
-        build_view(&self.core, &self.store.profiles_path())
+        let health = StoreHealth {
+            log_path: self.store.log_path(),
+            log_error: self.log_error.clone(),
+            profiles_error: self
+                .sync
+                .invalid
+                .as_ref()
+                .map(|e| format!("{e} (cfgd keeps its last good content and refuses profile writes until the file is fixed)"))
+                .or_else(|| {
+                    self.sync
+                        .error
+                        .as_ref()
+                        .map(|e| format!("{e} (the file lags the revision log; retrying)"))
+                }),
+        };
+        build_view(&self.core, &self.store.profiles_path(), &health)
     }
 }
 
+/// What status shows about the durable store.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct StoreHealth {
+    /// The revision log.
+    pub(crate) log_path: String,
+    /// Why writes cannot be made durable, if they cannot.
+    pub(crate) log_error: Option<String>,
+    /// What is wrong with the profiles file, if anything.
+    pub(crate) profiles_error: Option<String>,
+}
+
 /// The view of `core` (also used at start-up).
-pub(crate) fn build_view(core: &Core, profiles_path: &str) -> View {
+pub(crate) fn build_view(core: &Core, profiles_path: &str, health: &StoreHealth) -> View {
     let mut files: Vec<FileStatus> = core
         .config_dir()
         .files()
@@ -350,20 +574,29 @@ pub(crate) fn build_view(core: &Core, profiles_path: &str) -> View {
             }
         })
         .collect();
-    let layer_errors: Vec<String> = core.layer_errors().map(ToString::to_string).collect();
+    let mut problems: Vec<String> = health.profiles_error.iter().cloned().collect();
+    problems.extend(core.layer_errors().map(ToString::to_string));
     files.push(FileStatus {
         path: profiles_path.to_owned(),
         kind: FileRole::Profiles,
-        error: (!layer_errors.is_empty()).then(|| layer_errors.join("\n")),
+        error: (!problems.is_empty()).then(|| problems.join("\n")),
         error_line: None,
     });
+    if let Some(e) = &health.log_error {
+        files.push(FileStatus {
+            path: health.log_path.clone(),
+            kind: FileRole::Log,
+            error: Some(format!("{e} (writes are refused until it can be written)")),
+            error_line: None,
+        });
+    }
     View {
         revision: core.revision(),
         epoch: core.epoch(),
         active_profile: core.profiles().active_name().to_owned(),
         resolution: core.resolution().clone(),
         catalog: core.catalog().clone(),
-        profiles: Arc::new(core.profiles().clone()),
+        profiles: core.profiles().clone(),
         files: Arc::new(files),
     }
 }
@@ -397,4 +630,45 @@ pub(crate) fn now_ms() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failing_profiles_write_backs_off_and_is_logged_once_per_reason() {
+        let mut s = ProfilesSync {
+            dirty_since: Some(Instant::now()),
+            ..Default::default()
+        };
+        assert!(
+            s.failed("No space left on device".into()),
+            "the first failure is logged"
+        );
+        let mut waits = vec![s.backoff];
+        for _ in 0..8 {
+            assert!(
+                !s.failed("No space left on device".into()),
+                "the same failure is not logged again"
+            );
+            waits.push(s.backoff);
+        }
+        assert_eq!(
+            waits[..7],
+            [500, 1000, 2000, 4000, 8000, 16000, 30000].map(Duration::from_millis)
+        );
+        assert_eq!(*waits.last().unwrap(), RETRY_MAX);
+        assert!(
+            s.failed("Permission denied".into()),
+            "a new reason is logged"
+        );
+        s.succeeded();
+        assert!(s.due().is_none());
+        assert!(
+            s.failed("No space left on device".into()),
+            "logged again after a success"
+        );
+        assert_eq!(s.backoff, RETRY_FIRST);
+    }
 }

@@ -204,7 +204,7 @@ async fn it_starts_from_any_directory_on_its_embedded_defaults() {
         .expect("the new dir's file arrives")
         .unwrap()
         .unwrap();
-    let Some(pb::watch_event::Event::Change(change)) = event.event else {
+    let Some(pb::watch_response::Event::Change(change)) = event.event else {
         panic!("{event:?}")
     };
     assert_eq!(change.changes[0].name, "PREFECT_TASKS_DEFAULT_RETRIES");

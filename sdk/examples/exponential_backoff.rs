@@ -19,7 +19,7 @@
 #[path = "common/mod.rs"]
 mod common;
 
-use cfgd_sdk::retry::{RunError, task};
+use cfgd_sdk::retry::{RunError, exponential_backoff, task};
 use common::{FetchError, FlakyService};
 
 #[task(retries = 3, retry_delay_seconds = exponential_backoff(0.1))]

@@ -23,7 +23,7 @@
 mod common;
 
 use cfgd_sdk::retry::jitter::lower_clamp_multiple;
-use cfgd_sdk::retry::task;
+use cfgd_sdk::retry::{exponential_backoff, task};
 use common::{FetchError, FlakyService};
 
 const JITTER: f64 = 1.0;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use cfgd_sdk::retry::jitter::lower_clamp_multiple;
 use cfgd_sdk::retry::{
-    FixedDefaults, RetryDefaults, RetryDelay, RunError, StateName, Task, TaskRun,
+    Defaults, FixedDefaults, RetryDefaults, RetryDelay, RunError, StateName, Task, TaskRun,
     exponential_backoff,
 };
 use cfgd_settings::Delays;
@@ -50,7 +50,7 @@ fn scheduled(run: &TaskRun) -> Vec<Duration> {
 
 #[tokio::test(start_paused = true)]
 async fn a_scalar_delay_is_used_for_every_retry() {
-    let task = Task::new("t").retries(3).retry_delay_seconds(5).unwrap();
+    let task = Task::new("t").retries(3).retry_delay_seconds(5);
     let (run, gaps) = observe(&task).await;
     assert_eq!(gaps, secs(&[5.0, 5.0, 5.0]));
     assert_eq!(scheduled(&run), gaps);
@@ -59,10 +59,7 @@ async fn a_scalar_delay_is_used_for_every_retry() {
 
 #[tokio::test(start_paused = true)]
 async fn a_short_list_repeats_its_last_delay() {
-    let task = Task::new("t")
-        .retries(4)
-        .retry_delay_seconds([1, 2])
-        .unwrap();
+    let task = Task::new("t").retries(4).retry_delay_seconds([1, 2]);
     let (run, gaps) = observe(&task).await;
     assert_eq!(gaps, secs(&[1.0, 2.0, 2.0, 2.0]));
     assert_eq!(scheduled(&run), gaps);
@@ -72,8 +69,7 @@ async fn a_short_list_repeats_its_last_delay() {
 async fn a_long_list_is_cut_to_the_retries() {
     let task = Task::new("t")
         .retries(2)
-        .retry_delay_seconds(vec![1.5, 2.5, 3.5, 4.5])
-        .unwrap();
+        .retry_delay_seconds(vec![1.5, 2.5, 3.5, 4.5]);
     let (run, gaps) = observe(&task).await;
     assert_eq!(gaps, secs(&[1.5, 2.5]));
     assert_eq!(scheduled(&run), gaps);
@@ -88,8 +84,7 @@ async fn a_function_gets_the_resolved_retry_count() {
         .retry_delay_seconds(RetryDelay::from_fn(move |n| {
             seen2.store(n, Ordering::Relaxed);
             (1..=n).map(|k| f64::from(k) * 0.25).collect()
-        }))
-        .unwrap();
+        }));
     let (_, gaps) = observe(&task).await;
     assert_eq!(gaps, secs(&[0.25, 0.5, 0.75]));
     assert_eq!(seen.load(Ordering::Relaxed), 3);
@@ -99,8 +94,7 @@ async fn a_function_gets_the_resolved_retry_count() {
 async fn exponential_backoff_doubles() {
     let task = Task::new("t")
         .retries(3)
-        .retry_delay_seconds(exponential_backoff(10))
-        .unwrap();
+        .retry_delay_seconds(exponential_backoff(10));
     let (run, gaps) = observe(&task).await;
     assert_eq!(gaps, secs(&[10.0, 20.0, 40.0]));
     assert_eq!(scheduled(&run), gaps);
@@ -109,11 +103,10 @@ async fn exponential_backoff_doubles() {
 #[tokio::test(start_paused = true)]
 async fn a_zero_or_empty_delay_retries_at_once_without_awaiting_retry() {
     for task in [
-        Task::new("t").retries(2).retry_delay_seconds(0).unwrap(),
+        Task::new("t").retries(2).retry_delay_seconds(0),
         Task::new("t")
             .retries(2)
-            .retry_delay_seconds(Vec::<u32>::new())
-            .unwrap(),
+            .retry_delay_seconds(Vec::<u32>::new()),
     ] {
         let (run, gaps) = observe(&task).await;
         assert_eq!(gaps, [Duration::ZERO, Duration::ZERO]);
@@ -123,10 +116,7 @@ async fn a_zero_or_empty_delay_retries_at_once_without_awaiting_retry() {
         );
     }
     // Per retry: a zero entry in a list is immediate, the next one waits.
-    let task = Task::new("t")
-        .retries(2)
-        .retry_delay_seconds([0, 3])
-        .unwrap();
+    let task = Task::new("t").retries(2).retry_delay_seconds([0, 3]);
     let (run, gaps) = observe(&task).await;
     assert_eq!(gaps, secs(&[0.0, 3.0]));
     assert_eq!(
@@ -148,9 +138,7 @@ async fn jitter_stays_within_prefects_bounds_and_is_reproducible_with_a_seed() {
         Task::new("t")
             .retries(20)
             .retry_delay_seconds(10)
-            .unwrap()
             .retry_jitter_factor(0.5)
-            .unwrap()
             .jitter_seed(11)
     };
     let (run, first) = observe(&task()).await;
@@ -174,9 +162,7 @@ async fn jitter_is_not_applied_to_a_zero_delay() {
     let task = Task::new("t")
         .retries(2)
         .retry_delay_seconds(0)
-        .unwrap()
-        .retry_jitter_factor(2)
-        .unwrap();
+        .retry_jitter_factor(2);
     let (run, gaps) = observe(&task).await;
     assert_eq!(gaps, [Duration::ZERO, Duration::ZERO]);
     assert!(scheduled(&run).is_empty());
@@ -191,24 +177,15 @@ struct Live {
 }
 
 impl RetryDefaults for Live {
-    fn task_retries(&self) -> u32 {
-        self.retries.load(Ordering::Relaxed)
-    }
-    fn task_retry_delay(&self) -> Delays {
-        self.delay
-            .lock()
-            .unwrap()
-            .clone()
-            .unwrap_or_else(|| Delays::scalar(0.0).unwrap())
-    }
-    fn task_retry_jitter_factor(&self) -> Option<f64> {
-        *self.jitter.lock().unwrap()
-    }
-    fn flow_retries(&self) -> u32 {
-        0
-    }
-    fn flow_retry_delay(&self) -> Delays {
-        Delays::scalar(0.0).unwrap()
+    fn read(&self, f: &mut dyn FnMut(&Defaults<'_>)) {
+        let delay = self.delay.lock().unwrap().clone();
+        let fixed = FixedDefaults {
+            task_retries: self.retries.load(Ordering::Relaxed),
+            task_retry_delay: delay.unwrap_or_else(|| Delays::scalar(0.0).unwrap()),
+            task_retry_jitter_factor: *self.jitter.lock().unwrap(),
+            ..FixedDefaults::default()
+        };
+        f(&fixed.view());
     }
 }
 
@@ -229,7 +206,6 @@ async fn call_site_zero_wins_over_defaults() {
 
     let task = Task::new("t")
         .retry_delay_seconds(0)
-        .unwrap()
         .defaults(fixed(2, 7.0));
     let (_, gaps) = observe(&task).await;
     assert_eq!(
@@ -253,7 +229,6 @@ async fn defaults_are_read_at_the_start_of_each_run() {
     live.retries.store(1, Ordering::Relaxed);
     let task = Task::new("t")
         .retry_delay_seconds(exponential_backoff(1))
-        .unwrap()
         .defaults(live.clone());
     let (run, first) = observe(&task).await;
     assert_eq!((run.retries(), first), (1, secs(&[1.0])));
@@ -298,8 +273,7 @@ async fn an_invalid_default_fails_the_run_without_calling_the_function() {
 async fn a_delay_function_returning_too_many_delays_fails_the_run() {
     let task: Task<String> = Task::new("t")
         .retries(60)
-        .retry_delay_seconds(RetryDelay::from_fn(|n| vec![1.0; n as usize]))
-        .unwrap();
+        .retry_delay_seconds(RetryDelay::from_fn(|n| vec![1.0; n as usize]));
     let (run, result) = task.run_with_history(|| async { Ok(()) }).await;
     assert_eq!(
         result.unwrap_err().to_string(),

@@ -53,6 +53,15 @@ async fn jitter_keeps_each_delay_within_its_bounds() {
 }
 
 #[allow(dead_code)]
+#[path = "../examples/retry_budget.rs"]
+mod retry_budget;
+
+#[tokio::test(start_paused = true)]
+async fn a_budget_cuts_a_retry_storm() {
+    retry_budget::run().await;
+}
+
+#[allow(dead_code)]
 #[path = "../examples/global_defaults.rs"]
 mod global_defaults;
 

@@ -49,7 +49,7 @@ async fn tasks_get_a_fresh_budget_in_every_flow_attempt() {
 #[tokio::test(start_paused = true)]
 async fn a_flow_succeeding_on_retry_reruns_everything() {
     let attempts = AtomicU32::new(0);
-    let flow = Flow::new("f").retries(3).retry_delay_seconds(4).unwrap();
+    let flow = Flow::new("f").retries(3).retry_delay_seconds(4);
     let start = Instant::now();
     let (run, result) = flow
         .run_with_history(|| async {
@@ -78,7 +78,7 @@ async fn a_flow_succeeding_on_retry_reruns_everything() {
 #[tokio::test(start_paused = true)]
 async fn flow_delays_are_whole_seconds_and_zero_still_awaits_retry() {
     let starts = Mutex::new(Vec::new());
-    let flow = Flow::new("f").retries(2).retry_delay_seconds(2.7).unwrap();
+    let flow = Flow::new("f").retries(2).retry_delay_seconds(2.7);
     let _ = flow
         .run(|| {
             starts.lock().unwrap().push(Instant::now());
@@ -96,7 +96,6 @@ async fn flow_delays_are_whole_seconds_and_zero_still_awaits_retry() {
     let (run, _) = Flow::new("f")
         .retries(1)
         .retry_delay_seconds(0.5)
-        .unwrap()
         .run_with_history(|| async { Err::<(), _>("x") })
         .await;
     assert_eq!(
@@ -161,7 +160,7 @@ async fn cancelling_a_flow_cancels_its_tasks() {
     let flow = Flow::new("f").retries(3).cancellation_token(token.clone());
     let (run, result) = flow
         .run_with_history(|| async {
-            let task = Task::new("t").retries(5).retry_delay_seconds(10).unwrap();
+            let task = Task::new("t").retries(5).retry_delay_seconds(10);
             let (run, result) = task
                 .run_with_history(|| async {
                     token.cancel();
@@ -187,7 +186,7 @@ async fn an_ambient_token_reaches_tasks_inside_a_flow() {
     let flow = Flow::new("f");
     let result = with_cancellation(inner, async {
         flow.run(|| async {
-            let task = Task::new("t").retries(3).retry_delay_seconds(10).unwrap();
+            let task = Task::new("t").retries(3).retry_delay_seconds(10);
             let (run, result) = task
                 .run_with_history(|| async {
                     token.cancel();

@@ -59,7 +59,7 @@ fn global_defaults_follow_the_environment_and_the_installed_source() {
     }
 
     // Nothing installed: the catalogue under this process's environment.
-    assert_eq!(global_defaults().task_retries(), 2);
+    assert_eq!(global_defaults().with(|d| d.task_retries), 2);
     assert_eq!(task_attempts(), 3);
     assert_eq!(flow_attempts(), 2);
 

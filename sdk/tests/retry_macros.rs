@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use cfgd_sdk::retry::{
-    CancellationToken, RunError, State, StateName, Task, TaskRun, flow, task, with_cancellation,
+    CancellationToken, RunError, State, StateName, Task, TaskRun, exponential_backoff, flow, task,
+    with_cancellation,
 };
 use tokio::time::Instant;
 
@@ -303,4 +304,107 @@ fn a_non_literal_invalid_value_panics_with_prefects_message() {
         Ok(())
     }
     let _ = bad();
+}
+
+static SEEDED_CALLS: AtomicU32 = AtomicU32::new(0);
+
+#[task(
+    retries = 1,
+    retry_delay_seconds = 10,
+    retry_jitter_factor = 1,
+    jitter_seed = 5
+)]
+async fn seeded() -> Result<(), String> {
+    match SEEDED_CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 2 {
+        0 => Err("first attempt".into()),
+        _ => Ok(()),
+    }
+}
+
+/// The task is built once: its seeded jitter stream goes on across calls
+/// instead of restarting (which drew the same delay every call).
+#[tokio::test(start_paused = true)]
+async fn a_seeded_task_draws_new_delays_on_each_call() {
+    let mut delays = Vec::new();
+    for _ in 0..3 {
+        let (run, result) = seeded_with_history().await;
+        assert_eq!(result, Ok(()));
+        let s = &run.states()[2];
+        assert_eq!(s.name(), StateName::AwaitingRetry);
+        delays.push(
+            s.scheduled_time()
+                .unwrap()
+                .duration_since(s.timestamp())
+                .unwrap(),
+        );
+    }
+    assert!(
+        delays[0] != delays[1] && delays[1] != delays[2],
+        "{delays:?}"
+    );
+}
+
+/// A user's own function named `exponential_backoff` is the one used.
+mod own_backoff {
+    use cfgd_sdk::retry::{StateName, task};
+
+    fn exponential_backoff(_factor: u32) -> [u32; 1] {
+        [7]
+    }
+
+    #[task(retries = 1, retry_delay_seconds = exponential_backoff(10))]
+    async fn uses_mine() -> Result<(), String> {
+        Err("x".into())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn names_resolve_as_written() {
+        let (run, _) = uses_mine_with_history().await;
+        let s = &run.states()[2];
+        assert_eq!(s.name(), StateName::AwaitingRetry);
+        let waited = s
+            .scheduled_time()
+            .unwrap()
+            .duration_since(s.timestamp())
+            .unwrap();
+        assert_eq!(
+            waited,
+            std::time::Duration::from_secs(7),
+            "not the SDK's 10 s"
+        );
+    }
+}
+
+#[task(retries = 2)]
+async fn returns_a_failed_state() -> Result<(), cfgd_sdk::retry::Fail<String>> {
+    Err(cfgd_sdk::retry::Fail::message("returned failed state"))
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_task_may_return_a_failed_state() {
+    let (run, result) = returns_a_failed_state_with_history().await;
+    assert_eq!(run.run_count(), 3);
+    assert!(
+        matches!(result, Err(RunError::State(ref s)) if s.message() == Some("returned failed state"))
+    );
+}
+
+#[flow(retries = 1, timeout = std::time::Duration::from_secs(1), on_failure = flow_failed)]
+async fn timed_flow() -> Result<(), String> {
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    Ok(())
+}
+
+static FLOW_FAILURES: AtomicU32 = AtomicU32::new(0);
+
+fn flow_failed(_: &cfgd_sdk::retry::Flow, _: &cfgd_sdk::retry::FlowRun, _: &State) {
+    FLOW_FAILURES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_flow_macro_takes_a_duration_timeout_and_hooks() {
+    let (run, result) = timed_flow_with_history().await;
+    assert_eq!(result, Err(RunError::TimedOut { seconds: 1.0 }));
+    assert_eq!(run.run_count(), 2);
+    assert_eq!(FLOW_FAILURES.load(std::sync::atomic::Ordering::Relaxed), 1);
 }

@@ -25,7 +25,7 @@ fn always_failing(calls: &AtomicU32) -> impl Fn() -> std::future::Ready<Result<(
 #[tokio::test(start_paused = true)]
 async fn always_failing_with_a_delay() {
     let calls = AtomicU32::new(0);
-    let task = Task::new("t").retries(3).retry_delay_seconds(1).unwrap();
+    let task = Task::new("t").retries(3).retry_delay_seconds(1);
     let (run, result) = task.run_with_history(always_failing(&calls)).await;
     assert_eq!(
         run.state_names(),
@@ -61,7 +61,7 @@ async fn always_failing_with_a_delay() {
 #[tokio::test(start_paused = true)]
 async fn always_failing_without_a_delay() {
     let calls = AtomicU32::new(0);
-    let task = Task::new("t").retries(3).retry_delay_seconds(0).unwrap();
+    let task = Task::new("t").retries(3).retry_delay_seconds(0);
     let (run, _) = task.run_with_history(always_failing(&calls)).await;
     assert_eq!(
         run.state_names(),
@@ -75,7 +75,7 @@ async fn always_failing_without_a_delay() {
 #[tokio::test(start_paused = true)]
 async fn success_on_the_second_try() {
     let calls = AtomicU32::new(0);
-    let task = Task::new("t").retries(3).retry_delay_seconds(0).unwrap();
+    let task = Task::new("t").retries(3).retry_delay_seconds(0);
     let (run, result) = task
         .run_with_history(|| async {
             match calls.fetch_add(1, Ordering::Relaxed) {
@@ -100,7 +100,6 @@ async fn a_condition_returning_false_ends_the_run_failed() {
     let task = Task::new("t")
         .retries(5)
         .retry_delay_seconds(0)
-        .unwrap()
         .retry_condition_fn(
             move |task: &Task<Boom>, run: &TaskRun, state: &State<Boom>| {
                 asked2.lock().unwrap().push((
@@ -177,7 +176,7 @@ async fn a_panicking_condition_means_no_retry() {
 #[tokio::test(start_paused = true)]
 async fn a_panicking_task_is_retried_then_crashes() {
     let calls = AtomicU32::new(0);
-    let task = Task::new("t").retries(2).retry_delay_seconds(1).unwrap();
+    let task = Task::new("t").retries(2).retry_delay_seconds(1);
     let (run, result) = task
         .run_with_history(|| async {
             calls.fetch_add(1, Ordering::Relaxed);
@@ -231,9 +230,7 @@ async fn a_timeout_is_retried_then_times_out() {
     let task = Task::new("t")
         .retries(1)
         .timeout_seconds(1.5)
-        .unwrap()
-        .retry_delay_seconds(2)
-        .unwrap();
+        .retry_delay_seconds(2);
     let start = tokio::time::Instant::now();
     let (run, result) = task
         .run_with_history(|| async {
@@ -270,7 +267,6 @@ async fn a_timeout_reaches_the_condition_as_timed_out() {
     let task = Task::new("t")
         .retries(1)
         .timeout_seconds(1)
-        .unwrap()
         .retry_condition_fn(move |_: &Task<Boom>, _: &TaskRun, s: &State<Boom>| {
             seen2.lock().unwrap().push((s.name(), s.error().is_none()));
             false
@@ -292,7 +288,6 @@ async fn cancellation_during_an_attempt_is_never_retried() {
     let task = Task::new("t")
         .retries(5)
         .retry_delay_seconds(0)
-        .unwrap()
         .cancellation_token(token.clone());
     let (run, result) = task
         .run_with_history(|| async {
@@ -311,7 +306,7 @@ async fn cancellation_during_an_attempt_is_never_retried() {
 async fn cancellation_while_awaiting_a_retry() {
     let token = CancellationToken::new();
     let calls = AtomicU32::new(0);
-    let task = Task::new("t").retries(5).retry_delay_seconds(100).unwrap();
+    let task = Task::new("t").retries(5).retry_delay_seconds(100);
     let canceller = {
         let token = token.clone();
         tokio::spawn(async move {
@@ -373,7 +368,6 @@ async fn hooks_fire_as_in_prefect() {
     let task = Task::new("t")
         .retries(1)
         .retry_delay_seconds(1)
-        .unwrap()
         .on_running(log("running"))
         .on_retry(log("retry"))
         .on_failure(log("failure"))
@@ -409,7 +403,7 @@ async fn hooks_fire_as_in_prefect() {
 #[tokio::test(start_paused = true)]
 async fn sync_functions_on_the_async_engine() {
     let calls = AtomicU32::new(0);
-    let task = Task::new("t").retries(2).retry_delay_seconds(3).unwrap();
+    let task = Task::new("t").retries(2).retry_delay_seconds(3);
     let start = tokio::time::Instant::now();
     let (run, result) = task
         .run_sync_with_history(|| match calls.fetch_add(1, Ordering::Relaxed) {
@@ -436,7 +430,7 @@ async fn sync_functions_on_the_async_engine() {
 #[test]
 fn blocking_runs_need_no_runtime() {
     let calls = AtomicU32::new(0);
-    let task = Task::new("t").retries(3).retry_delay_seconds(0).unwrap();
+    let task = Task::new("t").retries(3).retry_delay_seconds(0);
     let (run, result) =
         task.run_blocking_with_history(|| match calls.fetch_add(1, Ordering::Relaxed) {
             0 => Err(Boom(1)),
@@ -452,7 +446,7 @@ fn blocking_runs_need_no_runtime() {
 
 #[test]
 fn a_late_sync_attempt_counts_as_timed_out() {
-    let task = Task::new("t").retries(1).timeout_seconds(0.001).unwrap();
+    let task = Task::new("t").retries(1).timeout_seconds(0.001);
     let (run, result) = task.run_blocking_with_history(|| {
         // Sleeping never returns early, so this attempt is always late.
         std::thread::sleep(Duration::from_millis(20));
@@ -471,7 +465,6 @@ fn a_blocking_run_is_cancelled_during_its_delay() {
     let task = Task::new("t")
         .retries(1)
         .retry_delay_seconds(3600)
-        .unwrap()
         .cancellation_token(token.clone());
     let (run, result) = task.run_blocking_with_history(|| {
         token.cancel();
@@ -505,7 +498,6 @@ async fn runs_can_be_spawned_and_tasks_shared() {
     let task = Task::new("t")
         .retries(1)
         .retry_delay_seconds(1)
-        .unwrap()
         .on_retry(|_, _, _| {})
         .retry_condition_fn(|_, _, state: &State<Boom>| state.error().is_some());
     shareable(&task);

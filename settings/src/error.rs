@@ -82,6 +82,18 @@ pub enum SettingsError {
         /// The profile.
         profile: String,
     },
+    /// One batch names the same setting twice (perhaps once by an alias).
+    #[error(
+        "'{second}' names {name} again (this batch already sets it as '{first}'): give each setting once"
+    )]
+    GivenTwice {
+        /// Canonical name.
+        name: String,
+        /// The first name given for it.
+        first: String,
+        /// The second.
+        second: String,
+    },
 }
 
 impl SettingsError {
@@ -90,7 +102,8 @@ impl SettingsError {
         match self {
             SettingsError::UnknownName { name, .. }
             | SettingsError::InvalidValue { name, .. }
-            | SettingsError::NotInProfile { name, .. } => Some(name),
+            | SettingsError::NotInProfile { name, .. }
+            | SettingsError::GivenTwice { name, .. } => Some(name),
             _ => None,
         }
     }

@@ -244,6 +244,27 @@ impl Layer {
         K: AsRef<str>,
         V: AsRef<str>,
     {
+        let (layer, errors) = Self::from_env_lenient(catalog, kind, vars);
+        if errors.is_empty() {
+            Ok(layer)
+        } else {
+            Err(Errors(errors))
+        }
+    }
+
+    /// As [`Layer::from_env`], but keeps every variable that parses and
+    /// returns the problems beside it: one bad variable in an environment
+    /// must not hide the rest (an alias that parses then stands in for a
+    /// canonical name that does not).
+    pub fn from_env_lenient<K, V>(
+        catalog: &Catalog,
+        kind: LayerKind,
+        vars: impl IntoIterator<Item = (K, V)>,
+    ) -> (Self, Vec<SettingsError>)
+    where
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
         let mut b = Builder::new(catalog, kind);
         for (name, raw) in vars {
             let name = name.as_ref();
@@ -254,7 +275,7 @@ impl Layer {
             let parsed = value::parse(entry, raw.as_ref());
             b.put(entry, name, parsed, Source::var(kind, name));
         }
-        b.finish()
+        (b.layer, b.errors)
     }
 
     /// A `.env` file (`KEY=value` lines, `#` comments, quotes, `export`).

@@ -14,6 +14,7 @@
 //!   builders for env, `.env`, TOML value files and profiles.
 //! - [`resolve`](mod@resolve) — layering in precedence order, with shadowing.
 //! - [`profiles`] — the `profiles.toml` file and its operations.
+//! - [`delta`] — what changed in the profile layer ([`ProfilesDelta`]).
 //! - [`configdir`] — reading a whole config dir (the daemon's and the SDK's
 //!   offline view).
 //! - [`fs`] — atomic, durable file replacement.
@@ -33,6 +34,7 @@
 
 pub mod catalog;
 pub mod configdir;
+pub mod delta;
 pub mod error;
 pub mod fs;
 pub mod layer;
@@ -43,6 +45,7 @@ pub mod value;
 
 pub use catalog::{Catalog, Entry, Kind};
 pub use configdir::{ConfigDir, FileState};
+pub use delta::ProfilesDelta;
 pub use error::{Errors, SettingsError};
 pub use layer::{Layer, LayerKind, Source, Sourced};
 pub use profiles::ProfilesFile;

@@ -125,7 +125,7 @@ impl ProfilesFile {
                 values.remove(alias);
             }
         }
-        values.insert(name.to_owned(), toml::Value::String(value.to_string()));
+        values.insert(name.to_owned(), stored(value));
     }
 
     /// Removes `name` (and its aliases) from `profile`.
@@ -226,6 +226,12 @@ impl ProfilesFile {
             Err(SettingsError::ProfileNotFound(name.to_owned()))
         }
     }
+}
+
+/// How a value is stored in the profiles file: as a string, as Prefect
+/// writes it.
+pub(crate) fn stored(value: &Value) -> toml::Value {
+    toml::Value::String(value.to_string())
 }
 
 fn check_profile_name(name: &str) -> Result<(), SettingsError> {

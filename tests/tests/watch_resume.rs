@@ -1,5 +1,6 @@
 //! A watcher that disconnects and resumes gets exactly what it missed; one
-//! resuming from before the retained history gets a resync first.
+//! resuming from before the retained history gets a resync first; the
+//! SDK's resuming watch does all this by itself across a daemon restart.
 
 use cfgd_sdk::client::ResyncReason;
 use cfgd_sdk::{Assign, Client, WatchEvent};
@@ -119,5 +120,69 @@ async fn a_foreign_epoch_or_future_revision_gets_a_resync() {
         panic!()
     };
     assert_eq!(reason, ResyncReason::Future);
+    daemon.stop().await;
+}
+
+/// The SDK's resuming watch across a daemon restart: it says the stream
+/// was lost and reopened, resumes after the last revision it delivered,
+/// and delivers every revision once, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resuming_watch_follows_a_restart_and_delivers_each_revision_once() {
+    use cfgd_sdk::client::{Backoff, Position, Resumed, Resuming};
+    use std::time::Duration;
+
+    async fn step(watch: &mut Resuming) -> Resumed {
+        tokio::time::timeout(Duration::from_secs(10), watch.next())
+            .await
+            .expect("the watch says something within 10 s")
+            .expect("nothing is refused")
+    }
+    async fn event(watch: &mut Resuming) -> WatchEvent {
+        match step(watch).await {
+            Resumed::Event(e) => e,
+            other => panic!("an event, not {other:?}"),
+        }
+    }
+
+    let daemon = TestDaemon::builder().start().await;
+    let port = daemon.port();
+    let client = Client::connect_lazy(&daemon.endpoint, &Default::default()).unwrap();
+    let backoff = Backoff::default()
+        .with_min(Duration::from_millis(10))
+        .with_max(Duration::from_millis(100))
+        .with_seed(1);
+    let mut watch = client.watch_resuming(&[], false, backoff);
+    assert!(matches!(
+        step(&mut watch).await,
+        Resumed::Opened { after: None }
+    ));
+    let WatchEvent::Resync { reason, epoch, .. } = event(&mut watch).await else {
+        panic!("a snapshot first");
+    };
+    assert_eq!(reason, ResyncReason::Initial);
+    set_n(&daemon.client().await, 1, 2).await;
+    assert_eq!(event(&mut watch).await.revision(), 1);
+    assert_eq!(event(&mut watch).await.revision(), 2);
+
+    let dirs = daemon.stop().await;
+    let Resumed::Lost { retry_in, .. } = step(&mut watch).await else {
+        panic!("the stream is lost when the daemon stops");
+    };
+    assert!(retry_in >= Duration::from_millis(10), "{retry_in:?}");
+    // Changed while down: the restarted daemon records it at start-up.
+    dirs.write_config("ops.toml", "[flows]\ndefault_retries = 6\n");
+    let daemon = TestDaemon::builder().dirs(dirs).port(port).start().await;
+    let after = loop {
+        match step(&mut watch).await {
+            Resumed::Opened { after } => break after,
+            Resumed::Lost { .. } => continue, // attempts before it was back
+            Resumed::Event(e) => panic!("no event before the stream reopens: {e:?}"),
+        }
+    };
+    assert_eq!(after, Some(Position { revision: 2, epoch }));
+    let replayed = event(&mut watch).await;
+    assert_eq!(replayed.revision(), 3, "{replayed:?}");
+    set_n(&daemon.client().await, 10, 1).await;
+    assert_eq!(event(&mut watch).await.revision(), 4);
     daemon.stop().await;
 }

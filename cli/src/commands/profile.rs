@@ -52,6 +52,7 @@ async fn create(ctx: &Ctx<'_>, name: &str, from: Option<&str>) -> Result<(), Fai
         Err(Error::Rejected {
             code: Code::AlreadyExists,
             message,
+            ..
         }) => {
             return Err(Failure::Message(format!(
                 "{message}\nTo create a new profile, remove the existing profile first:\n\n    cfg profile delete '{name}'"

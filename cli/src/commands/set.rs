@@ -3,13 +3,13 @@
 //! effect.
 
 use cfgd_sdk::client::{Applied, WriteResult};
-use cfgd_sdk::{Assign, Code, Error, Setting};
-use cfgd_settings::{Catalog, LayerKind};
+use cfgd_sdk::{Assign, Error, Setting};
+use cfgd_settings::LayerKind;
 use serde_json::json;
 
 use super::Ctx;
 use crate::args::{SetArgs, UnsetArgs};
-use crate::assign::{self, Assignment};
+use crate::assign;
 use crate::error::Failure;
 use crate::output::{self, confirm, should_confirm, shown, shown_json};
 
@@ -22,14 +22,8 @@ pub(crate) async fn set(ctx: &Ctx<'_>, args: &SetArgs) -> Result<(), Failure> {
         .iter()
         .map(|a| (a.name.clone(), Assign::Raw(a.value.clone())))
         .collect();
-    let result = match client.set(&batch, None).await {
-        Ok(r) => r,
-        Err(Error::Rejected {
-            code: Code::InvalidArgument,
-            message,
-        }) => return Err(Failure::Message(validation_report(&message, &assignments))),
-        Err(e) => return Err(e.into()),
-    };
+    // A refusal reads as Prefect's report (see `Failure::from`).
+    let result = client.set(&batch, None).await?;
     if ctx.json() {
         ctx.out.json(&write_json(&result));
         return Ok(());
@@ -67,7 +61,7 @@ pub(crate) async fn unset(ctx: &Ctx<'_>, args: &UnsetArgs) -> Result<(), Failure
                     "'{name}' is not set in profile '{}'.",
                     profile.name
                 )),
-                Err(Error::Rejected { message, .. }) => problems.push(message),
+                Err(e @ Error::Rejected { .. }) => problems.push(Failure::from(e).to_string()),
                 Err(e) => return Err(e.into()),
             }
         }
@@ -165,76 +159,6 @@ pub(super) fn write_json(r: &WriteResult) -> serde_json::Value {
     })
 }
 
-/// One problem the daemon reported for a `Set`.
-#[derive(Debug, PartialEq, Eq)]
-enum Problem {
-    /// A value that does not fit its setting: the canonical name and what
-    /// was expected.
-    Invalid { name: String, expected: String },
-    /// Anything else (an unknown name with its suggestion, a limit), as said.
-    Other(String),
-}
-
-/// Reads one line of the daemon's refusal. Its invalid values read
-/// `Invalid value for NAME from SOURCE: EXPECTED` (the settings model's
-/// wording, where SOURCE is the profile, whose name holds no ": ").
-fn problem(line: &str) -> Problem {
-    let parsed = line
-        .strip_prefix("Invalid value for ")
-        .and_then(|rest| rest.split_once(" from "))
-        .and_then(|(name, rest)| {
-            let (_, expected) = rest.split_once(": ")?;
-            Some(Problem::Invalid {
-                name: name.to_owned(),
-                expected: expected.to_owned(),
-            })
-        });
-    parsed.unwrap_or_else(|| Problem::Other(line.to_owned()))
-}
-
-/// Prefect's report of a refused `set`: each invalid setting as
-/// `Validation error(s) for setting NAME`, a blank line and ` - <why>`
-/// lines; other problems (unknown names with their suggestion) as the daemon
-/// said them. NAME is the name as typed where it can be told from the
-/// canonical one.
-fn validation_report(message: &str, typed: &[Assignment]) -> String {
-    let mut invalid: Vec<(String, Vec<String>)> = Vec::new();
-    let mut other = Vec::new();
-    for line in message.lines().filter(|l| !l.trim().is_empty()) {
-        match problem(line) {
-            Problem::Invalid { name, expected } => {
-                match invalid.iter_mut().find(|(n, _)| *n == name) {
-                    Some((_, list)) => list.push(expected),
-                    None => invalid.push((name, vec![expected])),
-                }
-            }
-            Problem::Other(text) => other.push(text),
-        }
-    }
-    let catalog = (!invalid.is_empty()).then(Catalog::builtin);
-    let typed_name = |canonical: &str| -> String {
-        typed
-            .iter()
-            .find(|a| {
-                a.name.eq_ignore_ascii_case(canonical)
-                    || catalog
-                        .as_ref()
-                        .and_then(|c| c.get(&a.name))
-                        .is_some_and(|e| e.name == canonical)
-            })
-            .map_or_else(|| canonical.to_owned(), |a| a.name.clone())
-    };
-    let mut blocks = other;
-    for (name, reasons) in invalid {
-        let mut block = format!("Validation error(s) for setting {}\n", typed_name(&name));
-        for r in reasons {
-            block.push_str(&format!("\n - {r}"));
-        }
-        blocks.push(block);
-    }
-    blocks.join("\n")
-}
-
 #[cfg(test)]
 mod tests {
     use cfgd_sdk::Shown;
@@ -287,33 +211,6 @@ mod tests {
         assert_eq!(
             set_warning("X", &s).unwrap(),
             "X is overridden by env X (value '5') and by config file c/a.toml, line 2 (value '4'); the new value will not take effect until they are removed."
-        );
-    }
-
-    #[test]
-    fn refusals_read_as_prefect_reports_them() {
-        let typed = vec![
-            Assignment {
-                name: "PREFECT_TASK_DEFAULT_RETRIES".into(),
-                value: "x".into(),
-            },
-            Assignment {
-                name: "PREFECT_FLOWS_DEFAULT_RETRIES".into(),
-                value: "-1".into(),
-            },
-        ];
-        let message = "Invalid value for PREFECT_TASKS_DEFAULT_RETRIES from profile 'default': expected an integer, got \"x\"\n\
-            Unknown setting name 'PREFECT_TASK_DEFAULT_RETRYS'. Did you mean 'PREFECT_TASK_DEFAULT_RETRIES'?\n\
-            Invalid value for PREFECT_FLOWS_DEFAULT_RETRIES from profile 'default': expected at least 0, got -1";
-        assert_eq!(
-            validation_report(message, &typed),
-            "Unknown setting name 'PREFECT_TASK_DEFAULT_RETRYS'. Did you mean 'PREFECT_TASK_DEFAULT_RETRIES'?\n\
-             Validation error(s) for setting PREFECT_TASK_DEFAULT_RETRIES\n\n - expected an integer, got \"x\"\n\
-             Validation error(s) for setting PREFECT_FLOWS_DEFAULT_RETRIES\n\n - expected at least 0, got -1"
-        );
-        assert_eq!(
-            problem("the batch is empty: give at least one setting"),
-            Problem::Other("the batch is empty: give at least one setting".into())
         );
     }
 }

@@ -22,12 +22,10 @@ struct Issue {
 impl Issue {
     fn from_error(file: &Path, e: &SettingsError) -> Self {
         let file = file.display().to_string();
-        let text = e.to_string();
-        // Every message names its file except a profile's ("profile 'x': …").
-        let message = if text.contains(&file) {
-            text
+        let message = if names_a_file(e) {
+            e.to_string()
         } else {
-            format!("{file}: {text}")
+            format!("{file}: {e}")
         };
         Issue {
             file,
@@ -39,6 +37,19 @@ impl Issue {
 
     fn from_errors(file: &Path, errors: &Errors) -> Vec<Self> {
         errors.0.iter().map(|e| Self::from_error(file, e)).collect()
+    }
+}
+
+/// Whether `e` says which file it is about (a profile's problems say
+/// "profile 'x'", not the profiles file).
+fn names_a_file(e: &SettingsError) -> bool {
+    match e {
+        SettingsError::Syntax { .. } | SettingsError::Catalog { .. } | SettingsError::Io { .. } => {
+            true
+        }
+        SettingsError::InvalidValue { at, .. } => at.file.is_some(),
+        SettingsError::UnknownName { at, .. } => at.as_ref().is_some_and(|s| s.file.is_some()),
+        _ => false,
     }
 }
 

@@ -1,17 +1,15 @@
-//! `cfg watch`: prints each change as it happens until interrupted. When the
+//! `cfg watch`: prints each change as it happens until interrupted. It is
+//! the SDK's resuming watch ([`cfgd_sdk::client::Resuming`]): when the
 //! stream drops (the daemon restarts, the network blips) it reconnects with
-//! backoff and resumes after the last revision it printed, so nothing is
-//! missed; if the daemon cannot replay that far it sends a full snapshot,
-//! and what differs from what was last shown is printed as one change.
+//! backoff and jitter and resumes after the last revision it printed, so
+//! nothing is missed; if the daemon cannot replay that far it sends a full
+//! snapshot, and what differs from what was last shown is printed as one
+//! change.
 
 use std::collections::BTreeMap;
-use std::pin::pin;
-use std::time::Duration;
 
-use cfgd_sdk::client::{ResyncReason, Snapshot};
-use cfgd_sdk::{Client, Code, Error, Shown, WatchEvent};
-use cfgd_settings::Source;
-use futures_util::StreamExt;
+use cfgd_sdk::client::{Backoff, Resumed, ResyncReason, Snapshot};
+use cfgd_sdk::{Client, Error, Shown, Source, WatchEvent};
 use serde_json::json;
 
 use super::Ctx;
@@ -30,34 +28,6 @@ pub(crate) async fn watch(ctx: &Ctx<'_>, args: &WatchArgs) -> Result<(), Failure
     }
 }
 
-/// Whether a stream error is worth reconnecting for (the daemon went away or
-/// is restarting) rather than a refusal to report.
-fn transient(e: &Error) -> bool {
-    matches!(
-        e,
-        Error::Unreachable { .. }
-            | Error::Rejected {
-                code: Code::Unavailable,
-                ..
-            }
-    )
-}
-
-/// Waits between reconnection attempts: 100 ms doubling to 2 s.
-#[derive(Debug)]
-struct Backoff(Duration);
-
-impl Backoff {
-    const FIRST: Duration = Duration::from_millis(100);
-    const MAX: Duration = Duration::from_secs(2);
-
-    fn next(&mut self) -> Duration {
-        let now = self.0;
-        self.0 = (self.0 * 2).min(Self::MAX);
-        now
-    }
-}
-
 /// What the watcher has shown: its position and each setting's last value.
 #[derive(Debug, Default)]
 struct Seen {
@@ -69,43 +39,45 @@ struct Seen {
 async fn follow(ctx: &Ctx<'_>, client: &Client, args: &WatchArgs) -> Result<(), Failure> {
     let reveal = args.show_secrets;
     let mut seen = Seen::default();
-    let mut backoff = Backoff(Backoff::FIRST);
+    let mut watch = client.watch_resuming(&args.names, reveal, Backoff::default());
     let mut opened_before = false;
+    let mut streaming = false;
     loop {
-        let (after, epoch) = (seen.at.map(|a| a.0), seen.at.map(|a| a.1));
-        let stream = match client.watch(after, epoch, &args.names, reveal).await {
-            Ok(s) => s,
-            // Before the first event a failure is the answer (a bad name, no daemon).
-            Err(e) if seen.at.is_some() && transient(&e) => {
-                tokio::time::sleep(backoff.next()).await;
-                continue;
-            }
-            Err(e) => return Err(e.into()),
-        };
-        if let Some((revision, _)) = seen.at.filter(|_| opened_before) {
-            ctx.out.warn(&format!(
-                "Reconnected to cfgd at {}; resuming after revision {revision}.",
-                client.endpoint()
-            ));
-        }
-        opened_before = true;
-        let mut stream = pin!(stream);
-        let reason = loop {
-            match stream.next().await {
-                Some(Ok(event)) => {
-                    backoff = Backoff(Backoff::FIRST);
-                    show(ctx, &mut seen, &event, args, reveal);
+        // A refusal (an unknown name, a missing token) is the answer.
+        match watch.next().await? {
+            Resumed::Opened { after } => {
+                if let Some(p) = after.filter(|_| opened_before) {
+                    ctx.out.warn(&format!(
+                        "Reconnected to cfgd at {}; resuming after revision {}.",
+                        client.endpoint(),
+                        p.revision
+                    ));
                 }
-                Some(Err(e)) if transient(&e) => break e.to_string(),
-                Some(Err(e)) => return Err(e.into()),
-                None => break "the daemon ended the stream".to_owned(),
+                opened_before = true;
+                streaming = true;
             }
-        };
-        ctx.out.warn(&format!(
-            "Lost the watch on cfgd at {} ({reason}); reconnecting…",
-            client.endpoint()
-        ));
-        tokio::time::sleep(backoff.next()).await;
+            Resumed::Event(event) => show(ctx, &mut seen, &event, args, reveal),
+            // Before the first event a failure is the answer (no daemon).
+            Resumed::Lost { error, .. } if seen.at.is_none() => return Err(error.into()),
+            // Said once per outage, not once per attempt to reconnect.
+            Resumed::Lost { error, .. } => {
+                if std::mem::take(&mut streaming) {
+                    ctx.out.warn(&format!(
+                        "Lost the watch on cfgd at {} ({}); reconnecting…",
+                        client.endpoint(),
+                        reason(&error)
+                    ));
+                }
+            }
+        }
+    }
+}
+
+/// Why the watch was lost, without the advice on starting a daemon.
+fn reason(e: &Error) -> String {
+    match e {
+        Error::Unreachable { reason, .. } => reason.clone(),
+        other => other.to_string(),
     }
 }
 
@@ -224,33 +196,5 @@ fn show(ctx: &Ctx<'_>, seen: &mut Seen, event: &WatchEvent, args: &WatchArgs, re
                 .collect();
             seen.at = Some((snapshot.revision, *epoch));
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_to_its_cap() {
-        let mut b = Backoff(Backoff::FIRST);
-        let waits: Vec<u64> = (0..7).map(|_| b.next().as_millis() as u64).collect();
-        assert_eq!(waits, [100, 200, 400, 800, 1600, 2000, 2000]);
-    }
-
-    #[test]
-    fn only_a_lost_daemon_is_retried() {
-        assert!(transient(&Error::Unreachable {
-            endpoint: "x".into(),
-            reason: "refused".into()
-        }));
-        assert!(transient(&Error::Rejected {
-            code: Code::Unavailable,
-            message: "cfgd is shutting down".into()
-        }));
-        assert!(!transient(&Error::Rejected {
-            code: Code::InvalidArgument,
-            message: "Unknown setting name 'X'.".into()
-        }));
     }
 }

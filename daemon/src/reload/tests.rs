@@ -18,9 +18,10 @@ impl Apply for Flaky {
             let mut left = self.failures.lock().unwrap();
             if *left > 0 {
                 *left -= 1;
-                return Err(OpError::Store(
-                    "No space left on device (os error 28)".into(),
-                ));
+                return Err(OpError::Store {
+                    kind: crate::error::StoreFailure::NoSpace,
+                    message: "No space left on device (os error 28)".into(),
+                });
             }
         }
         let _ = self.taken.send(dir);
@@ -84,7 +85,7 @@ async fn a_reload_that_cannot_be_made_durable_is_retried_until_it_is() {
         .unwrap();
     assert_eq!(
         failing.error,
-        "the change could not be made durable: No space left on device (os error 28)"
+        "the change could not be made durable, so it was not made: No space left on device (os error 28)"
     );
     assert_eq!(failing.attempts, 1);
     assert!(failing.next_attempt_ms > failing.since_ms);

@@ -1,47 +1,91 @@
-//! The embedded store: `log.jsonl` in the state dir and a `profiles.toml`.
+//! The embedded store: `log.jsonl` and `epoch` in the state dir, and the
+//! `profiles.toml` mirror.
 //!
-//! `log.jsonl` starts with a header line (`{"header": Base}`) followed by
-//! one JSON record per line. Appends are a single `write` plus `fsync`; a
-//! torn last line (a crash mid-append, never acknowledged) is cut off on
-//! recovery. Compaction rewrites the whole log atomically.
+//! Every line of the log is `<CRC-32 of the JSON, 8 hex digits> <JSON>\n`.
+//! Line 1 is the checkpoint (`{"format":2,"base":…}`); each later line is
+//! one record, their revisions consecutive from the checkpoint's + 1. An
+//! append is a single `write` plus `fsync`; compaction rewrites the whole
+//! log atomically with a later checkpoint.
+//!
+//! Recovery trusts nothing it cannot check. Only a genuinely incomplete
+//! *last* line (no newline, and no valid record in it) is a torn append —
+//! never acknowledged — and is cut off. Anything else (a bad checksum, a
+//! gap or repeat in the revisions, a missing log in a state dir that had
+//! one, an epoch that is not the state dir's) refuses to start, naming the
+//! file, the line and what is wrong. `--repair-state` keeps the good records
+//! before the damage, sets the damaged log aside and begins a new epoch, so
+//! no revision is ever issued twice in one epoch.
+//!
+//! A log written by cfgd 0.1 (no checksums, whole profiles in each record)
+//! is read once and rewritten in this format.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use cfgd_settings::ProfilesFile;
 use cfgd_settings::fs::write_atomic;
 use serde::{Deserialize, Serialize};
 
-use super::{Base, Effective, Record, Recovered, Store, StoreError};
+use super::mirror::Mirror;
+use super::{Base, Effective, OnDisk, Record, Recovered, Store, StoreError};
 
-const LOG_FILE: &str = "log.jsonl";
+pub(super) const LOG_FILE: &str = "log.jsonl";
+pub(super) const EPOCH_FILE: &str = "epoch";
+const FORMAT: u32 = 2;
 
 #[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Header {
-    header: Base,
+    format: u32,
+    base: Base,
 }
 
 /// The embedded file store.
 #[derive(Debug)]
 pub struct FileStore {
+    dir: PathBuf,
     log_path: PathBuf,
-    profiles_path: PathBuf,
     log: Option<File>,
     /// Length of the log up to its last complete line.
     len: u64,
+    /// Device and inode of the open log, to notice it being deleted or
+    /// replaced under the daemon.
+    identity: (u64, u64),
+    mirror: Mirror,
+    repair: bool,
+}
+
+/// A recovered log, and what recovery had to mend.
+struct Read {
+    base: Base,
+    records: VecDeque<Record>,
+    /// The whole log must be rewritten (a v1 log, or a repair).
+    rewrite: bool,
 }
 
 impl FileStore {
     /// A store with its log in `state_dir` and its profiles at `profiles_path`.
     pub fn new(state_dir: &Path, profiles_path: &Path) -> Self {
         Self {
+            dir: state_dir.to_owned(),
             log_path: state_dir.join(LOG_FILE),
-            profiles_path: profiles_path.to_owned(),
             log: None,
             len: 0,
+            identity: (0, 0),
+            mirror: Mirror::open(state_dir, profiles_path),
+            repair: false,
         }
+    }
+
+    /// Recovery keeps what it can of a damaged or missing log instead of
+    /// refusing to start, and begins a new epoch (`--repair-state`).
+    pub fn repairing(mut self) -> Self {
+        self.repair = true;
+        self
     }
 
     fn io(&self, action: &'static str, source: std::io::Error) -> StoreError {
@@ -52,88 +96,360 @@ impl FileStore {
         }
     }
 
+    fn corrupt(&self, line: usize, message: impl Into<String>) -> StoreError {
+        StoreError::Corrupt {
+            path: self.log_path.display().to_string(),
+            line,
+            message: message.into(),
+        }
+    }
+
     fn open_append(&mut self) -> Result<(), StoreError> {
         let file = OpenOptions::new()
             .append(true)
             .open(&self.log_path)
             .map_err(|e| self.io("cannot open", e))?;
-        self.len = file
-            .metadata()
-            .map_err(|e| self.io("cannot stat", e))?
-            .len();
+        let meta = file.metadata().map_err(|e| self.io("cannot stat", e))?;
+        self.len = meta.len();
+        self.identity = (meta.dev(), meta.ino());
         self.log = Some(file);
         Ok(())
     }
 
-    fn write_log(&mut self, base: &Base, records: &VecDeque<Record>) -> Result<(), StoreError> {
-        let mut text = serde_json::to_string(&Header {
-            header: base.clone(),
-        })
-        .expect("the header serializes");
-        text.push('\n');
-        for r in records {
-            text.push_str(&serde_json::to_string(r).expect("records serialize"));
-            text.push('\n');
+    /// Fails when the open log is no longer the file at its path: the state
+    /// dir (or the log) was deleted or replaced under the daemon.
+    fn check_identity(&self) -> Result<(), StoreError> {
+        let gone = || StoreError::StateDirGone {
+            dir: self.dir.display().to_string(),
+        };
+        let Some(log) = &self.log else {
+            return Err(gone());
+        };
+        let open = log.metadata().map_err(|e| self.io("cannot stat", e))?;
+        if open.nlink() == 0 {
+            return Err(gone());
         }
-        write_atomic(&self.log_path, text.as_bytes(), 0o600)
-            .map_err(|e| self.io("cannot write", e))?;
+        match std::fs::metadata(&self.log_path) {
+            Ok(m) if (m.dev(), m.ino()) == self.identity => Ok(()),
+            _ => Err(gone()),
+        }
+    }
+
+    fn write_log(&mut self, base: &Base, records: &[&Record]) -> Result<(), StoreError> {
+        let mut buf = Vec::with_capacity(4096);
+        let header = Header {
+            format: FORMAT,
+            base: base.clone(),
+        };
+        encode_line(
+            &serde_json::to_vec(&header).expect("the header serializes"),
+            &mut buf,
+        );
+        for r in records {
+            encode_line(&serde_json::to_vec(r).expect("records serialize"), &mut buf);
+        }
+        write_atomic(&self.log_path, &buf, 0o600).map_err(|e| self.io("cannot write", e))?;
         self.open_append()
     }
 
-    fn read_log(&mut self) -> Result<Option<(Base, VecDeque<Record>)>, StoreError> {
+    fn epoch_path(&self) -> PathBuf {
+        self.dir.join(EPOCH_FILE)
+    }
+
+    fn read_epoch(&self) -> Result<Option<u64>, StoreError> {
+        let path = self.epoch_path();
+        match std::fs::read_to_string(&path) {
+            Ok(text) => text
+                .trim()
+                .parse::<u64>()
+                .map(Some)
+                .map_err(|_| StoreError::Corrupt {
+                    path: path.display().to_string(),
+                    line: 1,
+                    message: format!(
+                        "expected the store's epoch (a number), got {:?}",
+                        prefix(&text)
+                    ),
+                }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StoreError::Io {
+                action: "cannot read",
+                path: path.display().to_string(),
+                source: e,
+            }),
+        }
+    }
+
+    fn write_epoch(&self, epoch: u64) -> Result<(), StoreError> {
+        let path = self.epoch_path();
+        write_atomic(&path, format!("{epoch}\n").as_bytes(), 0o600).map_err(|e| StoreError::Io {
+            action: "cannot write",
+            path: path.display().to_string(),
+            source: e,
+        })
+    }
+
+    /// Reads and checks the log; `None` when there is none.
+    fn read_log(&mut self) -> Result<Option<Read>, StoreError> {
         let bytes = match std::fs::read(&self.log_path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(self.io("cannot read", e)),
         };
-        let path = self.log_path.display().to_string();
-        let corrupt = |line: usize, message: String| StoreError::Corrupt {
-            path: path.clone(),
-            line,
-            message,
-        };
-        let mut base = None;
+        if bytes.first() == Some(&b'{') {
+            return self.read_v1(&bytes).map(Some);
+        }
+        let mut base: Option<Base> = None;
         let mut records = VecDeque::new();
-        let mut good_len = 0usize;
+        let mut mend: Option<Mend> = None;
+        let mut pos = 0usize;
+        let mut line = 0usize;
+        while pos < bytes.len() {
+            line += 1;
+            let (seg, next) = match bytes[pos..].iter().position(|&b| b == b'\n') {
+                Some(i) => (&bytes[pos..pos + i], Some(pos + i + 1)),
+                None => (&bytes[pos..], None),
+            };
+            let checked = match (check_line(seg), next) {
+                (Ok(json), _) => Ok(json),
+                (Err(e), Some(_)) => Err(e),
+                // The last line, without its newline: a record whose
+                // terminator alone was damaged is whole; anything else is
+                // an append that never completed (never acknowledged).
+                (Err(e), None) => match seg.split_last() {
+                    Some((_, body)) if check_line(body).is_ok() => {
+                        mend = Some(Mend::Terminator(pos + body.len()));
+                        check_line(body)
+                    }
+                    _ if line > 1 => {
+                        mend = Some(Mend::TornTail(pos));
+                        break;
+                    }
+                    _ => Err(e),
+                },
+            };
+            let parsed = checked.and_then(|json| {
+                if line == 1 {
+                    let h: Header = serde_json::from_slice(json)
+                        .map_err(|e| format!("the checkpoint does not parse: {e}"))?;
+                    if h.format != FORMAT {
+                        return Err(format!(
+                            "log format {} is not one this cfgd reads (format {FORMAT})",
+                            h.format
+                        ));
+                    }
+                    base = Some(h.base);
+                    return Ok(());
+                }
+                let r: Record = serde_json::from_slice(json)
+                    .map_err(|e| format!("the record does not parse: {e}"))?;
+                let expected = records
+                    .back()
+                    .map_or_else(|| base.as_ref().map_or(0, |b| b.revision), |r: &Record| r.revision)
+                    + 1;
+                if r.revision != expected {
+                    return Err(format!(
+                        "revision {} where revision {expected} was expected (a record is missing or repeated)",
+                        r.revision
+                    ));
+                }
+                records.push_back(r);
+                Ok(())
+            });
+            match parsed {
+                Ok(()) => pos = next.unwrap_or(bytes.len()),
+                Err(message) if self.repair && line > 1 => {
+                    mend = Some(Mend::Repair { line, message });
+                    break;
+                }
+                Err(message) if self.repair => {
+                    let aside = self.set_aside()?;
+                    tracing::error!(log = %self.log_path.display(), problem = %message, damaged_copy = %aside.display(), "repairing the state: the log's checkpoint is damaged; beginning a new epoch from the profiles file");
+                    return Ok(None);
+                }
+                Err(message) => return Err(self.corrupt(line, message)),
+            }
+        }
+        let Some(mut base) = base else {
+            return Err(self.corrupt(1, "the log is empty: its checkpoint line is missing"));
+        };
+        let mut rewrite = false;
+        match mend {
+            None => {}
+            Some(Mend::TornTail(at)) => {
+                tracing::warn!(
+                    log = %self.log_path.display(),
+                    dropped_bytes = bytes.len() - at,
+                    "cutting off an incomplete record at the end of the revision log (an append that never completed, so never acknowledged)"
+                );
+                self.truncate(at as u64)?;
+            }
+            Some(Mend::Terminator(at)) => {
+                tracing::warn!(log = %self.log_path.display(), "the last record's line ending was damaged; the record itself is intact and kept");
+                self.truncate(at as u64)?;
+                let mut f = OpenOptions::new()
+                    .append(true)
+                    .open(&self.log_path)
+                    .map_err(|e| self.io("cannot open", e))?;
+                f.write_all(b"\n")
+                    .and_then(|()| f.sync_data())
+                    .map_err(|e| self.io("cannot repair", e))?;
+            }
+            Some(Mend::Repair { line, message }) => {
+                let aside = self.set_aside()?;
+                tracing::error!(
+                    log = %self.log_path.display(),
+                    line,
+                    problem = %message,
+                    kept = records.len(),
+                    damaged_copy = %aside.display(),
+                    "repairing the state: keeping the records before the damage and beginning a new epoch"
+                );
+                base.epoch = new_epoch();
+                rewrite = true;
+            }
+        }
+        Ok(Some(Read {
+            base,
+            records,
+            rewrite,
+        }))
+    }
+
+    /// Reads a cfgd 0.1 log (no checksums; whole profiles per record).
+    fn read_v1(&mut self, bytes: &[u8]) -> Result<Read, StoreError> {
+        #[derive(Deserialize)]
+        struct HeaderV1 {
+            header: Base,
+        }
+        #[derive(Deserialize)]
+        struct RecordV1 {
+            revision: u64,
+            time_ms: i64,
+            origin: super::Origin,
+            detail: String,
+            changes: Vec<super::KeyChange>,
+            #[serde(default)]
+            profiles: Option<ProfilesFile>,
+        }
         let mut lines = bytes
             .split_inclusive(|&b| b == b'\n')
             .enumerate()
             .peekable();
+        let mut base = None;
+        let mut records = VecDeque::new();
+        let mut prev = ProfilesFile::default();
+        let mut logged = Vec::new();
         while let Some((i, line)) = lines.next() {
             let last = lines.peek().is_none();
-            let complete = line.ends_with(b"\n");
-            let parsed = if i == 0 {
-                serde_json::from_slice::<Header>(line).map(|h| base = Some(h.header))
-            } else {
-                serde_json::from_slice::<Record>(line).map(|r| records.push_back(r))
-            };
-            match parsed {
-                Ok(()) if complete => good_len += line.len(),
-                // A torn final append was never acknowledged: drop it.
-                _ if last && i > 0 => break,
-                Ok(()) => return Err(corrupt(i + 1, "the header line is incomplete".into())),
-                Err(e) => return Err(corrupt(i + 1, e.to_string())),
+            if i == 0 {
+                let h: HeaderV1 = serde_json::from_slice(line)
+                    .map_err(|e| self.corrupt(1, format!("the 0.1 header does not parse: {e}")))?;
+                prev = h.header.profiles.clone();
+                logged.push(prev.clone());
+                base = Some(h.header);
+                continue;
+            }
+            match serde_json::from_slice::<RecordV1>(line) {
+                // 0.1 cut a torn last line off; so does the upgrade.
+                _ if last && !line.ends_with(b"\n") => break,
+                Err(_) if last => break,
+                Err(e) => return Err(self.corrupt(i + 1, e.to_string())),
+                Ok(r) => {
+                    let delta = match &r.profiles {
+                        Some(p) => {
+                            let d = prev.diff(p);
+                            prev = p.clone();
+                            logged.push(p.clone());
+                            d
+                        }
+                        None => Default::default(),
+                    };
+                    records.push_back(Record {
+                        revision: r.revision,
+                        time_ms: r.time_ms,
+                        origin: r.origin,
+                        detail: r.detail,
+                        changes: r.changes,
+                        profiles: delta,
+                    });
+                }
             }
         }
-        let Some(base) = base else {
-            return Err(corrupt(1, "missing header".into()));
-        };
-        if good_len < bytes.len() {
-            tracing::warn!(
-                log = %path,
-                dropped_bytes = bytes.len() - good_len,
-                "dropping an incomplete record at the end of the revision log (a write that was never acknowledged)"
-            );
-            let f = OpenOptions::new()
-                .write(true)
-                .open(&self.log_path)
-                .map_err(|e| self.io("cannot open", e))?;
-            f.set_len(good_len as u64)
-                .and_then(|()| f.sync_all())
-                .map_err(|e| self.io("cannot truncate", e))?;
+        let base = base.ok_or_else(|| self.corrupt(1, "missing header"))?;
+        // 0.1 kept no marker of what it wrote to profiles.toml: a file equal
+        // to any state it logged is its own (possibly lagging) copy.
+        if !self.mirror.known()
+            && let Ok(disk) = ProfilesFile::load(self.mirror.path())
+            && logged.contains(&disk)
+        {
+            self.mirror.adopt(&disk)?;
         }
-        Ok(Some((base, records)))
+        tracing::info!(log = %self.log_path.display(), "upgrading a cfgd 0.1 revision log to the checksummed format");
+        Ok(Read {
+            base,
+            records,
+            rewrite: true,
+        })
     }
+
+    fn truncate(&self, len: u64) -> Result<(), StoreError> {
+        let f = OpenOptions::new()
+            .write(true)
+            .open(&self.log_path)
+            .map_err(|e| self.io("cannot open", e))?;
+        f.set_len(len)
+            .and_then(|()| f.sync_all())
+            .map_err(|e| self.io("cannot truncate", e))
+    }
+
+    /// Keeps a copy of a damaged log beside it.
+    fn set_aside(&self) -> Result<PathBuf, StoreError> {
+        let aside = self
+            .dir
+            .join(format!("{LOG_FILE}.damaged-{}", crate::writer::now_ms()));
+        std::fs::copy(&self.log_path, &aside).map_err(|e| self.io("cannot copy", e))?;
+        Ok(aside)
+    }
+
+    fn new_store(
+        &mut self,
+        initial: &dyn Fn(&ProfilesFile) -> BTreeMap<String, Effective>,
+    ) -> Result<Recovered, StoreError> {
+        // A new store starts from the profiles file as it is (an existing
+        // Prefect profiles.toml works as is); an invalid one is reported
+        // later and left alone.
+        let on_disk = ProfilesFile::load(self.mirror.path()).ok();
+        let profiles = on_disk.clone().unwrap_or_default();
+        let base = Base {
+            epoch: new_epoch(),
+            revision: 0,
+            effective: initial(&profiles),
+            profiles,
+        };
+        // The log first, then the epoch file: a crash between them leaves a
+        // log without an epoch file, which recovery accepts.
+        self.write_log(&base, &[])?;
+        self.write_epoch(base.epoch)?;
+        if let Some(p) = &on_disk {
+            self.mirror.adopt(p)?;
+        }
+        Ok(Recovered {
+            base,
+            records: VecDeque::new(),
+            fresh: true,
+        })
+    }
+}
+
+enum Mend {
+    /// Cut the log at this offset (a torn last append).
+    TornTail(usize),
+    /// The last record is whole but its newline was damaged: cut here and
+    /// end the line again.
+    Terminator(usize),
+    /// `--repair-state`: the log is damaged at this line.
+    Repair { line: usize, message: String },
 }
 
 impl Store for FileStore {
@@ -141,52 +457,57 @@ impl Store for FileStore {
         &mut self,
         initial: &dyn Fn(&ProfilesFile) -> BTreeMap<String, Effective>,
     ) -> Result<Recovered, StoreError> {
-        let on_disk = ProfilesFile::load(&self.profiles_path)?;
-        let Some((base, records)) = self.read_log()? else {
-            let base = Base {
-                epoch: new_epoch(),
-                revision: 0,
-                effective: initial(&on_disk),
-                profiles: on_disk.clone(),
-            };
-            self.write_log(&base, &VecDeque::new())?;
-            return Ok(Recovered {
-                base,
-                records: VecDeque::new(),
-                profiles: on_disk,
-                fresh: true,
-            });
+        let epoch = match self.read_epoch() {
+            Err(e) if !self.repair => return Err(e),
+            other => other.unwrap_or(None),
         };
-        self.open_append()?;
-        let logged = records
-            .iter()
-            .rev()
-            .find_map(|r| r.profiles.as_ref())
-            .unwrap_or(&base.profiles)
-            .clone();
-        let file_exists = self.profiles_path.exists();
-        let stale = !file_exists
-            || std::iter::once(&base.profiles)
-                .chain(records.iter().filter_map(|r| r.profiles.as_ref()))
-                .any(|p| *p == on_disk);
-        let profiles = if on_disk == logged {
-            on_disk
-        } else if stale {
-            // A crash between the log append and the profiles write: the log wins.
-            tracing::info!(path = %self.profiles_path.display(), "restoring the profiles file from the revision log");
-            self.write_profiles(&logged)?;
-            logged
+        let Some(read) = self.read_log()? else {
+            if let Some(epoch) = epoch
+                && !self.repair
+            {
+                return Err(StoreError::LogMissing {
+                    path: self.log_path.display().to_string(),
+                    dir: self.dir.display().to_string(),
+                    epoch,
+                });
+            }
+            if epoch.is_some() {
+                tracing::error!(log = %self.log_path.display(), "repairing the state: the revision log is missing; beginning a new epoch from the profiles file");
+            }
+            return self.new_store(initial);
+        };
+        let Read {
+            mut base,
+            records,
+            mut rewrite,
+        } = read;
+        if let Some(e) = epoch
+            && e != base.epoch
+        {
+            if !self.repair {
+                return Err(self.corrupt(
+                    1,
+                    format!(
+                        "the log belongs to epoch {} but the state dir's epoch file says {e} (the log was replaced)",
+                        base.epoch
+                    ),
+                ));
+            }
+            base.epoch = new_epoch();
+            rewrite = true;
+        }
+        if rewrite {
+            let kept: Vec<&Record> = records.iter().collect();
+            self.write_log(&base, &kept)?;
         } else {
-            tracing::info!(
-                path = %self.profiles_path.display(),
-                "the profiles file was edited while cfgd was down; taking its content"
-            );
-            on_disk
-        };
+            self.open_append()?;
+        }
+        if rewrite || epoch != Some(base.epoch) {
+            self.write_epoch(base.epoch)?;
+        }
         Ok(Recovered {
             base,
             records,
-            profiles,
             fresh: false,
         })
     }
@@ -195,17 +516,16 @@ impl Store for FileStore {
         if records.is_empty() {
             return Ok(());
         }
+        self.check_identity()?;
         let mut buf = Vec::with_capacity(256 * records.len());
         for r in records {
-            serde_json::to_writer(&mut buf, r).expect("records serialize");
-            buf.push(b'\n');
+            encode_line(&serde_json::to_vec(r).expect("records serialize"), &mut buf);
         }
         let len = self.len;
         let Some(log) = self.log.as_mut() else {
             return Err(self.io("cannot append to", std::io::Error::other("log not open")));
         };
-        let result = log.write_all(&buf).and_then(|()| log.sync_data());
-        match result {
+        match log.write_all(&buf).and_then(|()| log.sync_data()) {
             Ok(()) => {
                 self.len += buf.len() as u64;
                 Ok(())
@@ -218,17 +538,64 @@ impl Store for FileStore {
         }
     }
 
-    fn compact(&mut self, base: &Base, records: &VecDeque<Record>) -> Result<(), StoreError> {
-        self.write_log(base, records)
+    fn compact(&mut self, base: &Base, records: &VecDeque<Arc<Record>>) -> Result<(), StoreError> {
+        // Never write a log into a state dir that is no longer ours.
+        self.check_identity()?;
+        let records: Vec<&Record> = records.iter().map(|r| &**r).collect();
+        self.write_log(base, &records)
     }
 
-    fn write_profiles(&mut self, profiles: &ProfilesFile) -> Result<(), StoreError> {
-        Ok(profiles.save(&self.profiles_path)?)
+    fn read_profiles(&mut self, state: &ProfilesFile) -> OnDisk {
+        self.mirror.read(state)
+    }
+
+    fn write_profiles(&mut self, state: &ProfilesFile) -> Result<(), StoreError> {
+        // The marker lives in the state dir: never recreate a deleted one.
+        self.check_identity()?;
+        self.mirror.write(state)
     }
 
     fn profiles_path(&self) -> String {
-        self.profiles_path.display().to_string()
+        self.mirror.path().display().to_string()
     }
+
+    fn log_path(&self) -> String {
+        self.log_path.display().to_string()
+    }
+}
+
+/// Appends `<crc> <json>\n` to `out`.
+fn encode_line(json: &[u8], out: &mut Vec<u8>) {
+    let _ = write!(out, "{:08x} ", crc32fast::hash(json));
+    out.extend_from_slice(json);
+    out.push(b'\n');
+}
+
+/// The JSON of a line (without its newline) whose checksum matches.
+fn check_line(line: &[u8]) -> Result<&[u8], String> {
+    let Some((crc, json)) = line.split_at_checked(8) else {
+        return Err("the line is too short to be a record".into());
+    };
+    let Some(json) = json.strip_prefix(b" ") else {
+        return Err("expected an 8-digit checksum, a space and a JSON record".into());
+    };
+    let crc = std::str::from_utf8(crc)
+        .ok()
+        .and_then(|s| u32::from_str_radix(s, 16).ok())
+        .ok_or("expected an 8-digit hexadecimal checksum at the start of the line")?;
+    if crc32fast::hash(json) != crc {
+        return Err("checksum mismatch: the line was altered or only partly written".into());
+    }
+    Ok(json)
+}
+
+/// At most the first 40 characters of `s`, for error messages.
+fn prefix(s: &str) -> String {
+    let mut p: String = s.chars().take(40).collect();
+    if p.len() < s.len() {
+        p.push('…');
+    }
+    p
 }
 
 fn new_epoch() -> u64 {
@@ -237,118 +604,4 @@ fn new_epoch() -> u64 {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::store::Origin;
-
-    fn record(revision: u64, profiles: Option<ProfilesFile>) -> Record {
-        Record {
-            revision,
-            time_ms: 0,
-            origin: Origin::Set,
-            detail: String::new(),
-            changes: Vec::new(),
-            profiles,
-        }
-    }
-
-    fn with_active(name: &str) -> ProfilesFile {
-        let mut p = ProfilesFile::default();
-        p.create(name, None).unwrap();
-        p.use_profile(name).unwrap();
-        p
-    }
-
-    #[test]
-    fn recovers_records_and_cuts_a_torn_tail() {
-        let dir = tempfile::tempdir().unwrap();
-        let profiles = dir.path().join("profiles.toml");
-        let mut s = FileStore::new(dir.path(), &profiles);
-        let fresh = s.recover(&|_| BTreeMap::new()).unwrap();
-        assert!(fresh.fresh);
-        s.append(&[record(1, None), record(2, None)]).unwrap();
-        let mut f = OpenOptions::new()
-            .append(true)
-            .open(dir.path().join(LOG_FILE))
-            .unwrap();
-        f.write_all(b"{\"revision\":3,\"ti").unwrap();
-        drop(f);
-
-        let mut again = FileStore::new(dir.path(), &profiles);
-        let r = again.recover(&|_| BTreeMap::new()).unwrap();
-        assert!(!r.fresh);
-        assert_eq!(r.base.epoch, fresh.base.epoch);
-        assert_eq!(
-            r.records.iter().map(|r| r.revision).collect::<Vec<_>>(),
-            [1, 2]
-        );
-        again.append(&[record(3, None)]).unwrap();
-        let r = FileStore::new(dir.path(), &profiles)
-            .recover(&|_| BTreeMap::new())
-            .unwrap();
-        assert_eq!(r.records.len(), 3);
-    }
-
-    #[test]
-    fn a_stale_profiles_file_is_repaired_and_an_edited_one_is_kept() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("profiles.toml");
-        let mut s = FileStore::new(dir.path(), &path);
-        s.recover(&|_| BTreeMap::new()).unwrap();
-        // Logged, then "crashed" before the profiles file was written.
-        s.append(&[record(1, Some(with_active("dev")))]).unwrap();
-        let r = FileStore::new(dir.path(), &path)
-            .recover(&|_| BTreeMap::new())
-            .unwrap();
-        assert_eq!(r.profiles.active_name(), "dev");
-        assert_eq!(ProfilesFile::load(&path).unwrap().active_name(), "dev");
-        // Edited by hand to something never logged: the edit is kept.
-        with_active("ops").save(&path).unwrap();
-        let r = FileStore::new(dir.path(), &path)
-            .recover(&|_| BTreeMap::new())
-            .unwrap();
-        assert_eq!(r.profiles.active_name(), "ops");
-    }
-
-    #[test]
-    fn compaction_keeps_base_and_tail() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("profiles.toml");
-        let mut s = FileStore::new(dir.path(), &path);
-        let rec = s.recover(&|_| BTreeMap::new()).unwrap();
-        let mut base = rec.base.clone();
-        s.append(&[record(1, None), record(2, None), record(3, None)])
-            .unwrap();
-        base.absorb(&record(1, None));
-        base.absorb(&record(2, None));
-        s.compact(&base, &VecDeque::from([record(3, None)]))
-            .unwrap();
-        s.append(&[record(4, None)]).unwrap();
-        let r = FileStore::new(dir.path(), &path)
-            .recover(&|_| BTreeMap::new())
-            .unwrap();
-        assert_eq!(r.base.revision, 2);
-        assert_eq!(
-            r.records.iter().map(|r| r.revision).collect::<Vec<_>>(),
-            [3, 4]
-        );
-    }
-
-    #[test]
-    fn a_corrupt_middle_line_is_an_error_naming_the_line() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("profiles.toml");
-        let mut s = FileStore::new(dir.path(), &path);
-        s.recover(&|_| BTreeMap::new()).unwrap();
-        s.append(&[record(1, None)]).unwrap();
-        let log = dir.path().join(LOG_FILE);
-        let mut text = std::fs::read_to_string(&log).unwrap();
-        text.push_str("garbage\n{}\n");
-        std::fs::write(&log, text).unwrap();
-        let err = FileStore::new(dir.path(), &path)
-            .recover(&|_| BTreeMap::new())
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("line 3: corrupt revision log"), "{err}");
-    }
-}
+mod tests;

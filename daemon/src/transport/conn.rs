@@ -18,6 +18,7 @@ use tokio::time::{Instant, Sleep};
 use tonic::codegen::http;
 
 use super::Connections;
+use crate::authority::FixAuthority;
 
 /// How long accepting pauses after an error such as too many open files.
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
@@ -40,11 +41,21 @@ impl PollAccept for TcpListener {
     }
 }
 
-impl PollAccept for UnixListener {
-    type Io = UnixStream;
-    fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<(UnixStream, String)>> {
-        let (stream, _) = ready!(UnixListener::poll_accept(self, cx))?;
-        Poll::Ready(Ok((stream, "a local process (unix socket)".to_owned())))
+/// A Unix socket listener; on plain HTTP/2 its connections get a valid
+/// `:authority` from grpc-core clients ([`FixAuthority`]).
+pub(crate) struct UnixAccept {
+    pub(crate) listener: UnixListener,
+    pub(crate) plain: bool,
+}
+
+impl PollAccept for UnixAccept {
+    type Io = FixAuthority<UnixStream>;
+    fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<(Self::Io, String)>> {
+        let (stream, _) = ready!(self.listener.poll_accept(cx))?;
+        Poll::Ready(Ok((
+            FixAuthority::new(stream, self.plain),
+            "a local process (unix socket)".to_owned(),
+        )))
     }
 }
 

@@ -12,7 +12,7 @@ use std::io::IsTerminal;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cfgd_sdk::retry::{StateName, TaskRun};
+use cfgd_sdk::retry::{StateName, SuggestedDelay, TaskRun};
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::server::conn::http1;
@@ -25,8 +25,9 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 /// A local HTTP service that answers request *n* with `failures[n-1]`
-/// while the list lasts, then `200 OK` with its body. It prints every
-/// answer and records when each request arrived.
+/// while the list lasts (with a `Retry-After` header where one is given),
+/// then `200 OK` with its body. It prints every answer and records when
+/// each request arrived.
 #[derive(Debug)]
 pub(crate) struct FlakyService {
     url: String,
@@ -37,13 +38,28 @@ pub(crate) struct FlakyService {
 impl FlakyService {
     /// Starts the service on a free loopback port.
     pub(crate) async fn start(failures: &[u16], body: &'static str) -> Self {
+        let script: Vec<(u16, Option<u64>)> = failures.iter().map(|&c| (c, None)).collect();
+        Self::start_with_retry_after(&script, body).await
+    }
+
+    /// [`FlakyService::start`], each failure with the `Retry-After` (in
+    /// seconds) it sends, if any.
+    pub(crate) async fn start_with_retry_after(
+        failures: &[(u16, Option<u64>)],
+        body: &'static str,
+    ) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind 127.0.0.1:0");
         let url = format!("http://{}/endpoint", listener.local_addr().expect("bound"));
-        let script: Arc<[StatusCode]> = failures
+        let script: Arc<[(StatusCode, Option<u64>)]> = failures
             .iter()
-            .map(|&code| StatusCode::from_u16(code).expect("a valid status code"))
+            .map(|&(code, after)| {
+                (
+                    StatusCode::from_u16(code).expect("a valid status code"),
+                    after,
+                )
+            })
             .collect();
         let arrivals = Arc::new(Mutex::new(Vec::new()));
         let seen = arrivals.clone();
@@ -56,12 +72,23 @@ impl FlakyService {
                         seen.push(Instant::now());
                         seen.len()
                     };
-                    let status = script.get(n - 1).copied().unwrap_or(StatusCode::OK);
-                    println!("    [service] request {n} -> {status}");
+                    let (status, after) =
+                        script.get(n - 1).copied().unwrap_or((StatusCode::OK, None));
+                    match after {
+                        Some(s) => {
+                            println!("    [service] request {n} -> {status}, Retry-After: {s}")
+                        }
+                        None => println!("    [service] request {n} -> {status}"),
+                    }
                     let text = if status.is_success() { body } else { "" };
                     let mut response =
                         Response::new(Full::new(Bytes::from_static(text.as_bytes())));
                     *response.status_mut() = status;
+                    if let Some(s) = after {
+                        response
+                            .headers_mut()
+                            .insert(hyper::header::RETRY_AFTER, s.into());
+                    }
                     async move { Ok::<_, std::convert::Infallible>(response) }
                 });
                 tokio::spawn(http1::Builder::new().serve_connection(TokioIo::new(stream), answer));
@@ -109,6 +136,8 @@ pub(crate) enum FetchError {
         status: StatusCode,
         /// The URL requested.
         url: String,
+        /// The delay the `Retry-After` header asked for, if any.
+        retry_after: Option<SuggestedDelay>,
     },
     /// No connection could be made (httpx's `ConnectError`).
     Connect(String),
@@ -124,12 +153,20 @@ impl FetchError {
             _ => None,
         }
     }
+
+    /// The server's `Retry-After`, for `Task::suggested_delay_fn`.
+    pub(crate) fn suggested_delay(&self) -> Option<SuggestedDelay> {
+        match self {
+            FetchError::Status { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
 }
 
 impl fmt::Display for FetchError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            FetchError::Status { status, url } => {
+            FetchError::Status { status, url, .. } => {
                 let kind = if status.is_client_error() {
                     "Client error"
                 } else {
@@ -161,9 +198,15 @@ pub(crate) async fn get(url: &str) -> Result<String, FetchError> {
     })?;
     let status = response.status();
     if !status.is_success() {
+        let retry_after = response
+            .headers()
+            .get(hyper::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| SuggestedDelay::from_retry_after(v, std::time::SystemTime::now()));
         return Err(FetchError::Status {
             status,
             url: url.to_owned(),
+            retry_after,
         });
     }
     let body = response

@@ -19,14 +19,27 @@
 //! - The return type may be any alias of `Result` (`io::Result<T>`,
 //!   `anyhow::Result<T>`).
 //!
+//! - The `Task` (or `Flow`) is built once, on the first call, and shared
+//!   by every call after it — so a `jitter_seed` seeds one stream for the
+//!   function, not the same draws for every call. When its error type
+//!   names `Self` or the function's generics (a static cannot), it is
+//!   built per call and shares one jitter stream instead.
+//! - Parameter values are expressions resolved where the function is
+//!   written, as written: `exponential_backoff(10)` is whichever
+//!   `exponential_backoff` is in scope (import `cfgd_sdk::retry::exponential_backoff`).
+//!
 //! # Parameters
 //! `#[task(...)]`: `name = "..."` (default: the function's name),
 //! `retries = 2`, `retry_delay_seconds = 5` / `[1, 10, 100]` /
 //! `exponential_backoff(10)` (any expression `Task::retry_delay_seconds`
-//! accepts), `retry_jitter_factor = 0.5`, `retry_condition_fn = path`,
-//! `timeout_seconds = 1.5`, `jitter_seed = 7`, and the hooks `on_running`,
-//! `on_retry`, `on_failure`, `on_completion` (a path, or a list of paths).
-//! `#[flow(...)]`: `name`, `retries`, `retry_delay_seconds`.
+//! accepts; `retry_delay = Duration::from_millis(250)` too),
+//! `retry_jitter_factor = 0.5`, `retry_condition_fn = path`,
+//! `retry_condition_fn_async = path`, `suggested_delay_fn = path`,
+//! `timeout_seconds = 1.5` (or `timeout = Duration…`), `jitter_seed = 7`,
+//! and the hooks `on_running`, `on_retry`, `on_failure`, `on_completion` (a
+//! path, or a list of paths).
+//! `#[flow(...)]`: `name`, `retries`, `retry_delay_seconds` /
+//! `retry_delay`, `timeout_seconds` / `timeout`, and the same hooks.
 //!
 //! Literal values are checked at compile time with Prefect's messages
 //! (more than 50 delays, a negative jitter factor); other invalid values
@@ -34,7 +47,7 @@
 //! decoration.
 
 use proc_macro::TokenStream;
-use proc_macro2::{Span, TokenStream as TokenStream2};
+use proc_macro2::TokenStream as TokenStream2;
 use quote::{format_ident, quote};
 use syn::parse::Parser;
 use syn::punctuated::Punctuated;
@@ -101,16 +114,31 @@ impl Kind {
                 "name",
                 "retries",
                 "retry_delay_seconds",
+                "retry_delay",
                 "retry_jitter_factor",
                 "retry_condition_fn",
+                "retry_condition_fn_async",
+                "suggested_delay_fn",
                 "timeout_seconds",
+                "timeout",
                 "jitter_seed",
                 "on_running",
                 "on_retry",
                 "on_failure",
                 "on_completion",
             ],
-            Kind::Flow => &["name", "retries", "retry_delay_seconds"],
+            Kind::Flow => &[
+                "name",
+                "retries",
+                "retry_delay_seconds",
+                "retry_delay",
+                "timeout_seconds",
+                "timeout",
+                "on_running",
+                "on_retry",
+                "on_failure",
+                "on_completion",
+            ],
         }
     }
 }
@@ -127,7 +155,7 @@ fn expand(kind: Kind, args: TokenStream2, item: TokenStream2) -> syn::Result<Tok
             ));
         }
     };
-    let builder = builder(kind, &params, &func.sig.ident)?;
+    let built = builder(kind, &params, &func.sig.ident)?;
     let (receiver, args) = arguments(&mut func)?;
 
     let is_async = func.sig.asyncness.is_some();
@@ -145,7 +173,7 @@ fn expand(kind: Kind, args: TokenStream2, item: TokenStream2) -> syn::Result<Tok
         .any(|name| a.path().is_ident(name))
     });
     let body = &func.block;
-    let retried = retried_type(&ret);
+    let (retried, error) = retried_type(&ret);
     let run_type = match kind {
         Kind::Task => quote!(::cfgd_sdk::retry::TaskRun),
         Kind::Flow => quote!(::cfgd_sdk::retry::FlowRun),
@@ -173,10 +201,13 @@ fn expand(kind: Kind, args: TokenStream2, item: TokenStream2) -> syn::Result<Tok
             }
         }
     };
-    let (run, dot_await) = if is_async {
-        (quote!(run_with_history), quote!(.await))
-    } else {
-        (quote!(run_blocking_with_history), quote!())
+    let returns_fail =
+        kind == Kind::Task && result_args(&ret).is_some_and(|(_, e)| result_fail_arg(e).is_some());
+    let (run, dot_await) = match (is_async, returns_fail) {
+        (true, false) => (quote!(run_with_history), quote!(.await)),
+        (true, true) => (quote!(run_returning), quote!(.await)),
+        (false, false) => (quote!(run_blocking_with_history), quote!()),
+        (false, true) => (quote!(run_blocking_returning), quote!()),
     };
 
     let mut main_sig = func.sig.clone();
@@ -192,6 +223,7 @@ fn expand(kind: Kind, args: TokenStream2, item: TokenStream2) -> syn::Result<Tok
     } else {
         quote!(#companion #turbofish(#(#forwarded),*))
     };
+    let runner = runner(kind, &built, &error, &func);
     let doc = format!(
         "Like [`{name}`], also returning the {} run with its state history.",
         kind.item()
@@ -206,16 +238,107 @@ fn expand(kind: Kind, args: TokenStream2, item: TokenStream2) -> syn::Result<Tok
         #[doc = #doc]
         #(#shared_attrs)*
         #vis #companion_sig {
-            let __cfgd_runner = #builder;
+            #runner
             __cfgd_runner.#run(#attempt) #dot_await
         }
     })
 }
 
-/// `Result<T, RunError<E>>`, spelled out when the return type is written
-/// `Result<T, E>`, else through the `TaskOutput` projection (aliases).
-fn retried_type(ret: &Type) -> TokenStream2 {
-    if let Type::Path(p) = ret
+/// The statement binding `__cfgd_runner`: a reference to the task built
+/// once in a static, or — when its type or parameters name `Self` or the
+/// function's generics, which a static cannot — a task built per call that
+/// draws from one static jitter stream.
+fn runner(kind: Kind, built: &Built, error: &TokenStream2, func: &ItemFn) -> TokenStream2 {
+    let item = kind.item();
+    let expr = &built.expr;
+    let ty = match kind {
+        Kind::Task => quote!(::cfgd_sdk::retry::Task<#error>),
+        Kind::Flow => quote!(::cfgd_sdk::retry::Flow),
+    };
+    let generics: Vec<String> = func
+        .sig
+        .generics
+        .params
+        .iter()
+        .filter_map(|p| match p {
+            GenericParam::Type(t) => Some(t.ident.to_string()),
+            GenericParam::Const(c) => Some(c.ident.to_string()),
+            GenericParam::Lifetime(_) => None,
+        })
+        .collect();
+    let typed = match kind {
+        Kind::Task => error.clone(),
+        Kind::Flow => quote!(),
+    };
+    let local = [&typed, expr].iter().any(|t| names_local(t, &generics));
+    if !local {
+        return quote! {
+            static __CFGD_RUNNER: ::std::sync::LazyLock<#ty> = ::std::sync::LazyLock::new(|| {
+                ::cfgd_sdk::retry::__private::valid(#item, #expr.build())
+            });
+            let __cfgd_runner: &#ty = &__CFGD_RUNNER;
+        };
+    }
+    let share = match &built.seed {
+        Some(seed) => quote! {
+            static __CFGD_JITTER: ::std::sync::LazyLock<::cfgd_sdk::retry::Task<()>> =
+                ::std::sync::LazyLock::new(|| ::cfgd_sdk::retry::Task::new("").jitter_seed(#seed));
+            let __cfgd_runner = __cfgd_runner.__share_jitter(&*__CFGD_JITTER);
+        },
+        None => quote!(),
+    };
+    quote! {
+        let __cfgd_runner: #ty = ::cfgd_sdk::retry::__private::valid(#item, #expr.build());
+        #share
+    }
+}
+
+/// Whether `tokens` name `Self`, `impl Trait`, a lifetime other than
+/// `'static`, or one of `generics`: what a static's type or initialiser
+/// cannot use.
+fn names_local(tokens: &TokenStream2, generics: &[String]) -> bool {
+    let mut after_quote = false;
+    tokens.clone().into_iter().any(|tree| {
+        let local = match &tree {
+            proc_macro2::TokenTree::Group(g) => names_local(&g.stream(), generics),
+            proc_macro2::TokenTree::Ident(i) => {
+                let name = i.to_string();
+                (after_quote && name != "static")
+                    || name == "Self"
+                    || name == "impl"
+                    || generics.contains(&name)
+            }
+            _ => false,
+        };
+        after_quote = matches!(&tree, proc_macro2::TokenTree::Punct(p) if p.as_char() == '\'');
+        local
+    })
+}
+
+/// `Result<T, RunError<E>>` and `E`, spelled out when the return type is
+/// written `Result<T, E>` (or `Result<T, Fail<E>>`: a function that may
+/// return a Failed state), else through the `TaskOutput` projection
+/// (aliases).
+fn retried_type(ret: &Type) -> (TokenStream2, TokenStream2) {
+    if let Some((t, e)) = result_args(ret) {
+        let e = match result_fail_arg(e) {
+            Some(inner) => inner,
+            None => e,
+        };
+        return (
+            quote!(::core::result::Result<#t, ::cfgd_sdk::retry::RunError<#e>>),
+            quote!(#e),
+        );
+    }
+    (
+        quote!(<#ret as ::cfgd_sdk::retry::__private::TaskOutput>::Retried),
+        quote!(<#ret as ::cfgd_sdk::retry::__private::TaskOutput>::Err),
+    )
+}
+
+/// `T` and `E` of a type written `Result<T, E>`.
+fn result_args(ty: &Type) -> Option<(&Type, &Type)> {
+    if let Type::Path(p) = ty
         && p.qself.is_none()
         && let Some(last) = p.path.segments.last()
         && last.ident == "Result"
@@ -224,9 +347,23 @@ fn retried_type(ret: &Type) -> TokenStream2 {
         && let (Some(GenericArgument::Type(t)), Some(GenericArgument::Type(e))) =
             (generic.args.first(), generic.args.last())
     {
-        return quote!(::core::result::Result<#t, ::cfgd_sdk::retry::RunError<#e>>);
+        return Some((t, e));
     }
-    quote!(<#ret as ::cfgd_sdk::retry::__private::TaskOutput>::Retried)
+    None
+}
+
+/// `E` of a type written `Fail<E>`.
+fn result_fail_arg(ty: &Type) -> Option<&Type> {
+    if let Type::Path(p) = ty
+        && let Some(last) = p.path.segments.last()
+        && last.ident == "Fail"
+        && let PathArguments::AngleBracketed(generic) = &last.arguments
+        && generic.args.len() == 1
+        && let Some(GenericArgument::Type(e)) = generic.args.first()
+    {
+        return Some(e);
+    }
+    None
 }
 
 /// A parameter: the name the generated signature gives it, and the
@@ -307,12 +444,19 @@ fn turbofish(func: &ItemFn) -> TokenStream2 {
     }
 }
 
-/// The `Task::new(..)...` / `Flow::new(..)...` expression.
+/// The builder expression, and the `jitter_seed` if one is given.
+struct Built {
+    expr: TokenStream2,
+    seed: Option<Expr>,
+}
+
+/// The `Task::new(..)...` / `Flow::new(..)...` expression. Setters never
+/// fail; the expression is checked with `build()` where it is used.
 fn builder(
     kind: Kind,
     params: &Punctuated<MetaNameValue, Token![,]>,
     fn_name: &syn::Ident,
-) -> syn::Result<TokenStream2> {
+) -> syn::Result<Built> {
     let item = kind.item();
     let mut seen: Vec<String> = Vec::new();
     let mut name = {
@@ -320,6 +464,7 @@ fn builder(
         quote!(#n)
     };
     let mut calls = Vec::new();
+    let mut seed = None;
     for param in params {
         let key = param
             .path
@@ -350,12 +495,11 @@ fn builder(
                 if negative(value) {
                     return Err(syn::Error::new(value.span(), "`retries` must be >= 0."));
                 }
-                calls.push(Call::Plain(quote!(.retries(#value))));
+                calls.push(quote!(.retries(#value)));
             }
-            "retry_delay_seconds" => {
+            "retry_delay_seconds" | "retry_delay" => {
                 check_delays(value)?;
-                let value = qualify_backoff(value);
-                calls.push(Call::validated(&key, quote!(.retry_delay_seconds(#value))));
+                calls.push(quote!(.#method(#value)));
             }
             "retry_jitter_factor" => {
                 if negative(value) {
@@ -364,7 +508,7 @@ fn builder(
                         "`retry_jitter_factor` must be >= 0.",
                     ));
                 }
-                calls.push(Call::validated(&key, quote!(.retry_jitter_factor(#value))));
+                calls.push(quote!(.retry_jitter_factor(#value)));
             }
             "timeout_seconds" => {
                 if negative(value) {
@@ -373,52 +517,31 @@ fn builder(
                         "`timeout_seconds` must be >= 0.",
                     ));
                 }
-                calls.push(Call::validated(&key, quote!(.timeout_seconds(#value))));
+                calls.push(quote!(.timeout_seconds(#value)));
+            }
+            "jitter_seed" => {
+                seed = Some(value.clone());
+                calls.push(quote!(.jitter_seed(#value)));
             }
             "on_running" | "on_retry" | "on_failure" | "on_completion" => match value {
                 Expr::Array(hooks) => {
                     for hook in &hooks.elems {
-                        calls.push(Call::Plain(quote!(.#method(#hook))));
+                        calls.push(quote!(.#method(#hook)));
                     }
                 }
-                hook => calls.push(Call::Plain(quote!(.#method(#hook)))),
+                hook => calls.push(quote!(.#method(#hook))),
             },
-            _ => calls.push(Call::Plain(quote!(.#method(#value)))),
+            _ => calls.push(quote!(.#method(#value))),
         }
     }
     let ty = match kind {
         Kind::Task => quote!(::cfgd_sdk::retry::Task),
         Kind::Flow => quote!(::cfgd_sdk::retry::Flow),
     };
-    // Fallible setters are applied one at a time through `valid`, which
-    // panics with Prefect's message on an invalid non-literal value.
-    let mut expr = quote!(#ty::new(#name));
-    for call in calls {
-        expr = match call {
-            Call::Plain(c) => quote!(#expr #c),
-            Call::Validated { key, call } => {
-                quote!(::cfgd_sdk::retry::__private::valid(#key, #item, #expr #call))
-            }
-        };
-    }
-    Ok(expr)
-}
-
-/// One builder method call.
-enum Call {
-    /// An infallible setter.
-    Plain(TokenStream2),
-    /// A setter returning `Result`, checked through `__private::valid`.
-    Validated { key: String, call: TokenStream2 },
-}
-
-impl Call {
-    fn validated(key: &str, call: TokenStream2) -> Self {
-        Call::Validated {
-            key: key.to_owned(),
-            call,
-        }
-    }
+    Ok(Built {
+        expr: quote!(#ty::new(#name) #(#calls)*),
+        seed,
+    })
 }
 
 /// Whether `value` is a negative numeric literal (`-1`, `-0.5`), written
@@ -471,20 +594,6 @@ fn check_delays(value: &Expr) -> syn::Result<()> {
         ));
     }
     Ok(())
-}
-
-/// `exponential_backoff(..)` written bare refers to the SDK's.
-fn qualify_backoff(value: &Expr) -> TokenStream2 {
-    if let Expr::Call(call) = value
-        && let Expr::Path(p) = &*call.func
-        && p.path.is_ident("exponential_backoff")
-    {
-        let args = &call.args;
-        let span = Span::call_site();
-        let path = quote::quote_spanned!(span=> ::cfgd_sdk::retry::exponential_backoff);
-        return quote!(#path(#args));
-    }
-    quote!(#value)
 }
 
 #[cfg(test)]
@@ -564,7 +673,7 @@ mod tests {
     }
 
     #[test]
-    fn bare_exponential_backoff_is_qualified() {
+    fn names_resolve_as_written_and_the_task_is_built_once() {
         let out = expand_str(
             Kind::Task,
             "retries = 3, retry_delay_seconds = exponential_backoff(10)",
@@ -572,8 +681,54 @@ mod tests {
         )
         .unwrap();
         assert!(
-            out.contains(":: cfgd_sdk :: retry :: exponential_backoff (10)"),
+            out.contains(". retry_delay_seconds (exponential_backoff (10))"),
             "{out}"
         );
+        assert!(
+            !out.contains(":: cfgd_sdk :: retry :: exponential_backoff"),
+            "{out}"
+        );
+        assert!(out.contains("static __CFGD_RUNNER"), "{out}");
+    }
+
+    #[test]
+    fn a_task_naming_self_or_generics_is_built_per_call_with_one_jitter_stream() {
+        let out = expand_str(
+            Kind::Task,
+            "jitter_seed = 7, on_failure = Self::hook",
+            "fn f(&self) -> Result<(), String> { Ok(()) }",
+        )
+        .unwrap();
+        assert!(!out.contains("static __CFGD_RUNNER"), "{out}");
+        assert!(out.contains("static __CFGD_JITTER"), "{out}");
+        let out = expand_str(
+            Kind::Task,
+            "",
+            "fn f<E: Clone>(e: E) -> Result<(), E> { Err(e) }",
+        )
+        .unwrap();
+        assert!(!out.contains("static __CFGD_RUNNER"), "{out}");
+        let out = expand_str(
+            Kind::Task,
+            "",
+            "fn f<T: Clone>(t: T) -> Result<T, String> { Ok(t) }",
+        )
+        .unwrap();
+        assert!(out.contains("static __CFGD_RUNNER"), "{out}");
+    }
+
+    #[test]
+    fn a_fail_result_runs_on_a_task_of_the_inner_error() {
+        let out = expand_str(
+            Kind::Task,
+            "",
+            "fn f() -> Result<(), Fail<String>> { Ok(()) }",
+        )
+        .unwrap();
+        assert!(
+            out.contains(":: cfgd_sdk :: retry :: Task < String >"),
+            "{out}"
+        );
+        assert!(out.contains("RunError < String >"), "{out}");
     }
 }

@@ -2,7 +2,16 @@
 //!
 //! `cfg` is built on it; services usually want [`crate::Settings`] instead,
 //! which keeps a live copy and never waits on the daemon.
+//!
+//! # Layout
+//! - `mod.rs` — [`Client`]: connecting and one method per RPC.
+//! - `types.rs` — the SDK's own types for what the daemon sends.
+//! - `resume.rs` — [`Resuming`]: a watch that reconnects with a [`Backoff`]
+//!   and resumes after its last revision.
+//! - `backoff.rs` — [`Backoff`]: the waits between reconnections.
 
+mod backoff;
+mod resume;
 mod types;
 
 use std::time::Duration;
@@ -16,10 +25,14 @@ use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 
+pub use backoff::Backoff;
+pub use resume::{Position, Resumed, Resuming};
 pub use types::{
     Applied, Change, FileStatus, History, KeyChange, Origin, ProfileContents, ProfileInfo,
     ResyncReason, Setting, Shown, Snapshot, Status, WatchEvent, WriteResult,
 };
+
+pub(crate) use types::source as source_from_pb;
 
 use crate::error::Error;
 

@@ -171,6 +171,19 @@ impl From<pb::Snapshot> for Snapshot {
     }
 }
 
+/// `Snapshot`'s answer: a `pb::Snapshot` with its fields inline.
+impl From<pb::SnapshotResponse> for Snapshot {
+    fn from(s: pb::SnapshotResponse) -> Self {
+        pb::Snapshot {
+            revision: s.revision,
+            epoch: s.epoch,
+            active_profile: s.active_profile,
+            settings: s.settings,
+        }
+        .into()
+    }
+}
+
 /// One assignment or removal the daemon applied.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Applied {
@@ -199,26 +212,38 @@ pub struct WriteResult {
     pub changed: bool,
 }
 
-impl From<pb::WriteResponse> for WriteResult {
-    fn from(w: pb::WriteResponse) -> Self {
-        WriteResult {
-            revision: w.revision,
-            epoch: w.epoch,
-            profile: w.profile,
-            applied: w
-                .applied
-                .into_iter()
-                .map(|a| Applied {
-                    name: a.name,
-                    given_name: a.given_name,
-                    value: a.value.into(),
-                    effective: a.effective.map(Into::into),
-                })
-                .collect(),
-            changed: w.changed,
+/// Every write answers with the same fields (`SetResponse`,
+/// `UnsetResponse`, `RollbackResponse`, `UseProfileResponse`).
+macro_rules! write_results {
+    ($($t:ty),*) => {$(
+        impl From<$t> for WriteResult {
+            fn from(w: $t) -> Self {
+                WriteResult {
+                    revision: w.revision,
+                    epoch: w.epoch,
+                    profile: w.profile,
+                    applied: w
+                        .applied
+                        .into_iter()
+                        .map(|a| Applied {
+                            name: a.name,
+                            given_name: a.given_name,
+                            value: a.value.into(),
+                            effective: a.effective.map(Into::into),
+                        })
+                        .collect(),
+                    changed: w.changed,
+                }
+            }
         }
-    }
+    )*};
 }
+write_results!(
+    pb::SetResponse,
+    pb::UnsetResponse,
+    pb::RollbackResponse,
+    pb::UseProfileResponse
+);
 
 /// What caused a change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -235,6 +260,8 @@ pub enum Origin {
     Rollback,
     /// Values differed when the daemon started.
     Startup,
+    /// `profiles.toml` was edited outside cfgd (by Prefect or by hand).
+    ProfilesFile,
     /// Something newer than this SDK knows.
     Unknown,
 }
@@ -248,6 +275,7 @@ impl fmt::Display for Origin {
             Origin::Profile => "profile",
             Origin::Rollback => "rollback",
             Origin::Startup => "startup",
+            Origin::ProfilesFile => "profiles-file",
             Origin::Unknown => "unknown",
         })
     }
@@ -297,6 +325,7 @@ impl From<pb::Change> for Change {
                 pb::Origin::Profile => Origin::Profile,
                 pb::Origin::Rollback => Origin::Rollback,
                 pb::Origin::Startup => Origin::Startup,
+                pb::Origin::ProfilesFile => Origin::ProfilesFile,
                 pb::Origin::Unspecified => Origin::Unknown,
             },
             detail: c.detail,
@@ -361,13 +390,20 @@ impl WatchEvent {
         }
     }
 
-    pub(crate) fn from_pb(e: pb::WatchEvent) -> Option<Self> {
+    /// The daemon's epoch the event belongs to.
+    pub fn epoch(&self) -> u64 {
+        match self {
+            WatchEvent::Change { epoch, .. } | WatchEvent::Resync { epoch, .. } => *epoch,
+        }
+    }
+
+    pub(crate) fn from_pb(e: pb::WatchResponse) -> Option<Self> {
         Some(match e.event? {
-            pb::watch_event::Event::Change(c) => WatchEvent::Change {
+            pb::watch_response::Event::Change(c) => WatchEvent::Change {
                 epoch: e.epoch,
                 change: c.into(),
             },
-            pb::watch_event::Event::Resync(r) => WatchEvent::Resync {
+            pb::watch_response::Event::Resync(r) => WatchEvent::Resync {
                 epoch: e.epoch,
                 reason: match pb::ResyncReason::try_from(r.reason)
                     .unwrap_or(pb::ResyncReason::Unspecified)
@@ -492,6 +528,7 @@ impl From<pb::StatusResponse> for Status {
                         pb::FileKind::Catalog => "catalog",
                         pb::FileKind::Dotenv => "dotenv",
                         pb::FileKind::Profiles => "profiles",
+                        pb::FileKind::Log => "log",
                         _ => "values",
                     },
                     error: f.error,

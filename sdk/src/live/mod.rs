@@ -1,35 +1,47 @@
 //! [`Settings`]: a live, lock-free copy of the settings for a service.
 //!
 //! A read is an atomic load of the current [`LiveView`] plus an index — no
-//! RPC, no lock. A background task keeps the view current through a watch
-//! stream; when the daemon is down the view is resolved locally (defaults,
-//! the config dir when given, the process environment) and the task
-//! reconnects with exponential backoff and jitter, resuming from the last
-//! revision it saw so no change is missed.
+//! RPC, no lock. A background task keeps the view current through a
+//! [`Resuming`](crate::client::Resuming) watch; when the daemon is down the
+//! view is resolved locally (defaults, the config dir when given, the
+//! process environment) and the watch reconnects with backoff and jitter,
+//! resuming from the last revision it saw so no change is missed.
+//!
+//! Each new view is also sent on a `tokio::sync::watch` channel
+//! ([`Settings::subscribe`]), which is what [`Settings::changed`] waits on.
+//!
+//! # Layout
+//! - `mod.rs` — [`Settings`], [`Options`], change notification.
+//! - `view.rs` — [`LiveView`]: one immutable copy, the process env layered
+//!   over the daemon's values.
+//! - `key.rs` — [`Key`]: a resolved name that survives catalogue changes.
+//! - `sync.rs` — the background task.
 
+mod key;
 mod sync;
 mod view;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use cfgd_settings::{Delays, Value};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+pub use key::Key;
 pub use view::{Current, LiveView, Origin};
 
-use crate::client::endpoint_from_env;
+use crate::client::{Backoff, endpoint_from_env};
 use crate::retry::RetryDefaults;
 
 /// How a [`Settings`] handle connects.
 ///
 /// # Default
 /// Endpoint from `CFGD_ENDPOINT` (else `http://127.0.0.1:7979`), token from
-/// `CFGD_TOKEN`, CA certificate from `CFGD_CA_CERT`, the process environment as a layer on top, no config dir
-/// for the offline view, reconnect backoff from 50 ms to 5 s.
+/// `CFGD_TOKEN`, CA certificate from `CFGD_CA_CERT`, the process
+/// environment as a layer on top, no config dir for the offline view,
+/// [`Backoff::default`] between reconnections.
 #[derive(Debug, Clone)]
 pub struct Options {
     /// The daemon's endpoint.
@@ -44,10 +56,8 @@ pub struct Options {
     pub env: Vec<(String, String)>,
     /// A config dir to resolve from while the daemon is unreachable.
     pub config_dir: Option<PathBuf>,
-    /// First reconnect delay.
-    pub backoff_min: Duration,
-    /// Longest reconnect delay.
-    pub backoff_max: Duration,
+    /// The waits between reconnections.
+    pub backoff: Backoff,
 }
 
 impl Default for Options {
@@ -59,8 +69,7 @@ impl Default for Options {
             use_process_env: true,
             env: std::env::vars().collect(),
             config_dir: None,
-            backoff_min: Duration::from_millis(50),
-            backoff_max: Duration::from_secs(5),
+            backoff: Backoff::default(),
         }
     }
 }
@@ -78,6 +87,15 @@ impl Options {
             ..Self::default()
         }
     }
+
+    /// The environment variables to layer, or none.
+    fn process_env(&self) -> Vec<(String, String)> {
+        if self.use_process_env {
+            self.env.clone()
+        } else {
+            Vec::new()
+        }
+    }
 }
 
 /// Whether the background task is connected.
@@ -90,16 +108,31 @@ pub enum Connection {
 }
 
 pub(crate) struct Shared {
+    /// What reads load.
     view: ArcSwap<LiveView>,
-    version: watch::Sender<u64>,
+    /// The same views, for waiters.
+    views: watch::Sender<Arc<LiveView>>,
     connection: watch::Sender<Connection>,
     stop: CancellationToken,
 }
 
 impl Shared {
-    fn publish(&self, view: LiveView) {
-        self.view.store(view.arc());
-        self.version.send_modify(|v| *v += 1);
+    fn current(&self) -> Arc<LiveView> {
+        self.view.load_full()
+    }
+
+    /// Only the background task publishes, so views are sent in order.
+    fn publish(&self, mut view: LiveView) {
+        view.seq = self.view.load().seq + 1;
+        let view = Arc::new(view);
+        self.view.store(view.clone());
+        self.views.send_replace(view);
+    }
+
+    /// Whether it changed.
+    fn set_connection(&self, c: Connection) -> bool {
+        self.connection
+            .send_if_modified(|was| std::mem::replace(was, c) != c)
     }
 }
 
@@ -111,9 +144,23 @@ impl Drop for Shared {
 
 /// A live copy of the settings. Cheap to clone; every clone sees the same
 /// values. The background task stops when the last clone is dropped.
-#[derive(Clone)]
+///
+/// Each handle remembers the last view it reported through
+/// [`Settings::changed`] or [`Settings::changed_key`] (a clone starts from
+/// its original's), so a change that lands between two waits is reported
+/// by the second. Give each waiting task its own clone.
 pub struct Settings {
     shared: Arc<Shared>,
+    seen: ArcSwap<LiveView>,
+}
+
+impl Clone for Settings {
+    fn clone(&self) -> Self {
+        Self {
+            shared: self.shared.clone(),
+            seen: ArcSwap::new(self.seen.load_full()),
+        }
+    }
 }
 
 impl std::fmt::Debug for Settings {
@@ -123,10 +170,6 @@ impl std::fmt::Debug for Settings {
             .finish_non_exhaustive()
     }
 }
-
-/// A resolved setting name: reading through a key skips the name lookup.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Key(usize);
 
 impl Settings {
     /// Starts with a local view and connects in the background (never
@@ -153,27 +196,37 @@ impl Settings {
             .config_dir
             .as_deref()
             .map(cfgd_settings::ConfigDir::load);
-        let view = LiveView::local(dir.as_ref(), &options.env, options.use_process_env);
-        let (version, _) = watch::channel(0);
+        let view = Arc::new(LiveView::local(dir.as_ref(), options.process_env()));
+        let (views, _) = watch::channel(view.clone());
         let (connection, _) = watch::channel(Connection::Disconnected);
         Self {
             shared: Arc::new(Shared {
-                view: ArcSwap::from_pointee(view),
-                version,
+                view: ArcSwap::new(view.clone()),
+                views,
                 connection,
                 stop: CancellationToken::new(),
             }),
+            seen: ArcSwap::new(view),
         }
     }
 
     /// The current view: all values at one revision.
     pub fn view(&self) -> Arc<LiveView> {
-        self.shared.view.load_full()
+        self.shared.current()
+    }
+
+    /// Every view from now on: `borrow()` is the current one and
+    /// `changed()` wakes for each newer one (as a stream,
+    /// `tokio_stream::wrappers::WatchStream::new(rx)` yields the current
+    /// view first). A receiver that falls behind sees the newest view,
+    /// never a stale one.
+    pub fn subscribe(&self) -> watch::Receiver<Arc<LiveView>> {
+        self.shared.views.subscribe()
     }
 
     /// A key for `name` (canonical or alias) in the current catalogue.
     pub fn key(&self, name: &str) -> Option<Key> {
-        self.shared.view.load().catalog().index_of(name).map(Key)
+        Key::new(&self.shared.view.load(), name)
     }
 
     /// The value of `name` and its source; `None` for an unknown name.
@@ -187,10 +240,12 @@ impl Settings {
         f(self.shared.view.load().get(name))
     }
 
-    /// Reads through a [`Key`] with `f`.
+    /// Reads through a [`Key`] with `f`; `None` if the current catalogue no
+    /// longer declares the key's setting.
     #[inline]
-    pub fn read_key<R>(&self, key: Key, f: impl FnOnce(Option<&Current>) -> R) -> R {
-        f(self.shared.view.load().at(key.0))
+    pub fn read_key<R>(&self, key: &Key, f: impl FnOnce(Option<&Current>) -> R) -> R {
+        let view = self.shared.view.load();
+        f(key.index_in(&view).and_then(|i| view.at(i)))
     }
 
     /// An integer setting.
@@ -232,27 +287,41 @@ impl Settings {
         })
     }
 
-    /// Waits until any value changes (or the view is replaced).
-    pub async fn changed(&self) {
-        let mut rx = self.shared.version.subscribe();
-        rx.mark_unchanged();
-        // The sender lives as long as `self`.
-        let _ = rx.changed().await;
+    /// Waits until the view is newer than the last one this handle
+    /// reported (any value changed, or the view was replaced), and returns
+    /// it. Returns at once if that happened since the last call.
+    pub async fn changed(&self) -> Arc<LiveView> {
+        let seen = self.seen.load().seq;
+        self.wait_for(|v| v.seq > seen).await
     }
 
-    /// Waits until `name`'s value or source changes.
-    pub async fn changed_key(&self, name: &str) {
-        let mut rx = self.shared.version.subscribe();
-        rx.mark_unchanged();
-        let before = self.get(name);
-        loop {
-            if rx.changed().await.is_err() {
-                return;
+    /// Waits until `name`'s value or source differs from the one in the
+    /// last view this handle reported, and returns the new view. Returns
+    /// at once if that happened since the last call.
+    pub async fn changed_key(&self, name: &str) -> Arc<LiveView> {
+        let seen = self.seen.load_full();
+        let was = seen.get(name).map(|c| (&c.value, &c.source));
+        self.wait_for(|v| v.get(name).map(|c| (&c.value, &c.source)) != was)
+            .await
+    }
+
+    async fn wait_for(&self, newer: impl FnMut(&Arc<LiveView>) -> bool) -> Arc<LiveView> {
+        let mut rx = self.subscribe();
+        // `wait_for` looks at the current view before waiting, which is
+        // what makes a change between two calls impossible to miss. The
+        // sender lives in `self.shared`, so it cannot close under us.
+        let view = match rx.wait_for(newer).await {
+            Ok(v) => v.clone(),
+            Err(_) => self.shared.current(),
+        };
+        self.seen.rcu(|old| {
+            if old.seq >= view.seq {
+                old.clone()
+            } else {
+                view.clone()
             }
-            if self.get(name) != before {
-                return;
-            }
-        }
+        });
+        view
     }
 
     /// Whether the background task is connected to the daemon.
@@ -267,6 +336,12 @@ impl Settings {
         let _ = rx.wait_for(|c| *c == Connection::Connected).await;
     }
 
+    /// Every change of [`Settings::connection`] from now on (`borrow()` is
+    /// the current state).
+    pub fn subscribe_connection(&self) -> watch::Receiver<Connection> {
+        self.shared.connection.subscribe()
+    }
+
     /// Makes this handle the source of retry defaults for every task and
     /// flow that does not set its own.
     pub fn install_retry_defaults(&self) {
@@ -274,37 +349,19 @@ impl Settings {
     }
 }
 
-const TASK_RETRIES: &str = "PREFECT_TASKS_DEFAULT_RETRIES";
-const TASK_DELAY: &str = "PREFECT_TASKS_DEFAULT_RETRY_DELAY_SECONDS";
-const TASK_JITTER: &str = "PREFECT_TASKS_DEFAULT_RETRY_JITTER_FACTOR";
-const FLOW_RETRIES: &str = "PREFECT_FLOWS_DEFAULT_RETRIES";
-const FLOW_DELAY: &str = "PREFECT_FLOWS_DEFAULT_RETRY_DELAY_SECONDS";
-
-fn zero() -> Delays {
-    Delays::scalar(0.0).expect("0 is a valid delay")
-}
-
-/// Reads the retry defaults from the live view at the start of each run.
+/// Reads every retry default from one view, at one revision: a batched
+/// `cfg set` of retries and delays reaches a run whole or not at all, and
+/// the run records the revision.
 impl RetryDefaults for Settings {
-    fn task_retries(&self) -> u32 {
-        self.get_i64(TASK_RETRIES)
-            .map_or(0, |n| u32::try_from(n.max(0)).unwrap_or(u32::MAX))
-    }
-
-    fn task_retry_delay(&self) -> Delays {
-        self.get_delays(TASK_DELAY).unwrap_or_else(zero)
-    }
-
-    fn task_retry_jitter_factor(&self) -> Option<f64> {
-        self.get_f64(TASK_JITTER)
-    }
-
-    fn flow_retries(&self) -> u32 {
-        self.get_i64(FLOW_RETRIES)
-            .map_or(0, |n| u32::try_from(n.max(0)).unwrap_or(u32::MAX))
-    }
-
-    fn flow_retry_delay(&self) -> Delays {
-        self.get_delays(FLOW_DELAY).unwrap_or_else(zero)
+    fn read(&self, f: &mut dyn FnMut(&crate::retry::Defaults<'_>)) {
+        let view = self.shared.view.load();
+        let revision = match view.origin() {
+            Origin::Daemon { revision, .. } => Some(revision),
+            Origin::Local => None,
+        };
+        f(&crate::retry::defaults::from_values(
+            |name| view.get(name).and_then(|c| c.value.as_ref()),
+            revision,
+        ));
     }
 }

@@ -1,21 +1,24 @@
-//! The background task behind [`super::Settings`]: connect, watch, apply,
-//! and on any failure reconnect with exponential backoff and full jitter,
-//! resuming after the last revision seen (the daemon replays what was
-//! missed, or sends a resync).
+//! The background task behind [`super::Settings`]: one
+//! [`Resuming`](crate::client::Resuming) watch of every setting, each event
+//! turned into a new [`LiveView`] and published.
 //!
-//! It ends when the last `Settings` clone is dropped (the stop token is
-//! cancelled and the weak reference no longer upgrades).
+//! On each connection it fetches the daemon's catalogue (a restart may
+//! bring another `catalog.d`); a change naming a setting the view does not
+//! know, or one that left the catalogue, fetches it again with a snapshot.
+//! A view brought forward by such a snapshot skips the replayed events it
+//! already covers.
+//!
+//! It ends when the last `Settings` clone is dropped: the stop token is
+//! cancelled, and the weak reference no longer upgrades.
 
-use std::sync::Weak;
-use std::time::Duration;
+use std::sync::{Arc, Weak};
 
-use futures_util::StreamExt;
-use rand::Rng;
+use cfgd_settings::Catalog;
 use tokio_util::sync::CancellationToken;
 
 use super::view::{LiveView, Origin};
 use super::{Connection, Options, Shared};
-use crate::client::{Client, Connect, WatchEvent};
+use crate::client::{Change, Client, Connect, Position, Resumed, Resuming, WatchEvent};
 use crate::error::{Code, Error};
 
 pub(super) fn spawn(shared: Weak<Shared>, options: Options, stop: CancellationToken) {
@@ -27,114 +30,178 @@ pub(super) fn spawn(shared: Weak<Shared>, options: Options, stop: CancellationTo
     });
 }
 
-async fn run(shared: Weak<Shared>, options: Options) {
-    let mut backoff = options.backoff_min;
-    let mut reveal = true;
-    loop {
-        match session(&shared, &options, reveal).await {
-            Ok(()) => return,
-            Err(e) => {
-                let Some(s) = shared.upgrade() else { return };
-                s.connection.send_replace(Connection::Disconnected);
-                if matches!(
-                    &e,
-                    Error::Rejected {
-                        code: Code::Unauthenticated,
-                        ..
-                    }
-                ) && reveal
-                {
-                    tracing::warn!(
-                        "cfgd requires a token to reveal secrets; watching with secrets masked"
-                    );
-                    reveal = false;
-                    continue;
-                }
-                if s.view.load().revision().is_some() {
-                    tracing::warn!(error = %e, "lost cfgd; keeping the last values and reconnecting");
-                } else {
-                    tracing::debug!(error = %e, "cfgd not reachable yet; using local values");
-                }
-                // A session that got connected resets the backoff.
-                if *s.connection.borrow() == Connection::Connected {
-                    backoff = options.backoff_min;
-                }
-            }
-        }
-        // Full jitter: anywhere in [0, backoff], so a fleet does not reconnect in step.
-        let wait = Duration::from_secs_f64(rand::rng().random_range(0.0..=backoff.as_secs_f64()));
-        tokio::time::sleep(wait).await;
-        backoff = (backoff * 2).min(options.backoff_max);
-    }
+/// What the task knows beside the published view.
+struct Follower {
+    client: Client,
+    shared: Weak<Shared>,
+    reveal: bool,
+    /// The daemon's catalogue as of the last fetch.
+    catalog: Option<Catalog>,
 }
 
-/// One connection: returns `Ok` only when the `Settings` are gone.
-async fn session(shared: &Weak<Shared>, options: &Options, reveal: bool) -> Result<(), Error> {
+/// The task is done: every `Settings` is gone.
+struct Gone;
+
+async fn run(shared: Weak<Shared>, options: Options) {
     let connect = Connect {
         token: options.token.clone(),
         ca_cert: options.ca_cert.clone(),
     };
-    let client = Client::connect_with(&options.endpoint, &connect).await?;
-    let catalog = client.catalog_index().await?;
-    let (after, epoch) = {
-        let Some(s) = shared.upgrade() else {
-            return Ok(());
-        };
-        // Resume only when the view holds the daemon's catalogue already;
-        // otherwise start from a snapshot.
-        let view = s.view.load();
-        match view.origin() {
-            Origin::Daemon { revision, epoch } if view.catalog().entries() == catalog.entries() => {
-                (Some(revision), Some(epoch))
-            }
-            _ => (None, None),
+    // A lazy channel dials on each call after a failure, so one client
+    // serves every reconnection.
+    let client = match Client::connect_lazy(&options.endpoint, &connect) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot watch cfgd; the settings stay local");
+            return;
         }
     };
-    let mut stream = Box::pin(client.watch(after, epoch, &[], reveal).await?);
-    let mut catalog = catalog;
-    while let Some(event) = stream.next().await {
-        let event = event?;
-        let Some(s) = shared.upgrade() else {
+    let mut watch = client.watch_resuming(&[], true, options.backoff);
+    let mut follower = Follower {
+        client,
+        shared,
+        reveal: true,
+        catalog: None,
+    };
+    while let Ok(()) = follower.step(&mut watch).await {}
+}
+
+impl Follower {
+    fn shared(&self) -> Result<Arc<Shared>, Gone> {
+        self.shared.upgrade().ok_or(Gone)
+    }
+
+    async fn step(&mut self, watch: &mut Resuming) -> Result<(), Gone> {
+        let beside = match watch.next().await {
+            Ok(Resumed::Opened { after }) => self.opened(after.is_some()).await,
+            Ok(Resumed::Event(event)) => self.event(event).await,
+            Ok(Resumed::Lost { error, .. }) => return self.lost(&error),
+            Err(e) if self.reveal && is_unauthenticated(&e) => {
+                tracing::warn!(
+                    "cfgd requires a token to reveal secrets; watching with secrets masked"
+                );
+                self.reveal = false;
+                watch.set_reveal(false);
+                return Ok(());
+            }
+            Err(e) => return self.lost(&e),
+        };
+        let Err(e) = beside else { return Ok(()) };
+        // A call beside the watch failed, so the event in hand may not be
+        // in the view: the next stream resumes after what the view holds.
+        let at = match self.shared()?.current().origin() {
+            Origin::Daemon { revision, epoch } => Some(Position { revision, epoch }),
+            Origin::Local => None,
+        };
+        watch.interrupt(at);
+        self.lost(&e)
+    }
+
+    fn lost(&self, e: &Error) -> Result<(), Gone> {
+        let shared = self.shared()?;
+        // Warned once per outage; each failed attempt after is a debug line.
+        if shared.set_connection(Connection::Disconnected) {
+            tracing::warn!(error = %e, "lost cfgd; keeping the last values and reconnecting");
+        } else if shared.current().revision().is_some() {
+            tracing::debug!(error = %e, "cfgd still not reachable; keeping the last values");
+        } else {
+            tracing::debug!(error = %e, "cfgd not reachable yet; using local values");
+        }
+        Ok(())
+    }
+
+    /// A stream is open. Resuming is only right under the same catalogue;
+    /// under another the view starts over from a snapshot (the stream's
+    /// replay of what it covers is skipped).
+    async fn opened(&mut self, resumed: bool) -> Result<(), Error> {
+        let catalog = self.client.catalog_index().await?;
+        self.catalog = Some(catalog.clone());
+        if !resumed {
+            // The stream starts with a resync: connected once it is applied.
+            return Ok(());
+        }
+        let Ok(shared) = self.shared() else {
             return Ok(());
         };
-        let current = s.view.load_full();
-        let next = match &event {
-            WatchEvent::Resync { snapshot, .. } => LiveView::from_snapshot(
-                catalog.clone(),
-                snapshot,
-                &options.env,
-                options.use_process_env,
-            ),
-            WatchEvent::Change { change, epoch } => {
-                if change.origin == crate::client::Origin::File
-                    && change
-                        .changes
-                        .iter()
-                        .any(|c| current.catalog().get(&c.name).is_none())
-                {
-                    // A setting this view does not know: the catalogue grew.
-                    catalog = client.catalog_index().await?;
-                    let snapshot = client.snapshot(&[], reveal).await?;
-                    LiveView::from_snapshot(
-                        catalog.clone(),
-                        &snapshot,
-                        &options.env,
-                        options.use_process_env,
-                    )
-                } else {
-                    current.apply(change, *epoch, &options.env, options.use_process_env)
-                }
-            }
-        };
-        s.publish(next);
-        s.connection.send_if_modified(|c| {
-            let was = *c;
-            *c = Connection::Connected;
-            was != Connection::Connected
-        });
+        let current = shared.current();
+        drop(shared);
+        if catalog.entries() != current.catalog().entries() {
+            let snapshot = self.client.snapshot(&[], self.reveal).await?;
+            self.publish(current.resynced(catalog, &snapshot));
+        }
+        if let Ok(s) = self.shared() {
+            s.set_connection(Connection::Connected);
+        }
+        Ok(())
     }
-    Err(Error::Unreachable {
-        endpoint: options.endpoint.clone(),
-        reason: "the watch stream ended".into(),
-    })
+
+    async fn event(&mut self, event: WatchEvent) -> Result<(), Error> {
+        let Ok(shared) = self.shared() else {
+            return Ok(());
+        };
+        let current = shared.current();
+        drop(shared);
+        let next = match &event {
+            // A resync is the daemon's word on everything, even one that
+            // goes back (its state was restored): never skipped.
+            WatchEvent::Resync {
+                snapshot, reason, ..
+            } => {
+                tracing::debug!(?reason, revision = snapshot.revision, "cfgd resynchronised");
+                let catalog = self.daemon_catalog().await?;
+                Some(current.resynced(catalog, snapshot))
+            }
+            WatchEvent::Change { change, epoch } if current.is_past(*epoch, change.revision) => {
+                None
+            }
+            WatchEvent::Change { change, epoch } if catalogue_moved(&current, change) => {
+                let catalog = self.client.catalog_index().await?;
+                self.catalog = Some(catalog.clone());
+                let snapshot = self.client.snapshot(&[], self.reveal).await?;
+                Some(current.resynced(catalog, &snapshot))
+            }
+            WatchEvent::Change { change, epoch } => Some(current.apply(change, *epoch)),
+        };
+        if let Some(next) = next {
+            self.publish(next);
+        }
+        if let Ok(s) = self.shared() {
+            s.set_connection(Connection::Connected);
+        }
+        Ok(())
+    }
+
+    async fn daemon_catalog(&mut self) -> Result<Catalog, Error> {
+        if let Some(c) = &self.catalog {
+            return Ok(c.clone());
+        }
+        let c = self.client.catalog_index().await?;
+        self.catalog = Some(c.clone());
+        Ok(c)
+    }
+
+    fn publish(&self, view: LiveView) {
+        if let Ok(s) = self.shared() {
+            s.publish(view);
+        }
+    }
+}
+
+/// Whether `change` names a setting `view`'s catalogue does not declare,
+/// or one that left the daemon's catalogue: either way the catalogue moved.
+fn catalogue_moved(view: &LiveView, change: &Change) -> bool {
+    change
+        .changes
+        .iter()
+        .any(|c| c.new_source.is_none() || view.catalog().get(&c.name).is_none())
+}
+
+fn is_unauthenticated(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::Rejected {
+            code: Code::Unauthenticated,
+            ..
+        }
+    )
 }

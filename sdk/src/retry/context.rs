@@ -1,6 +1,6 @@
-//! The ambient run context: the flow run a task is called in, and the
-//! cancellation token that runs started inside a flow or a
-//! [`with_cancellation`] scope obey.
+//! The ambient run context: the flow run a task is called in (and where
+//! its task runs are collected), and the cancellation token that runs
+//! started inside a flow or a [`with_cancellation`] scope obey.
 //!
 //! Async code carries it in a tokio task-local; blocking flows set a
 //! thread-local for the duration of each attempt. Sync code called while an
@@ -8,11 +8,12 @@
 
 use std::cell::RefCell;
 use std::future::Future;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
-use super::run::RunId;
+use super::run::{RunId, TaskRun};
 
 /// What a run inherits from its caller.
 #[derive(Debug, Clone, Default)]
@@ -21,6 +22,8 @@ pub(crate) struct Context {
     pub(crate) flow_run: Option<RunId>,
     /// The token that cancels runs started in this scope.
     pub(crate) cancel: Option<CancellationToken>,
+    /// Where the task runs of the enclosing flow run are collected.
+    pub(crate) task_runs: Option<Arc<Mutex<Vec<TaskRun>>>>,
 }
 
 tokio::task_local! {
@@ -156,7 +159,7 @@ mod tests {
         let inner = scope_blocking(
             Context {
                 flow_run: Some(id),
-                cancel: None,
+                ..Context::default()
             },
             || current().and_then(|c| c.flow_run),
         );

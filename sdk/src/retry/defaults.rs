@@ -5,35 +5,81 @@
 //!
 //! A run reads its defaults when it starts, so a settings change reaches the
 //! next run of an already-built task (Prefect reads them once, when the task
-//! is defined). Only the parameters the call site leaves unset are read.
+//! is defined). It reads them all at once, as one [`Defaults`] taken from
+//! one view of the settings, and records the revision of that view
+//! ([`TaskRun::settings_revision`](super::TaskRun::settings_revision)): a
+//! batched `cfg set` of retries and delays reaches a run whole or not at
+//! all.
 
 use std::fmt;
 use std::sync::{Arc, LazyLock};
+use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
-use cfgd_settings::{Catalog, Delays, Layer, LayerKind, resolve};
+use cfgd_settings::{Catalog, Delays, Layer, LayerKind, Value, resolve};
+
+use super::budget::BudgetSettings;
+
+/// Every default a run may use, read from one view of the settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Defaults<'a> {
+    /// `PREFECT_TASKS_DEFAULT_RETRIES`.
+    pub task_retries: u32,
+    /// `PREFECT_TASKS_DEFAULT_RETRY_DELAY_SECONDS`.
+    pub task_retry_delay: &'a Delays,
+    /// `PREFECT_TASKS_DEFAULT_RETRY_JITTER_FACTOR` (`None`: no jitter).
+    pub task_retry_jitter_factor: Option<f64>,
+    /// `PREFECT_FLOWS_DEFAULT_RETRIES`.
+    pub flow_retries: u32,
+    /// `PREFECT_FLOWS_DEFAULT_RETRY_DELAY_SECONDS`.
+    pub flow_retry_delay: &'a Delays,
+    /// The retry budget (`PREFECT_TASKS_DEFAULT_RETRY_BUDGET_*`); `None`
+    /// when no ratio is set: no budget, as in Prefect.
+    pub retry_budget: Option<BudgetSettings>,
+    /// The longest server-suggested delay honoured
+    /// (`PREFECT_TASKS_DEFAULT_RETRY_MAX_SUGGESTED_DELAY_SECONDS`).
+    pub max_suggested_delay: Duration,
+    /// The settings revision these values are at (`None`: not from the
+    /// daemon — fixed values, or resolved locally while it is down).
+    pub revision: Option<u64>,
+}
 
 /// A source of default retry parameters, read at the start of every run.
 ///
-/// Reads must be cheap: a run calls these on its hot path. The SDK's live
-/// settings handle implements it with lock-free loads.
+/// [`read`](RetryDefaults::read) hands every value at once, from one
+/// consistent view, so that a run never mixes two revisions. Reads must be
+/// cheap: a run calls it on its hot path. The SDK's live settings handle
+/// implements it with one lock-free load.
 pub trait RetryDefaults: Send + Sync {
-    /// `PREFECT_TASKS_DEFAULT_RETRIES`.
-    fn task_retries(&self) -> u32;
-    /// `PREFECT_TASKS_DEFAULT_RETRY_DELAY_SECONDS`.
-    fn task_retry_delay(&self) -> Delays;
-    /// `PREFECT_TASKS_DEFAULT_RETRY_JITTER_FACTOR` (`None`: no jitter).
-    fn task_retry_jitter_factor(&self) -> Option<f64>;
-    /// `PREFECT_FLOWS_DEFAULT_RETRIES`.
-    fn flow_retries(&self) -> u32;
-    /// `PREFECT_FLOWS_DEFAULT_RETRY_DELAY_SECONDS`.
-    fn flow_retry_delay(&self) -> Delays;
+    /// Calls `f` once with the current defaults.
+    fn read(&self, f: &mut dyn FnMut(&Defaults<'_>));
 }
+
+impl dyn RetryDefaults + '_ {
+    /// Calls `f` with the current defaults and returns what it returns.
+    pub fn with<R>(&self, f: impl FnOnce(&Defaults<'_>) -> R) -> R {
+        let mut f = Some(f);
+        let mut out = None;
+        self.read(&mut |d| out = f.take().map(|f| f(d)));
+        out.expect("RetryDefaults::read calls its function once")
+    }
+}
+
+/// The delay `0`, the catalogue's default.
+pub(crate) fn zero_delay() -> &'static Delays {
+    static ZERO: LazyLock<Delays> =
+        LazyLock::new(|| Delays::scalar(0.0).expect("0 is a valid delay"));
+    &ZERO
+}
+
+/// The default of `PREFECT_TASKS_DEFAULT_RETRY_MAX_SUGGESTED_DELAY_SECONDS`.
+pub const DEFAULT_MAX_SUGGESTED_DELAY: Duration = Duration::from_secs(60);
 
 /// Fixed default values.
 ///
 /// # Default
-/// Prefect's built-ins: no retries, no delay, no jitter.
+/// Prefect's built-ins: no retries, no delay, no jitter; and cfgd's: no
+/// retry budget, server-suggested delays up to 60 s.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FixedDefaults {
     /// Task retries.
@@ -46,26 +92,78 @@ pub struct FixedDefaults {
     pub flow_retries: u32,
     /// Flow retry delay.
     pub flow_retry_delay: Delays,
+    /// The retry budget, if any.
+    pub retry_budget: Option<BudgetSettings>,
+    /// The longest server-suggested delay honoured.
+    pub max_suggested_delay: Duration,
 }
 
 impl Default for FixedDefaults {
     fn default() -> Self {
-        let zero = Delays::scalar(0.0).expect("0 is a valid delay");
         Self {
             task_retries: 0,
-            task_retry_delay: zero.clone(),
+            task_retry_delay: zero_delay().clone(),
             task_retry_jitter_factor: None,
             flow_retries: 0,
-            flow_retry_delay: zero,
+            flow_retry_delay: zero_delay().clone(),
+            retry_budget: None,
+            max_suggested_delay: DEFAULT_MAX_SUGGESTED_DELAY,
         }
     }
 }
 
-const TASK_RETRIES: &str = "PREFECT_TASKS_DEFAULT_RETRIES";
-const TASK_DELAY: &str = "PREFECT_TASKS_DEFAULT_RETRY_DELAY_SECONDS";
-const TASK_JITTER: &str = "PREFECT_TASKS_DEFAULT_RETRY_JITTER_FACTOR";
-const FLOW_RETRIES: &str = "PREFECT_FLOWS_DEFAULT_RETRIES";
-const FLOW_DELAY: &str = "PREFECT_FLOWS_DEFAULT_RETRY_DELAY_SECONDS";
+/// The names of the settings a run reads.
+pub(crate) mod names {
+    pub(crate) const TASK_RETRIES: &str = "PREFECT_TASKS_DEFAULT_RETRIES";
+    pub(crate) const TASK_DELAY: &str = "PREFECT_TASKS_DEFAULT_RETRY_DELAY_SECONDS";
+    pub(crate) const TASK_JITTER: &str = "PREFECT_TASKS_DEFAULT_RETRY_JITTER_FACTOR";
+    pub(crate) const FLOW_RETRIES: &str = "PREFECT_FLOWS_DEFAULT_RETRIES";
+    pub(crate) const FLOW_DELAY: &str = "PREFECT_FLOWS_DEFAULT_RETRY_DELAY_SECONDS";
+    pub(crate) const BUDGET_RATIO: &str = "PREFECT_TASKS_DEFAULT_RETRY_BUDGET_RATIO";
+    pub(crate) const BUDGET_FLOOR: &str = "PREFECT_TASKS_DEFAULT_RETRY_BUDGET_FLOOR";
+    pub(crate) const BUDGET_GLOBAL: &str = "PREFECT_TASKS_DEFAULT_RETRY_BUDGET_GLOBAL";
+    pub(crate) const MAX_SUGGESTED: &str =
+        "PREFECT_TASKS_DEFAULT_RETRY_MAX_SUGGESTED_DELAY_SECONDS";
+}
+
+/// Builds [`Defaults`] from a lookup of typed values by canonical name —
+/// one view of the settings — so every source reads them the same way.
+pub(crate) fn from_values<'a>(
+    value: impl Fn(&str) -> Option<&'a Value>,
+    revision: Option<u64>,
+) -> Defaults<'a> {
+    use names::*;
+    let retries = |name: &str| {
+        value(name)
+            .and_then(Value::as_integer)
+            .map_or(0, |n| u32::try_from(n.max(0)).unwrap_or(u32::MAX))
+    };
+    let delay = |name: &str| {
+        value(name)
+            .and_then(Value::as_delays)
+            .unwrap_or(zero_delay())
+    };
+    let number = |name: &str| value(name).and_then(Value::as_number);
+    let defaults = BudgetSettings::default();
+    Defaults {
+        task_retries: retries(TASK_RETRIES),
+        task_retry_delay: delay(TASK_DELAY),
+        task_retry_jitter_factor: number(TASK_JITTER),
+        flow_retries: retries(FLOW_RETRIES),
+        flow_retry_delay: delay(FLOW_DELAY),
+        retry_budget: number(BUDGET_RATIO).map(|ratio| BudgetSettings {
+            ratio,
+            floor: number(BUDGET_FLOOR).unwrap_or(defaults.floor),
+            global: value(BUDGET_GLOBAL)
+                .and_then(Value::as_bool)
+                .unwrap_or(defaults.global),
+        }),
+        max_suggested_delay: number(MAX_SUGGESTED)
+            .and_then(|s| Duration::try_from_secs_f64(s).ok())
+            .unwrap_or(DEFAULT_MAX_SUGGESTED_DELAY),
+        revision,
+    }
+}
 
 impl FixedDefaults {
     /// The built-in catalogue's defaults under the given environment
@@ -95,24 +193,11 @@ impl FixedDefaults {
         };
         let defaults = Layer::defaults(&catalog);
         let resolution = resolve(&catalog, &[&defaults, &env]);
-        let value = |name: &str| resolution.get(name).and_then(|r| r.value.as_ref());
-        let retries = |name: &str| {
-            value(name)
-                .and_then(|v| v.as_integer())
-                .map_or(0, |n| u32::try_from(n.max(0)).unwrap_or(u32::MAX))
-        };
-        let delay = |name: &str| {
-            value(name)
-                .and_then(|v| v.as_delays().cloned())
-                .unwrap_or_else(|| Delays::scalar(0.0).expect("0 is a valid delay"))
-        };
-        Self {
-            task_retries: retries(TASK_RETRIES),
-            task_retry_delay: delay(TASK_DELAY),
-            task_retry_jitter_factor: value(TASK_JITTER).and_then(|v| v.as_number()),
-            flow_retries: retries(FLOW_RETRIES),
-            flow_retry_delay: delay(FLOW_DELAY),
-        }
+        let d = from_values(
+            |name| resolution.get(name).and_then(|r| r.value.as_ref()),
+            None,
+        );
+        Self::from(&d)
     }
 
     /// [`FixedDefaults::from_env_vars`] with this process's environment
@@ -123,6 +208,34 @@ impl FixedDefaults {
                 .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))),
         )
     }
+
+    /// These values as [`Defaults`] (at no revision).
+    pub fn view(&self) -> Defaults<'_> {
+        Defaults {
+            task_retries: self.task_retries,
+            task_retry_delay: &self.task_retry_delay,
+            task_retry_jitter_factor: self.task_retry_jitter_factor,
+            flow_retries: self.flow_retries,
+            flow_retry_delay: &self.flow_retry_delay,
+            retry_budget: self.retry_budget,
+            max_suggested_delay: self.max_suggested_delay,
+            revision: None,
+        }
+    }
+}
+
+impl From<&Defaults<'_>> for FixedDefaults {
+    fn from(d: &Defaults<'_>) -> Self {
+        Self {
+            task_retries: d.task_retries,
+            task_retry_delay: d.task_retry_delay.clone(),
+            task_retry_jitter_factor: d.task_retry_jitter_factor,
+            flow_retries: d.flow_retries,
+            flow_retry_delay: d.flow_retry_delay.clone(),
+            retry_budget: d.retry_budget,
+            max_suggested_delay: d.max_suggested_delay,
+        }
+    }
 }
 
 fn pair<K: AsRef<str>, V: AsRef<str>>((k, v): &(K, V)) -> (&str, &str) {
@@ -130,20 +243,8 @@ fn pair<K: AsRef<str>, V: AsRef<str>>((k, v): &(K, V)) -> (&str, &str) {
 }
 
 impl RetryDefaults for FixedDefaults {
-    fn task_retries(&self) -> u32 {
-        self.task_retries
-    }
-    fn task_retry_delay(&self) -> Delays {
-        self.task_retry_delay.clone()
-    }
-    fn task_retry_jitter_factor(&self) -> Option<f64> {
-        self.task_retry_jitter_factor
-    }
-    fn flow_retries(&self) -> u32 {
-        self.flow_retries
-    }
-    fn flow_retry_delay(&self) -> Delays {
-        self.flow_retry_delay.clone()
+    fn read(&self, f: &mut dyn FnMut(&Defaults<'_>)) {
+        f(&self.view());
     }
 }
 
@@ -203,16 +304,7 @@ pub(crate) struct Snapshot<'a>(pub(crate) &'a dyn RetryDefaults);
 
 impl fmt::Debug for Snapshot<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RetryDefaults")
-            .field("task_retries", &self.0.task_retries())
-            .field("task_retry_delay", &self.0.task_retry_delay())
-            .field(
-                "task_retry_jitter_factor",
-                &self.0.task_retry_jitter_factor(),
-            )
-            .field("flow_retries", &self.0.flow_retries())
-            .field("flow_retry_delay", &self.0.flow_retry_delay())
-            .finish()
+        self.0.with(|d| d.fmt(f))
     }
 }
 
@@ -234,8 +326,23 @@ mod tests {
             ("PREFECT_TASKS_DEFAULT_RETRY_JITTER_FACTOR", "0.5"),
             ("PREFECT_FLOWS_DEFAULT_RETRIES", "2"),
             ("PREFECT_FLOW_DEFAULT_RETRY_DELAY_SECONDS", "7"),
+            ("PREFECT_TASKS_DEFAULT_RETRY_BUDGET_RATIO", "0.2"),
+            ("PREFECT_TASKS_DEFAULT_RETRY_BUDGET_GLOBAL", "true"),
+            (
+                "PREFECT_TASKS_DEFAULT_RETRY_MAX_SUGGESTED_DELAY_SECONDS",
+                "2.5",
+            ),
             ("UNRELATED", "x"),
         ]);
+        assert_eq!(
+            d.retry_budget,
+            Some(BudgetSettings {
+                ratio: 0.2,
+                floor: 1.0,
+                global: true
+            })
+        );
+        assert_eq!(d.max_suggested_delay, Duration::from_millis(2500));
         assert_eq!(d.task_retries, 3);
         assert_eq!(d.task_retry_delay.seconds(), [1.0, 10.0, 100.0]);
         assert_eq!(d.task_retry_jitter_factor, Some(0.5));
@@ -259,7 +366,7 @@ mod tests {
             task_retries: 9,
             ..FixedDefaults::default()
         });
-        assert_eq!(with_source(Some(&own), |s| s.task_retries()), 9);
+        assert_eq!(with_source(Some(&own), |s| s.with(|d| d.task_retries)), 9);
         let shown = format!("{:?}", Snapshot(&*own));
         assert!(shown.contains("task_retries: 9"), "{shown}");
     }

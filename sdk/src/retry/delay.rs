@@ -5,6 +5,7 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use cfgd_settings::Delays;
 use cfgd_settings::value::MAX_DELAYS;
@@ -17,8 +18,9 @@ type DelayFn = dyn Fn(u32) -> Vec<f64> + Send + Sync;
 #[derive(Clone)]
 pub enum RetryDelay {
     /// A number (every retry waits it) or a list (retry *k* waits
-    /// `list[min(k-1, len-1)]`; empty means no delay).
-    Fixed(Delays),
+    /// `list[min(k-1, len-1)]`; empty means no delay). Shared, so that a
+    /// run takes it without copying.
+    Fixed(Arc<Delays>),
     /// A function of the retry count resolved for the run, returning the
     /// delay list; evaluated once at the start of each run.
     Computed {
@@ -44,10 +46,10 @@ impl RetryDelay {
     /// # Errors
     /// When a function returns more than 50 delays or a negative or
     /// non-finite one.
-    pub fn resolve(&self, retries: u32) -> Result<Cow<'_, Delays>, ConfigError> {
+    pub fn resolve(&self, retries: u32) -> Result<Arc<Delays>, ConfigError> {
         match self {
-            RetryDelay::Fixed(d) => Ok(Cow::Borrowed(d)),
-            RetryDelay::Computed { f, .. } => list(f(retries)).map(Cow::Owned),
+            RetryDelay::Fixed(d) => Ok(d.clone()),
+            RetryDelay::Computed { f, .. } => list(f(retries)).map(Arc::new),
         }
     }
 }
@@ -85,9 +87,9 @@ pub fn exponential_backoff(backoff_factor: impl Into<f64>) -> RetryDelay {
 }
 
 /// What `retry_delay_seconds` accepts: a number of seconds (any integer or
-/// float type), an array, `Vec` or slice of numbers, [`Delays`], a
-/// [`RetryDelay`] (such as [`exponential_backoff`]), or a function
-/// `Fn(u32) -> Vec<f64>` of the retry count.
+/// float type) or a [`Duration`], an array, `Vec` or slice of them,
+/// [`Delays`], a [`RetryDelay`] (such as [`exponential_backoff`]), or a
+/// function `Fn(u32) -> Vec<f64>` of the retry count.
 pub trait IntoRetryDelay {
     /// The delay.
     ///
@@ -98,7 +100,7 @@ pub trait IntoRetryDelay {
 
 fn scalar(seconds: f64) -> Result<RetryDelay, ConfigError> {
     Delays::scalar(seconds)
-        .map(RetryDelay::Fixed)
+        .map(|d| RetryDelay::Fixed(Arc::new(d)))
         .map_err(ConfigError::InvalidDelay)
 }
 
@@ -134,6 +136,18 @@ macro_rules! seconds {
 
 seconds!(i8, i16, i32, i64, isize, u8, u16, u32, u64, usize, f32, f64);
 
+impl Seconds for Duration {
+    fn seconds(self) -> f64 {
+        self.as_secs_f64()
+    }
+}
+
+impl IntoRetryDelay for Duration {
+    fn into_retry_delay(self) -> Result<RetryDelay, ConfigError> {
+        scalar(self.seconds())
+    }
+}
+
 impl<T: Seconds, const N: usize> IntoRetryDelay for [T; N] {
     fn into_retry_delay(self) -> Result<RetryDelay, ConfigError> {
         self.as_slice().into_retry_delay()
@@ -142,7 +156,7 @@ impl<T: Seconds, const N: usize> IntoRetryDelay for [T; N] {
 
 impl<T: Seconds> IntoRetryDelay for &[T] {
     fn into_retry_delay(self) -> Result<RetryDelay, ConfigError> {
-        list(self.iter().map(|s| s.seconds()).collect()).map(RetryDelay::Fixed)
+        list(self.iter().map(|s| s.seconds()).collect()).map(|d| RetryDelay::Fixed(Arc::new(d)))
     }
 }
 
@@ -157,15 +171,17 @@ impl IntoRetryDelay for Delays {
         if self.seconds().len() > MAX_DELAYS {
             return Err(ConfigError::TooManyDelays);
         }
-        Ok(RetryDelay::Fixed(self))
+        Ok(RetryDelay::Fixed(Arc::new(self)))
     }
 }
 
 impl IntoRetryDelay for RetryDelay {
     fn into_retry_delay(self) -> Result<RetryDelay, ConfigError> {
         match self {
-            RetryDelay::Fixed(d) => d.into_retry_delay(),
-            computed => Ok(computed),
+            RetryDelay::Fixed(d) if d.seconds().len() > MAX_DELAYS => {
+                Err(ConfigError::TooManyDelays)
+            }
+            delay => Ok(delay),
         }
     }
 }
@@ -198,11 +214,16 @@ mod tests {
         assert_eq!(schedule(exponential_backoff(10), 3), [10.0, 20.0, 40.0]);
         assert_eq!(schedule(|n: u32| vec![f64::from(n); 1], 2), [2.0, 2.0]);
         assert_eq!(schedule(Vec::<f64>::new(), 2), [0.0, 0.0]);
+        assert_eq!(schedule(Duration::from_millis(250), 2), [0.25, 0.25]);
+        assert_eq!(
+            schedule([Duration::from_secs(1), Duration::from_millis(1500)], 3),
+            [1.0, 1.5, 1.5]
+        );
     }
 
     #[test]
     fn exponential_backoff_caps_at_fifty_delays() {
-        let d = exponential_backoff(1).resolve(80).unwrap().into_owned();
+        let d = exponential_backoff(1).resolve(80).unwrap();
         assert_eq!(d.seconds().len(), 50);
         assert_eq!(d.for_retry(80), 2f64.powi(49));
         assert!(

@@ -4,6 +4,8 @@
 
 use std::fmt;
 
+use super::state::State;
+
 /// An invalid retry parameter, from a call site or from the defaults.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ConfigError {
@@ -20,16 +22,26 @@ pub enum ConfigError {
     /// A negative or non-finite timeout.
     #[error("`timeout_seconds` must be >= 0.")]
     Timeout,
+    /// An async `retry_condition_fn` where the answer is needed at once
+    /// (a `tower` retry policy).
+    #[error("a tower retry policy needs a synchronous `retry_condition_fn`: it decides at once")]
+    AsyncCondition,
 }
 
 /// Why a task or flow run did not complete.
 ///
-/// It displays as the underlying error for [`RunError::Failed`], so `?`
-/// into `anyhow::Error` and similar keeps the original message.
-#[derive(Debug, Clone, PartialEq)]
+/// For [`RunError::Failed`] it displays and debugs as the underlying error,
+/// as Prefect re-raises the task's own exception: `?` into `anyhow::Error`
+/// keeps the original message, and a flow whose task failed logs the
+/// task's error.
+#[derive(Clone, PartialEq)]
 pub enum RunError<E> {
     /// The last attempt returned this error (final state `Failed`).
     Failed(E),
+    /// The last attempt returned a Failed state with a message and no
+    /// error ([`Fail::Message`](super::Fail), Prefect's
+    /// `return Failed(message=…)`); this is the run's final state.
+    State(State),
     /// The last attempt panicked (final state `Crashed`).
     Crashed {
         /// The panic's message (`"<non-string panic payload>"` when it had
@@ -72,6 +84,7 @@ impl<E> RunError<E> {
     pub fn map_err<F>(self, f: impl FnOnce(E) -> F) -> RunError<F> {
         match self {
             RunError::Failed(e) => RunError::Failed(f(e)),
+            RunError::State(s) => RunError::State(s),
             RunError::Crashed { message } => RunError::Crashed { message },
             RunError::TimedOut { seconds } => RunError::TimedOut { seconds },
             RunError::Cancelled => RunError::Cancelled,
@@ -84,12 +97,32 @@ impl<E: fmt::Display> fmt::Display for RunError<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             RunError::Failed(e) => e.fmt(f),
+            RunError::State(s) => f.write_str(s.message().unwrap_or("Failed")),
             RunError::Crashed { message } => write!(f, "panicked: {message}"),
             RunError::TimedOut { seconds } => {
                 write!(f, "exceeded timeout of {} second(s)", PyFloat(*seconds))
             }
             RunError::Cancelled => f.write_str("cancelled"),
             RunError::Invalid(c) => c.fmt(f),
+        }
+    }
+}
+
+impl<E: fmt::Debug> fmt::Debug for RunError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RunError::Failed(e) => e.fmt(f),
+            RunError::State(s) => f.debug_tuple("State").field(s).finish(),
+            RunError::Crashed { message } => {
+                f.debug_struct("Crashed").field("message", message).finish()
+            }
+            RunError::TimedOut { seconds } => write!(
+                f,
+                "TaskRunTimeoutError('Scope timed out after {} second(s).')",
+                PyFloat(*seconds)
+            ),
+            RunError::Cancelled => f.write_str("Cancelled"),
+            RunError::Invalid(c) => f.debug_tuple("Invalid").field(c).finish(),
         }
     }
 }
@@ -141,6 +174,7 @@ mod tests {
             "panicked: x"
         );
         assert_eq!(RunError::Failed(3).map_err(|n| n * 2).into_error(), Some(6));
+        assert_eq!(format!("{:?}", RunError::Failed("boom")), "\"boom\"");
     }
 
     #[test]

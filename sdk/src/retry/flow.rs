@@ -1,348 +1,160 @@
-//! [`Flow`]: retries that re-run a whole function. Tasks called inside a
-//! flow attempt are new task runs with a fresh retry budget, and see the
-//! flow run and its cancellation token through the ambient context.
+//! [`Flow`]: retries that re-run a whole function, on the same engine as
+//! tasks. Tasks called inside a flow attempt are new task runs with a fresh
+//! retry budget; they see the flow run and its cancellation token through
+//! the ambient context, and the flow run keeps them
+//! ([`FlowRun::task_runs`]).
 //!
 //! As in Prefect, a flow retry always passes through `AwaitingRetry` (even
 //! with no delay), the new attempt is named `Running`, and the delay is cut
 //! to whole seconds (`int(retry_delay_seconds)`). There is no jitter,
-//! condition or timeout for flows.
+//! condition, budget or suggested delay for flows; there are hooks and a
+//! per-attempt timeout, as Prefect's flows have.
 
 use std::borrow::Cow;
 use std::fmt;
-use std::future::Future;
-use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Arc;
-use std::time::Duration;
+use std::marker::PhantomData;
+use std::sync::{Arc, Mutex};
 
 use cfgd_settings::Delays;
-use futures_util::FutureExt;
 use tokio_util::sync::CancellationToken;
-use tracing::Instrument;
 
-use super::context::{self, Context, Tokens};
-use super::defaults::{RetryDefaults, Snapshot, with_source};
-use super::delay::{IntoRetryDelay, RetryDelay};
-use super::error::{ConfigError, RunError};
-use super::log::{self, Failure, panic_message, short_type_name};
-use super::run::FlowRun;
-use super::state::{State, StateName};
+use super::budget::RetryBudget;
+use super::context::Context;
+use super::defaults::{Defaults, Snapshot};
+use super::error::ConfigError;
+use super::kind::{self, Consult, Kind, RunKind};
+use super::outcome::Failure;
+use super::params::{HookList, Params, shared_builder};
+use super::run::{FlowRun, RunCore};
+use super::state::State;
+use super::suggested::SuggestedDelay;
 
-/// A flow: a name and retry parameters. Each call of [`run`](Flow::run)
-/// (or [`run_blocking`](Flow::run_blocking)) is one [`FlowRun`]; a failed
-/// attempt (an error or a panic) re-runs the whole function.
+/// A flow: a name, retry parameters and hooks. Each call of
+/// [`run`](Flow::run) (or [`run_blocking`](Flow::run_blocking)) is one
+/// [`FlowRun`]; a failed attempt (an error, a panic or a timeout) re-runs
+/// the whole function.
 ///
 /// # Default
 /// `retries` and `retry_delay_seconds` left unset are read from the
 /// defaults source at the start of each run (`PREFECT_FLOWS_DEFAULT_*`); a
-/// value set here wins even when it is 0.
+/// value set here wins even when it is 0. No timeout, no hooks.
 #[derive(Clone)]
 pub struct Flow {
-    name: Cow<'static, str>,
-    retries: Option<u32>,
-    retry_delay: Option<RetryDelay>,
-    defaults: Option<Arc<dyn RetryDefaults>>,
-    cancel: Option<CancellationToken>,
+    pub(crate) params: Params<Flow, FlowRun, ()>,
 }
 
 impl Flow {
     /// A flow named `name` with every parameter unset.
     pub fn new(name: impl Into<Cow<'static, str>>) -> Self {
         Self {
-            name: name.into(),
-            retries: None,
-            retry_delay: None,
-            defaults: None,
-            cancel: None,
+            params: Params::new(name.into()),
         }
     }
 
-    /// How many times a failed flow is re-run.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.retries = Some(retries);
-        self
-    }
+    shared_builder!(Flow, FlowRun, (), "flow");
 
-    /// The delay before each re-run, cut to whole seconds. A number, as in
-    /// Prefect; a list or function is accepted too (cfgd extension, since
-    /// the defaults setting may be a list).
-    ///
-    /// # Errors
-    /// A negative or non-finite delay, or more than 50 delays.
-    pub fn retry_delay_seconds(mut self, delay: impl IntoRetryDelay) -> Result<Self, ConfigError> {
-        self.retry_delay = Some(delay.into_retry_delay()?);
-        Ok(self)
-    }
-
-    /// Reads defaults from `source` instead of the process-wide source.
-    pub fn defaults(mut self, source: Arc<dyn RetryDefaults>) -> Self {
-        self.defaults = Some(source);
-        self
-    }
-
-    /// Cancels every run of this flow, and the task runs inside it, when
-    /// `token` is cancelled.
-    pub fn cancellation_token(mut self, token: CancellationToken) -> Self {
-        self.cancel = Some(token);
-        self
-    }
-
-    /// The flow's name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// Runs the async function `f` as one flow run.
-    ///
-    /// # Errors
-    /// How the run ended when it did not complete ([`RunError`]).
-    pub async fn run<F, Fut, T, E>(&self, f: F) -> Result<T, RunError<E>>
-    where
-        F: Fn() -> Fut,
-        Fut: Future<Output = Result<T, E>>,
-        E: fmt::Display,
-    {
-        self.run_with_history(f).await.1
-    }
-
-    /// [`Flow::run`], also returning the [`FlowRun`] with its states.
-    pub async fn run_with_history<F, Fut, T, E>(&self, f: F) -> (FlowRun, Result<T, RunError<E>>)
-    where
-        F: Fn() -> Fut,
-        Fut: Future<Output = Result<T, E>>,
-        E: fmt::Display,
-    {
-        let (mut engine, tokens) = match FlowEngine::begin(self) {
-            Ok(started) => started,
-            Err(invalid) => {
-                let (run, error) = *invalid;
-                return (run, Err(RunError::Invalid(error)));
-            }
-        };
-        let span = tracing::info_span!(target: "cfgd_sdk::retry", "flow_run", flow_run = %engine.run.name());
-        let inner = engine.context(&tokens);
-        async move {
-            loop {
-                if tokens.is_cancelled() {
-                    return engine.cancel();
-                }
-                engine.start_attempt();
-                let attempt = async {
-                    let fut = match catch_unwind(AssertUnwindSafe(&f)) {
-                        Ok(fut) => fut,
-                        Err(panic) => return Err(Failure::Panic(panic_message(&*panic))),
-                    };
-                    match context::scope(inner.clone(), AssertUnwindSafe(fut).catch_unwind()).await
-                    {
-                        Ok(Ok(value)) => Ok(value),
-                        Ok(Err(e)) => Err(Failure::Error(e)),
-                        Err(panic) => Err(Failure::Panic(panic_message(&*panic))),
-                    }
-                };
-                let outcome = tokio::select! {
-                    biased;
-                    () = tokens.cancelled() => return engine.cancel(),
-                    outcome = attempt => outcome,
-                };
-                // A failure that comes with (or from) cancellation is not
-                // retried.
-                if outcome.is_err() && tokens.is_cancelled() {
-                    return engine.cancel();
-                }
-                match engine.settle(outcome) {
-                    Ok(result) => return (engine.run, result),
-                    Err(wait) if wait.is_zero() => {}
-                    Err(wait) => {
-                        tokio::select! {
-                            biased;
-                            () = tokens.cancelled() => return engine.cancel(),
-                            () = tokio::time::sleep(wait) => {}
-                        }
-                    }
-                }
-            }
-        }
-        .instrument(span)
-        .await
-    }
-
-    /// Runs the sync function `f` as one flow run, blocking the current
-    /// thread (no runtime needed). Tasks it runs with
-    /// [`Task::run_blocking`](super::Task::run_blocking) belong to it.
-    ///
-    /// # Errors
-    /// As [`Flow::run`].
-    pub fn run_blocking<F, T, E>(&self, f: F) -> Result<T, RunError<E>>
-    where
-        F: Fn() -> Result<T, E>,
-        E: fmt::Display,
-    {
-        self.run_blocking_with_history(f).1
-    }
-
-    /// [`Flow::run_blocking`], also returning the [`FlowRun`].
-    pub fn run_blocking_with_history<F, T, E>(&self, f: F) -> (FlowRun, Result<T, RunError<E>>)
-    where
-        F: Fn() -> Result<T, E>,
-        E: fmt::Display,
-    {
-        let (mut engine, tokens) = match FlowEngine::begin(self) {
-            Ok(started) => started,
-            Err(invalid) => {
-                let (run, error) = *invalid;
-                return (run, Err(RunError::Invalid(error)));
-            }
-        };
-        let span = tracing::info_span!(target: "cfgd_sdk::retry", "flow_run", flow_run = %engine.run.name());
-        let _entered = span.enter();
-        let inner = engine.context(&tokens);
-        loop {
-            if tokens.is_cancelled() {
-                return engine.cancel();
-            }
-            engine.start_attempt();
-            let caught =
-                context::scope_blocking(inner.clone(), || catch_unwind(AssertUnwindSafe(&f)));
-            let outcome = match caught {
-                Ok(Ok(value)) => Ok(value),
-                Ok(Err(e)) => Err(Failure::Error(e)),
-                Err(panic) => Err(Failure::Panic(panic_message(&*panic))),
-            };
-            if outcome.is_err() && tokens.is_cancelled() {
-                return engine.cancel();
-            }
-            match engine.settle(outcome) {
-                Ok(result) => return (engine.run, result),
-                Err(wait) => {
-                    if !tokens.sleep_blocking(wait) {
-                        return engine.cancel();
-                    }
-                }
-            }
-        }
+    fn check(&self) -> Result<(), ConfigError> {
+        self.params.check()
     }
 }
 
 impl fmt::Debug for Flow {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let p = &self.params;
         f.debug_struct("Flow")
-            .field("name", &self.name)
-            .field("retries", &self.retries)
-            .field("retry_delay_seconds", &self.retry_delay)
-            .field("defaults", &self.defaults.as_deref().map(Snapshot))
-            .field("cancellation_token", &self.cancel)
+            .field("name", &p.name)
+            .field("retries", &p.retries)
+            .field("retry_delay_seconds", &p.retry_delay)
+            .field("timeout_seconds", &p.timeout)
+            .field("hooks", &p.hooks)
+            .field("defaults", &p.defaults.as_deref().map(Snapshot))
+            .field("cancellation_token", &p.cancel)
             .finish()
     }
 }
 
-/// One flow run in progress.
-struct FlowEngine<'f> {
-    run: FlowRun,
-    delays: Cow<'f, Delays>,
-    retried: u32,
-}
+/// The flow kind of run, with the attempt's error type `E`.
+pub(crate) struct FlowKind<E>(PhantomData<fn() -> E>);
 
-type Finished<T, E> = (FlowRun, Result<T, RunError<E>>);
+impl<E> Kind for FlowKind<E> {
+    type Owner = Flow;
+    type Run = FlowRun;
+    type Err = E;
+    type HookErr = ();
 
-impl<'f> FlowEngine<'f> {
-    /// Creates the run in `Pending`; also returns the tokens it obeys.
-    /// A run that cannot start is returned ended `Failed`, with why.
-    fn begin(flow: &'f Flow) -> Result<(Self, Tokens), Box<(FlowRun, ConfigError)>> {
-        let ctx = context::current().unwrap_or_default();
-        let (retries, delays) = with_source(flow.defaults.as_ref(), |source| {
-            let retries = flow.retries.unwrap_or_else(|| source.flow_retries());
-            let delays = match &flow.retry_delay {
-                Some(delay) => delay.resolve(retries),
-                None => Ok(Cow::Owned(source.flow_retry_delay())),
-            };
-            (retries, delays)
-        });
-        let mut run = FlowRun::new(flow.name.clone(), retries);
-        match delays {
-            Ok(delays) => Ok((
-                Self {
-                    run,
-                    delays,
-                    retried: 0,
-                },
-                Tokens {
-                    own: flow.cancel.clone(),
-                    ambient: ctx.cancel,
-                },
-            )),
-            Err(e) => {
-                let state = State::new(StateName::Failed)
-                    .with_message(format!("Invalid retry configuration: {e}"));
-                log::finished(&state);
-                run.history.push(state);
-                Err(Box::new((run, e)))
-            }
+    const KIND: RunKind = RunKind::Flow;
+
+    fn params(owner: &Flow) -> &Params<Flow, FlowRun, ()> {
+        &owner.params
+    }
+
+    fn new_run(owner: &Flow, _context: &Context, core: RunCore) -> FlowRun {
+        FlowRun::new(owner.params.name.clone(), core)
+    }
+
+    fn default_retries(d: &Defaults<'_>) -> u32 {
+        d.flow_retries
+    }
+
+    fn default_delay<'a>(d: &Defaults<'a>) -> &'a Delays {
+        d.flow_retry_delay
+    }
+
+    fn check(owner: &Flow) -> Result<(), ConfigError> {
+        owner.check()
+    }
+
+    fn jitter(_: &Flow, _: &Defaults<'_>) -> Option<f64> {
+        None
+    }
+
+    fn draw_jitter(_: &Flow, base: f64, _: f64) -> f64 {
+        base
+    }
+
+    fn budget(_: &Flow) -> Option<Arc<RetryBudget>> {
+        None
+    }
+
+    fn suggested(_: &Flow, _: &E) -> Option<SuggestedDelay> {
+        None
+    }
+
+    fn has_condition(_: &Flow) -> bool {
+        false
+    }
+
+    fn consult(_: &Flow, _: &FlowRun, _: State, failure: Failure<E>) -> (Consult, Failure<E>) {
+        (Consult::Absent, failure)
+    }
+
+    fn fire(
+        owner: &Flow,
+        run: &FlowRun,
+        hooks: &HookList<Flow, FlowRun, ()>,
+        state: State,
+        error: Option<E>,
+    ) -> Option<E> {
+        kind::call_hooks(owner, run, hooks, &state);
+        error
+    }
+
+    fn inner_context(
+        run: &FlowRun,
+        outer: &Context,
+        own: Option<&CancellationToken>,
+    ) -> Option<Context> {
+        Some(Context {
+            flow_run: Some(run.id()),
+            cancel: own.cloned().or_else(|| outer.cancel.clone()),
+            task_runs: Some(Arc::new(Mutex::new(Vec::new()))),
+        })
+    }
+
+    fn end_attempt(run: &mut FlowRun, inner: Option<&Context>) {
+        if let Some(runs) = inner.and_then(|c| c.task_runs.as_ref()) {
+            let mut runs = runs.lock().unwrap_or_else(|e| e.into_inner());
+            run.task_runs.append(&mut runs);
         }
-    }
-
-    /// The context the flow's attempts run in: the run, and the token its
-    /// tasks obey (the flow's own, else the ambient one).
-    fn context(&self, tokens: &Tokens) -> Context {
-        Context {
-            flow_run: Some(self.run.id()),
-            cancel: tokens.own.clone().or_else(|| tokens.ambient.clone()),
-        }
-    }
-
-    fn start_attempt(&mut self) {
-        self.run.history.push(State::new(StateName::Running));
-    }
-
-    /// The run's result, or the wait before the next attempt.
-    fn settle<T, E: fmt::Display>(
-        &mut self,
-        outcome: Result<T, Failure<E>>,
-    ) -> Result<Result<T, RunError<E>>, Duration> {
-        let failure = match outcome {
-            Ok(value) => {
-                self.finish(State::new(StateName::Completed));
-                return Ok(Ok(value));
-            }
-            Err(failure) => failure,
-        };
-        log::flow_exception(&failure);
-        if self.retried < self.run.retries() {
-            self.retried += 1;
-            let delay = self.delays.for_retry(self.retried).trunc();
-            let wait = Duration::try_from_secs_f64(delay).unwrap_or(Duration::MAX);
-            self.run.history.push(State::awaiting_retry(wait));
-            log::flow_retry();
-            return Err(wait);
-        }
-        let (state, error) = match failure {
-            Failure::Error(e) => {
-                let message = format!(
-                    "Flow run encountered an exception: {}: {e}",
-                    short_type_name::<E>()
-                );
-                (
-                    State::new(StateName::Failed).with_message(message),
-                    RunError::Failed(e),
-                )
-            }
-            Failure::Panic(message) => (
-                State::new(StateName::Crashed)
-                    .with_message(format!("Execution was interrupted by a panic: {message}")),
-                RunError::Crashed { message },
-            ),
-            // Flows have no timeout; the variant is shared with tasks.
-            Failure::Timeout(_) => unreachable!("a flow attempt never times out"),
-        };
-        self.finish(state);
-        Ok(Err(error))
-    }
-
-    fn cancel<T, E>(mut self) -> Finished<T, E> {
-        self.finish(State::new(StateName::Cancelled).with_message("Flow run was cancelled."));
-        (self.run, Err(RunError::Cancelled))
-    }
-
-    fn finish(&mut self, state: State) {
-        log::finished(&state);
-        self.run.history.push(state);
     }
 }

@@ -2,45 +2,69 @@
 //!
 //! A [`Task`] is a name plus retry parameters — `retries`,
 //! `retry_delay_seconds` (a number, a list, or a function of the retry count
-//! such as [`exponential_backoff`]), `retry_jitter_factor`,
-//! `retry_condition_fn`, `timeout_seconds` — and hooks. Each
-//! [`Task::run`] of a function is one [`TaskRun`]: the function is called
-//! once per attempt, and every retry adds states to that same run:
+//! such as [`exponential_backoff`]; [`Duration`](std::time::Duration)s
+//! work wherever seconds do), `retry_jitter_factor`, `retry_condition_fn`
+//! (sync or async), `timeout_seconds` — and hooks. Each [`Task::run`] of a
+//! function is one [`TaskRun`]: the function is called once per attempt,
+//! and every retry adds states to that same run:
 //! `Pending, Running, (AwaitingRetry, Retrying)*, <final>`, with no
 //! `AwaitingRetry` when the delay is zero.
 //!
-//! An attempt that returns `Ok` completes the run. One that returns `Err`,
-//! panics, or exceeds the timeout is retried while retries remain (and the
-//! condition, if any, agrees); the final state is then `Failed`, `Crashed`
-//! or `Failed`/`TimedOut`, which [`RunError`] mirrors. A cancelled run ends
-//! `Cancelled` and is never retried. A [`Flow`] re-runs a whole function;
-//! each task call inside it is a new run with a fresh retry budget.
+//! An attempt that returns `Ok` completes the run. One that returns `Err`
+//! (or [`Fail::Message`], Prefect's `return Failed(message=…)`), panics, or
+//! exceeds the timeout is retried while retries remain (and the condition,
+//! if any, agrees); the final state is then `Failed`, `Crashed` or
+//! `Failed`/`TimedOut`, which [`RunError`] mirrors. A cancelled run ends
+//! `Cancelled` and is never retried. A [`Flow`] re-runs a whole function,
+//! with hooks and a timeout too; each task call inside it is a new run with
+//! a fresh retry count, kept by the [`FlowRun`]. Tasks and flows run on one
+//! engine; builder setters never fail mid-chain (`build()`, or the start of
+//! a run, reports an invalid parameter).
 //!
 //! Parameters a task or flow leaves unset come from the settings *at the
 //! start of each run* ([`RetryDefaults`], [`set_global_defaults`]) — unlike
 //! Prefect, which reads them once when the task is defined — so a
-//! `cfg set` reaches the next run of a running service. A value set at the
-//! call site wins, even 0.
+//! `cfg set` reaches the next run of a running service. A run reads them
+//! all from one view, and records its revision
+//! ([`TaskRun::settings_revision`]). A value set at the call site wins,
+//! even 0.
 //!
-//! Log lines are Prefect's (`Task run failed with exception: boom - Retry
-//! 1/2 will start 5 second(s) from now`, `… - Retries are exhausted`,
-//! `Finished in state Completed()`), through `tracing` with target
-//! `cfgd_sdk::retry`. The `#[task]` and `#[flow]` attribute macros
-//! ([`macro@task`], [`macro@flow`]) build all this from a function
-//! definition.
+//! Beyond Prefect, each configurable through settings: a retry budget per
+//! task name ([`budget`]), server-suggested delays ([`suggested`]), and a
+//! `tower::retry::Policy` adapter (`tower` feature, [`tower`](mod@tower)).
+//!
+//! # Words
+//! Log lines are Prefect's, through `tracing` with target
+//! `cfgd_sdk::retry` in a span carrying the run's name and settings
+//! revision. Where Prefect prints `repr(exc)`, cfgd prints the error's
+//! `Debug`: `Task run failed with exception: "boom" - Retry 1/2 will start
+//! 5 second(s) from now`; where Prefect prints `str(exc)`, the error's
+//! `Display` after its type name: `Finished in state Failed('Task run
+//! encountered an exception &str: boom')`. A timeout is Prefect's
+//! `TaskRunTimeoutError('Scope timed out after 0.05 second(s).')`. The
+//! `#[task]` and `#[flow]` attribute macros ([`macro@task`],
+//! [`macro@flow`]) build all this from a function definition.
 //!
 //! # Layout
-//! - [`task`](mod@task) — [`Task`], its parameters and hooks.
-//! - `engine` — the attempt loop: states, decisions, async/sync/blocking
-//!   drivers.
+//! - [`task`](mod@task) — [`Task`] and its task-only parameters.
 //! - [`flow`](mod@flow) — [`Flow`], retries of a whole function.
+//! - `params` — what tasks and flows share, and their shared setters.
+//! - `kind` — what differs between a task run and a flow run.
+//! - `engine` — the one engine: states, decisions, delays, hooks.
+//! - `drive` — the async and blocking loops, and the entry points.
+//! - [`condition`] — `retry_condition_fn`, sync and async.
+//! - [`outcome`] — [`Fail`], what an attempt may return.
+//! - [`budget`] — [`RetryBudget`], the retry budget.
+//! - [`suggested`] — [`SuggestedDelay`], server-suggested delays.
 //! - [`delay`] — [`RetryDelay`], [`IntoRetryDelay`], [`exponential_backoff`].
 //! - [`jitter`] — Prefect's `clamped_poisson_interval`.
 //! - [`state`] — [`State`], [`StateName`], [`StateType`].
 //! - [`run`] — [`TaskRun`], [`FlowRun`], [`RunId`].
-//! - [`defaults`] — [`RetryDefaults`], the global source, the env fallback.
+//! - [`defaults`] — [`RetryDefaults`], [`Defaults`], the global source, the
+//!   env fallback.
 //! - [`context`] — the ambient flow run and [`with_cancellation`].
 //! - [`error`] — [`ConfigError`], [`RunError`].
+//! - [`tower`](mod@tower) — [`RetryPolicy`], a `tower::retry::Policy`.
 //! - `log` — the log lines.
 //!
 //! # Example
@@ -51,9 +75,7 @@
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let calls = AtomicU32::new(0);
-//! let task = Task::new("fetch")
-//!     .retries(2)
-//!     .retry_delay_seconds([1, 10])?;
+//! let task = Task::new("fetch").retries(2).retry_delay_seconds([1, 10]);
 //!
 //! let (run, result) = task
 //!     .run_with_history(|| async {
@@ -98,30 +120,46 @@
 //! # }
 //! ```
 
+pub mod budget;
+pub mod condition;
 pub mod context;
 pub mod defaults;
 pub mod delay;
+mod drive;
 mod engine;
 pub mod error;
 pub mod flow;
 pub mod jitter;
+mod kind;
 mod log;
+pub mod outcome;
+mod params;
 pub mod run;
 pub mod state;
+pub mod suggested;
 pub mod task;
+#[cfg(feature = "tower")]
+pub mod tower;
 
+pub use budget::{BudgetSettings, RetryBudget};
 pub use cfgd_macros::{flow, task};
+pub use condition::{AsyncConditionFn, ConditionFn};
 pub use context::with_cancellation;
 pub use defaults::{
-    FixedDefaults, RetryDefaults, clear_global_defaults, global_defaults, set_global_defaults,
+    Defaults, FixedDefaults, RetryDefaults, clear_global_defaults, global_defaults,
+    set_global_defaults,
 };
 pub use delay::{IntoRetryDelay, RetryDelay, Seconds, exponential_backoff};
 pub use error::{ConfigError, RunError};
 pub use flow::Flow;
+pub use outcome::{Fail, IntoAttempt};
 pub use run::{FlowRun, RunId, TaskRun};
 pub use state::{State, StateName, StateType};
-pub use task::{ConditionFn, HookFn, Task};
+pub use suggested::{SuggestFn, SuggestedDelay};
+pub use task::{HookFn, Task};
 pub use tokio_util::sync::CancellationToken;
+#[cfg(feature = "tower")]
+pub use tower::RetryPolicy;
 
 /// Support for the code the `#[task]` and `#[flow]` macros generate; not a
 /// stable API.
@@ -157,10 +195,21 @@ pub mod __private {
     /// invalid one is a bug in the definition, reported like Prefect's
     /// error at decoration time.
     #[track_caller]
-    pub fn valid<T>(what: &str, item: &str, value: Result<T, super::ConfigError>) -> T {
+    pub fn valid<T>(item: &str, value: Result<T, super::ConfigError>) -> T {
+        use super::ConfigError;
         match value {
             Ok(v) => v,
-            Err(e) => panic!("invalid `{what}` in #[{item}]: {e}"),
+            Err(e) => {
+                let what = match e {
+                    ConfigError::TooManyDelays | ConfigError::InvalidDelay(_) => {
+                        "retry_delay_seconds"
+                    }
+                    ConfigError::JitterFactor => "retry_jitter_factor",
+                    ConfigError::Timeout => "timeout_seconds",
+                    ConfigError::AsyncCondition => "retry_condition_fn",
+                };
+                panic!("invalid `{what}` in #[{item}]: {e}")
+            }
         }
     }
 }

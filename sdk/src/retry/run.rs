@@ -4,7 +4,10 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use cfgd_settings::Delays;
 
 use super::state::{State, StateName};
 
@@ -35,7 +38,7 @@ impl fmt::Display for RunId {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct History {
     states: Vec<State>,
-    run_count: u32,
+    pub(crate) run_count: u32,
 }
 
 impl History {
@@ -51,6 +54,7 @@ impl History {
     }
 
     pub(crate) fn push(&mut self, state: State) {
+        debug_assert!(!self.current().is_final(), "a run ends once");
         if state.state_type() == super::state::StateType::Running {
             self.run_count += 1;
         }
@@ -62,42 +66,100 @@ impl History {
     }
 }
 
+/// What a run resolved when it began: Prefect's `empirical_policy`, and
+/// the settings revision its defaults came from.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Policy {
+    pub(crate) retries: u32,
+    pub(crate) retry_delay: Arc<Delays>,
+    pub(crate) retry_jitter_factor: Option<f64>,
+    pub(crate) settings_revision: Option<u64>,
+}
+
+/// What every run record has.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct RunCore {
+    pub(crate) id: RunId,
+    pub(crate) name: String,
+    pub(crate) policy: Policy,
+    pub(crate) history: History,
+}
+
+impl RunCore {
+    /// A run of `owner_name`, in `Pending`.
+    pub(crate) fn new(owner_name: &str, policy: Policy) -> Self {
+        let id = RunId::next();
+        Self {
+            id,
+            name: format!("{owner_name}-{id}"),
+            history: History::new(policy.retries),
+            policy,
+        }
+    }
+}
+
+/// A run record: what the engine needs of a [`TaskRun`] or [`FlowRun`].
+pub(crate) trait Record {
+    fn core(&self) -> &RunCore;
+    fn core_mut(&mut self) -> &mut RunCore;
+}
+
 macro_rules! run_accessors {
     () => {
         /// The run's id.
         pub fn id(&self) -> RunId {
-            self.id
+            self.core.id
         }
 
         /// The run's name: the task or flow name and the id.
         pub fn name(&self) -> &str {
-            &self.name
+            &self.core.name
         }
 
         /// How many attempts have started (each entry into a Running-type
         /// state); `retries + 1` at most.
         pub fn run_count(&self) -> u32 {
-            self.history.run_count
+            self.core.history.run_count
         }
 
         /// The retries this run allows, resolved at its start.
         pub fn retries(&self) -> u32 {
-            self.retries
+            self.core.policy.retries
+        }
+
+        /// The delays this run uses, resolved at its start (retry *k*
+        /// waits [`Delays::for_retry`]`(k)`, before jitter).
+        pub fn retry_delays(&self) -> &Delays {
+            &self.core.policy.retry_delay
+        }
+
+        /// The jitter factor this run uses, resolved at its start.
+        pub fn retry_jitter_factor(&self) -> Option<f64> {
+            self.core.policy.retry_jitter_factor
+        }
+
+        /// The settings revision the run's defaults were read at (`None`
+        /// when they did not come from the daemon: fixed values, or a local
+        /// view while it was unreachable). Every default of a run comes
+        /// from this one revision.
+        pub fn settings_revision(&self) -> Option<u64> {
+            self.core.policy.settings_revision
         }
 
         /// The current (last) state.
         pub fn state(&self) -> &State {
-            self.history.current()
+            self.core.history.current()
         }
 
         /// Every state, oldest first.
         pub fn states(&self) -> &[State] {
-            &self.history.states
+            &self.core.history.states
         }
 
         /// The state names, oldest first (`["Pending", "Running", …]`).
         pub fn state_names(&self) -> Vec<&'static str> {
-            self.history
+            self.core
+                .history
                 .states
                 .iter()
                 .map(|s| s.name().as_str())
@@ -112,28 +174,21 @@ macro_rules! run_accessors {
 /// `Retrying` straight after the failed attempt when the delay is zero.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TaskRun {
-    id: RunId,
-    name: String,
+    pub(crate) core: RunCore,
     task_name: Cow<'static, str>,
     flow_run_id: Option<RunId>,
-    retries: u32,
-    pub(crate) history: History,
 }
 
 impl TaskRun {
     pub(crate) fn new(
         task_name: Cow<'static, str>,
         flow_run_id: Option<RunId>,
-        retries: u32,
+        core: RunCore,
     ) -> Self {
-        let id = RunId::next();
         Self {
-            id,
-            name: format!("{task_name}-{id}"),
+            core,
             task_name,
             flow_run_id,
-            retries,
-            history: History::new(retries),
         }
     }
 
@@ -150,29 +205,34 @@ impl TaskRun {
     }
 }
 
-/// One call of a flow: its attempts and states.
+impl Record for TaskRun {
+    fn core(&self) -> &RunCore {
+        &self.core
+    }
+    fn core_mut(&mut self) -> &mut RunCore {
+        &mut self.core
+    }
+}
+
+/// One call of a flow: its attempts and states, and the task runs it
+/// started.
 ///
 /// History: `Pending, Running, (AwaitingRetry, Running)*, <final>`: as in
 /// Prefect, a retried flow passes through `AwaitingRetry` even when the
 /// delay is zero, and its new attempt is named `Running`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FlowRun {
-    id: RunId,
-    name: String,
+    pub(crate) core: RunCore,
     flow_name: Cow<'static, str>,
-    retries: u32,
-    pub(crate) history: History,
+    pub(crate) task_runs: Vec<TaskRun>,
 }
 
 impl FlowRun {
-    pub(crate) fn new(flow_name: Cow<'static, str>, retries: u32) -> Self {
-        let id = RunId::next();
+    pub(crate) fn new(flow_name: Cow<'static, str>, core: RunCore) -> Self {
         Self {
-            id,
-            name: format!("{flow_name}-{id}"),
+            core,
             flow_name,
-            retries,
-            history: History::new(retries),
+            task_runs: Vec::new(),
         }
     }
 
@@ -182,30 +242,58 @@ impl FlowRun {
     pub fn flow_name(&self) -> &str {
         &self.flow_name
     }
+
+    /// The task runs started inside this flow run, in the order they
+    /// finished, across all its attempts — each with its own history (as
+    /// Prefect's server lists a flow run's task runs).
+    pub fn task_runs(&self) -> &[TaskRun] {
+        &self.task_runs
+    }
+}
+
+impl Record for FlowRun {
+    fn core(&self) -> &RunCore {
+        &self.core
+    }
+    fn core_mut(&mut self) -> &mut RunCore {
+        &mut self.core
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn policy(retries: u32) -> Policy {
+        Policy {
+            retries,
+            retry_delay: Arc::new(Delays::scalar(0.0).unwrap()),
+            retry_jitter_factor: None,
+            settings_revision: Some(7),
+        }
+    }
+
     #[test]
     fn ids_are_unique_and_names_carry_them() {
-        let a = TaskRun::new("fetch".into(), None, 0);
-        let b = TaskRun::new("fetch".into(), None, 0);
+        let a = TaskRun::new("fetch".into(), None, RunCore::new("fetch", policy(0)));
+        let b = TaskRun::new("fetch".into(), None, RunCore::new("fetch", policy(0)));
         assert!(b.id() > a.id());
         assert_eq!(a.name(), format!("fetch-{}", a.id()));
         assert_eq!(a.state_names(), ["Pending"]);
         assert_eq!(a.run_count(), 0);
+        assert_eq!(a.settings_revision(), Some(7));
     }
 
     #[test]
     fn run_count_counts_running_type_entries() {
-        let mut run = FlowRun::new("f".into(), 1);
-        run.history.push(State::new(StateName::Running));
-        run.history.push(State::new(StateName::AwaitingRetry));
-        run.history.push(State::new(StateName::Running));
-        run.history.push(State::new(StateName::Completed));
+        let mut run = FlowRun::new("f".into(), RunCore::new("f", policy(1)));
+        let h = &mut run.core.history;
+        h.push(State::new(StateName::Running));
+        h.push(State::new(StateName::AwaitingRetry));
+        h.push(State::new(StateName::Running));
+        h.push(State::new(StateName::Completed));
         assert_eq!(run.run_count(), 2);
         assert_eq!(run.state().name(), StateName::Completed);
+        assert!(run.task_runs().is_empty());
     }
 }

@@ -143,6 +143,17 @@ impl<E> State<E> {
         }
     }
 
+    /// A state named `name` entered at `timestamp`.
+    pub(crate) fn at(name: StateName, timestamp: SystemTime) -> Self {
+        Self {
+            name,
+            message: None,
+            timestamp,
+            scheduled_time: None,
+            error: None,
+        }
+    }
+
     /// This state with a message.
     pub fn with_message(mut self, message: impl Into<Cow<'static, str>>) -> Self {
         self.message = Some(message.into());
@@ -160,9 +171,9 @@ impl<E> State<E> {
         }
     }
 
-    /// An `AwaitingRetry` state scheduled `delay` after now.
-    pub(crate) fn awaiting_retry(delay: std::time::Duration) -> Self {
-        let mut state = Self::new(StateName::AwaitingRetry);
+    /// An `AwaitingRetry` state entered at `now`, scheduled `delay` later.
+    pub(crate) fn awaiting_retry(now: SystemTime, delay: std::time::Duration) -> Self {
+        let mut state = Self::at(StateName::AwaitingRetry, now);
         state.scheduled_time = Some(
             state
                 .timestamp
@@ -261,7 +272,7 @@ impl<E> fmt::Display for State<E> {
 
 /// Writes `s` as Python's `repr` of a `str` would: single quotes unless the
 /// text holds a single quote and no double quote.
-fn write_py_repr(f: &mut fmt::Formatter<'_>, s: &str) -> fmt::Result {
+pub(crate) fn write_py_repr(f: &mut fmt::Formatter<'_>, s: &str) -> fmt::Result {
     let quote = if s.contains('\'') && !s.contains('"') {
         '"'
     } else {
@@ -333,7 +344,7 @@ mod tests {
 
     #[test]
     fn awaiting_retry_is_scheduled_exactly_delay_later() {
-        let s = State::<()>::awaiting_retry(Duration::from_millis(2500));
+        let s = State::<()>::awaiting_retry(SystemTime::now(), Duration::from_millis(2500));
         let gap = s.scheduled_time().unwrap().duration_since(s.timestamp());
         assert_eq!(gap.unwrap(), Duration::from_millis(2500));
     }

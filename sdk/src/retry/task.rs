@@ -1,65 +1,31 @@
-//! [`Task`]: a named set of retry parameters and hooks, validated when set.
-//! Running it is in `engine.rs`.
+//! [`Task`]: a named set of retry parameters and hooks. Setters never fail
+//! mid-chain; [`Task::build`] or the start of a run reports an invalid one.
+//! Running it is the one engine's (`engine.rs`, `drive.rs`).
 
 use std::borrow::Cow;
 use std::fmt;
-use std::sync::Arc;
-use std::time::Duration;
+use std::marker::PhantomData;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, OnceLock};
 
-use tokio_util::sync::CancellationToken;
+use cfgd_settings::Delays;
 
-use super::defaults::RetryDefaults;
-use super::delay::{IntoRetryDelay, RetryDelay};
+use super::budget::RetryBudget;
+use super::condition::{Condition, ConditionFn};
+use super::context::Context;
+use super::defaults::Defaults;
 use super::error::ConfigError;
 use super::jitter::JitterRng;
-use super::run::TaskRun;
+use super::kind::{self, Consult, Kind, RunKind};
+use super::log::{self, panic_message};
+use super::outcome::Failure;
+use super::params::{Checked, HookList, Named, Params, shared_builder};
+use super::run::{RunCore, TaskRun};
 use super::state::State;
-
-/// A `retry_condition_fn`: `(task, task_run, state) -> retry?`.
-pub type ConditionFn<E> = dyn Fn(&Task<E>, &TaskRun, &State<E>) -> bool + Send + Sync;
+use super::suggested::{SuggestFn, SuggestedDelay};
 
 /// A hook: `(task, task_run, state)`.
 pub type HookFn<E> = dyn Fn(&Task<E>, &TaskRun, &State<E>) + Send + Sync;
-
-/// A callback and its name (its type name), for log lines.
-pub(crate) struct Named<F: ?Sized> {
-    pub(crate) name: &'static str,
-    pub(crate) f: Arc<F>,
-}
-
-impl<F: ?Sized> Clone for Named<F> {
-    fn clone(&self) -> Self {
-        Self {
-            name: self.name,
-            f: self.f.clone(),
-        }
-    }
-}
-
-impl<F: ?Sized> fmt::Debug for Named<F> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name)
-    }
-}
-
-/// The hooks of a task, by event.
-pub(crate) struct Hooks<E> {
-    pub(crate) on_running: Vec<Named<HookFn<E>>>,
-    pub(crate) on_retry: Vec<Named<HookFn<E>>>,
-    pub(crate) on_failure: Vec<Named<HookFn<E>>>,
-    pub(crate) on_completion: Vec<Named<HookFn<E>>>,
-}
-
-impl<E> Clone for Hooks<E> {
-    fn clone(&self) -> Self {
-        Self {
-            on_running: self.on_running.clone(),
-            on_retry: self.on_retry.clone(),
-            on_failure: self.on_failure.clone(),
-            on_completion: self.on_completion.clone(),
-        }
-    }
-}
 
 /// A task: a name, retry parameters and hooks. Each call of
 /// [`run`](Task::run) (or its sync and blocking forms) with the task's
@@ -72,152 +38,103 @@ impl<E> Clone for Hooks<E> {
 /// Every retry parameter left unset is read from the defaults source at
 /// the start of each run ([`Task::defaults`], else the process-wide source,
 /// see [`set_global_defaults`](super::set_global_defaults)); a value set
-/// here wins even when it is 0. No timeout, no condition, no hooks, jitter
-/// drawn from an OS-seeded generator.
+/// here wins even when it is 0. No timeout, no condition, no hooks, no
+/// suggested delays, jitter drawn from an OS-seeded generator; the retry
+/// budget of the task's name when the settings configure one.
 pub struct Task<E> {
-    pub(crate) name: Cow<'static, str>,
-    pub(crate) retries: Option<u32>,
-    pub(crate) retry_delay: Option<RetryDelay>,
-    pub(crate) jitter: Option<f64>,
-    pub(crate) timeout: Option<(Duration, f64)>,
-    pub(crate) condition: Option<Named<ConditionFn<E>>>,
-    pub(crate) hooks: Hooks<E>,
-    pub(crate) defaults: Option<Arc<dyn RetryDefaults>>,
-    pub(crate) rng: JitterRng,
-    pub(crate) cancel: Option<CancellationToken>,
+    pub(crate) params: Params<Task<E>, TaskRun, E>,
+    jitter: Option<Checked<f64>>,
+    condition: Option<Condition<E>>,
+    suggested: Option<Named<SuggestFn<E>>>,
+    rng: JitterRng,
+    budget: OnceLock<Arc<RetryBudget>>,
 }
 
 impl<E> Task<E> {
     /// A task named `name` with every parameter unset.
     pub fn new(name: impl Into<Cow<'static, str>>) -> Self {
         Self {
-            name: name.into(),
-            retries: None,
-            retry_delay: None,
+            params: Params::new(name.into()),
             jitter: None,
-            timeout: None,
             condition: None,
-            hooks: Hooks {
-                on_running: Vec::new(),
-                on_retry: Vec::new(),
-                on_failure: Vec::new(),
-                on_completion: Vec::new(),
-            },
-            defaults: None,
+            suggested: None,
             rng: JitterRng::default(),
-            cancel: None,
+            budget: OnceLock::new(),
         }
     }
 
-    /// How many times a failed attempt is retried (`retries + 1` attempts
-    /// at most). 0 means none, and wins over any default.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.retries = Some(retries);
-        self
-    }
-
-    /// The delay before each retry: a number of seconds, a list (retry *k*
-    /// waits `list[min(k-1, len-1)]`), or a function of the retry count
-    /// such as [`exponential_backoff`](super::exponential_backoff). A zero
-    /// delay retries immediately.
-    ///
-    /// # Errors
-    /// A negative or non-finite delay, or more than 50 delays
-    /// (`Can not configure more than 50 retry delays per task.`).
-    pub fn retry_delay_seconds(mut self, delay: impl IntoRetryDelay) -> Result<Self, ConfigError> {
-        self.retry_delay = Some(delay.into_retry_delay()?);
-        Ok(self)
-    }
+    shared_builder!(Task<E>, TaskRun, E, "task");
 
     /// Jitter for each non-zero delay μ: Prefect's clamped Poisson
     /// interval, within `[μ·log2(2^k/(2^k−1)), μ·k]` for `k = 1 + factor`.
-    /// 0 means no jitter.
-    ///
-    /// # Errors
-    /// A negative or non-finite factor (`` `retry_jitter_factor` must be >= 0. ``).
-    pub fn retry_jitter_factor(mut self, factor: impl Into<f64>) -> Result<Self, ConfigError> {
+    /// 0 means no jitter. A negative or non-finite factor
+    /// (`` `retry_jitter_factor` must be >= 0. ``) is reported by
+    /// [`Task::build`] or when a run begins.
+    pub fn retry_jitter_factor(mut self, factor: impl Into<f64>) -> Self {
         let factor = factor.into();
-        if !factor.is_finite() || factor < 0.0 {
-            return Err(ConfigError::JitterFactor);
-        }
-        self.jitter = Some(factor);
-        Ok(self)
+        self.jitter = Some(if factor.is_finite() && factor >= 0.0 {
+            Ok(factor)
+        } else {
+            Err(ConfigError::JitterFactor)
+        });
+        self
     }
 
     /// Decides whether a failed attempt is retried; consulted only while
     /// retries remain. It gets the task, the run (its state is still the
     /// failed attempt's `Running`/`Retrying`, its `run_count` the attempt
     /// number) and a state describing the failure: `Failed` with
-    /// [`State::error`] for a returned error, `TimedOut` for a timeout,
-    /// `Crashed` for a panic. `false` ends the run `Failed`; a panic in it
-    /// is logged and means no retry.
+    /// [`State::error`] for a returned error (its message
+    /// `Task run encountered unexpected exception: <Debug>`), `Failed`
+    /// without one for a returned [`Fail::Message`](super::Fail),
+    /// `TimedOut` for a timeout, `Crashed` for a panic. `false` ends the run
+    /// `Failed`; a panic in it is logged and means no retry.
     pub fn retry_condition_fn<C>(mut self, condition: C) -> Self
     where
         C: Fn(&Task<E>, &TaskRun, &State<E>) -> bool + Send + Sync + 'static,
     {
-        self.condition = Some(Named {
+        self.condition = Some(Condition::Sync(Named {
             name: std::any::type_name::<C>(),
-            f: Arc::new(condition),
+            f: Arc::new(condition) as Arc<ConditionFn<E>>,
+        }));
+        self
+    }
+
+    /// An async `retry_condition_fn`: as
+    /// [`retry_condition_fn`](Task::retry_condition_fn), returning a
+    /// future of the answer. It is awaited before the retry (a blocking run
+    /// polls it on its own thread); cancellation while it runs ends the run
+    /// `Cancelled`. The future may not borrow the arguments: take what it
+    /// needs first.
+    pub fn retry_condition_fn_async<C, Fut>(mut self, condition: C) -> Self
+    where
+        C: Fn(&Task<E>, &TaskRun, &State<E>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = bool> + Send + 'static,
+    {
+        let name = std::any::type_name::<C>();
+        self.condition = Some(Condition::Async(Named {
+            name,
+            f: Arc::new(move |t: &Task<E>, r: &TaskRun, s: &State<E>| {
+                Box::pin(condition(t, r, s)) as futures_util::future::BoxFuture<'static, bool>
+            }),
+        }));
+        self
+    }
+
+    /// Reads the delay a failed attempt's error suggests (a cfgd
+    /// extension): when `f` returns one, the retry waits it instead of the
+    /// scheduled delay, without jitter, clamped to
+    /// `PREFECT_TASKS_DEFAULT_RETRY_MAX_SUGGESTED_DELAY_SECONDS`; the log
+    /// line names its source. See [`SuggestedDelay::from_retry_after`] and
+    /// [`SuggestedDelay::from_grpc_status`].
+    pub fn suggested_delay_fn<F>(mut self, f: F) -> Self
+    where
+        F: Fn(&E) -> Option<SuggestedDelay> + Send + Sync + 'static,
+    {
+        self.suggested = Some(Named {
+            name: std::any::type_name::<F>(),
+            f: Arc::new(f),
         });
-        self
-    }
-
-    /// A per-attempt timeout in seconds; 0 means none. An async attempt is
-    /// cancelled at its next `.await`; a sync one cannot be interrupted and
-    /// counts as timed out when it returns late. A timed-out attempt is
-    /// retried like a failure; the final state is `Failed` named `TimedOut`.
-    ///
-    /// # Errors
-    /// A negative or non-finite number.
-    pub fn timeout_seconds(mut self, seconds: impl Into<f64>) -> Result<Self, ConfigError> {
-        let seconds = seconds.into();
-        if !seconds.is_finite() || seconds < 0.0 {
-            return Err(ConfigError::Timeout);
-        }
-        self.timeout = (seconds > 0.0).then(|| {
-            let d = Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX);
-            (d, seconds)
-        });
-        Ok(self)
-    }
-
-    /// Adds a hook called on every entry into `Running` or `Retrying`.
-    pub fn on_running<H>(mut self, hook: H) -> Self
-    where
-        H: Fn(&Task<E>, &TaskRun, &State<E>) + Send + Sync + 'static,
-    {
-        self.hooks.on_running.push(named(hook));
-        self
-    }
-
-    /// Adds a hook called when a retry is decided, after the run entered
-    /// `AwaitingRetry` (when there is a delay). Its state is the failure
-    /// being retried, as a condition sees it.
-    pub fn on_retry<H>(mut self, hook: H) -> Self
-    where
-        H: Fn(&Task<E>, &TaskRun, &State<E>) + Send + Sync + 'static,
-    {
-        self.hooks.on_retry.push(named(hook));
-        self
-    }
-
-    /// Adds a hook called once on a final `Failed` (including `TimedOut`)
-    /// state, never on a retried attempt nor on `Crashed`. For `Failed` the
-    /// state lends the error.
-    pub fn on_failure<H>(mut self, hook: H) -> Self
-    where
-        H: Fn(&Task<E>, &TaskRun, &State<E>) + Send + Sync + 'static,
-    {
-        self.hooks.on_failure.push(named(hook));
-        self
-    }
-
-    /// Adds a hook called on `Completed`.
-    pub fn on_completion<H>(mut self, hook: H) -> Self
-    where
-        H: Fn(&Task<E>, &TaskRun, &State<E>) + Send + Sync + 'static,
-    {
-        self.hooks.on_completion.push(named(hook));
         self
     }
 
@@ -228,92 +145,179 @@ impl<E> Task<E> {
         self
     }
 
-    /// Reads defaults from `source` instead of the process-wide source.
-    pub fn defaults(mut self, source: Arc<dyn RetryDefaults>) -> Self {
-        self.defaults = Some(source);
+    /// Draws jitter from the stream of `other` (the `#[task]` macro's way
+    /// to keep one stream across calls of a task it builds per call).
+    #[doc(hidden)]
+    pub fn __share_jitter<F>(mut self, other: &Task<F>) -> Self {
+        self.rng = other.rng.clone();
         self
     }
 
-    /// Cancels every run of this task when `token` is cancelled (besides
-    /// the token of an enclosing flow or
-    /// [`with_cancellation`](super::with_cancellation) scope).
-    pub fn cancellation_token(mut self, token: CancellationToken) -> Self {
-        self.cancel = Some(token);
-        self
-    }
-
-    /// The task's name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// `retries` as set here (`None`: from the defaults at each run).
-    pub fn configured_retries(&self) -> Option<u32> {
-        self.retries
-    }
-
-    /// `retry_delay_seconds` as set here.
-    pub fn configured_retry_delay(&self) -> Option<&RetryDelay> {
-        self.retry_delay.as_ref()
-    }
-
-    /// `retry_jitter_factor` as set here.
+    /// `retry_jitter_factor` as set here (`None` when unset or invalid).
     pub fn configured_retry_jitter_factor(&self) -> Option<f64> {
-        self.jitter
+        self.jitter.as_ref().and_then(|j| j.as_ref().ok().copied())
     }
 
-    /// `timeout_seconds` (`None`: no timeout).
-    pub fn configured_timeout_seconds(&self) -> Option<f64> {
-        self.timeout.map(|(_, s)| s)
+    #[cfg_attr(not(feature = "tower"), allow(dead_code))]
+    pub(crate) fn condition(&self) -> Option<&Condition<E>> {
+        self.condition.as_ref()
     }
-}
 
-fn named<E, H>(hook: H) -> Named<HookFn<E>>
-where
-    H: Fn(&Task<E>, &TaskRun, &State<E>) + Send + Sync + 'static,
-{
-    Named {
-        name: std::any::type_name::<H>(),
-        f: Arc::new(hook),
+    /// Every parameter valid, or the first that is not.
+    fn check(&self) -> Result<(), ConfigError> {
+        self.params.check()?;
+        match &self.jitter {
+            Some(Err(e)) => Err(e.clone()),
+            _ => Ok(()),
+        }
     }
 }
 
 impl<E> Clone for Task<E> {
     fn clone(&self) -> Self {
         Self {
-            name: self.name.clone(),
-            retries: self.retries,
-            retry_delay: self.retry_delay.clone(),
-            jitter: self.jitter,
-            timeout: self.timeout,
+            params: self.params.clone(),
+            jitter: self.jitter.clone(),
             condition: self.condition.clone(),
-            hooks: self.hooks.clone(),
-            defaults: self.defaults.clone(),
+            suggested: self.suggested.clone(),
             rng: self.rng.clone(),
-            cancel: self.cancel.clone(),
+            budget: self.budget.clone(),
         }
     }
 }
 
 impl<E> fmt::Debug for Task<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let p = &self.params;
         f.debug_struct("Task")
-            .field("name", &self.name)
-            .field("retries", &self.retries)
-            .field("retry_delay_seconds", &self.retry_delay)
+            .field("name", &p.name)
+            .field("retries", &p.retries)
+            .field("retry_delay_seconds", &p.retry_delay)
             .field("retry_jitter_factor", &self.jitter)
-            .field("timeout_seconds", &self.configured_timeout_seconds())
+            .field("timeout_seconds", &p.timeout)
             .field("retry_condition_fn", &self.condition)
-            .field("on_running", &self.hooks.on_running)
-            .field("on_retry", &self.hooks.on_retry)
-            .field("on_failure", &self.hooks.on_failure)
-            .field("on_completion", &self.hooks.on_completion)
+            .field("suggested_delay_fn", &self.suggested)
+            .field("hooks", &p.hooks)
             .field(
                 "defaults",
-                &self.defaults.as_deref().map(super::defaults::Snapshot),
+                &p.defaults.as_deref().map(super::defaults::Snapshot),
             )
-            .field("cancellation_token", &self.cancel)
+            .field("cancellation_token", &p.cancel)
             .finish_non_exhaustive()
+    }
+}
+
+/// The task kind of run, for the engine.
+pub(crate) struct TaskKind<E>(PhantomData<fn() -> E>);
+
+impl<E> Kind for TaskKind<E> {
+    type Owner = Task<E>;
+    type Run = TaskRun;
+    type Err = E;
+    type HookErr = E;
+
+    const KIND: RunKind = RunKind::Task;
+
+    fn params(owner: &Task<E>) -> &Params<Task<E>, TaskRun, E> {
+        &owner.params
+    }
+
+    fn new_run(owner: &Task<E>, context: &Context, core: RunCore) -> TaskRun {
+        TaskRun::new(owner.params.name.clone(), context.flow_run, core)
+    }
+
+    fn default_retries(d: &Defaults<'_>) -> u32 {
+        d.task_retries
+    }
+
+    fn default_delay<'a>(d: &Defaults<'a>) -> &'a Delays {
+        d.task_retry_delay
+    }
+
+    fn check(owner: &Task<E>) -> Result<(), ConfigError> {
+        owner.check()
+    }
+
+    fn jitter(owner: &Task<E>, d: &Defaults<'_>) -> Option<f64> {
+        match &owner.jitter {
+            Some(j) => j.as_ref().ok().copied(),
+            None => d.task_retry_jitter_factor,
+        }
+    }
+
+    fn draw_jitter(owner: &Task<E>, base: f64, factor: f64) -> f64 {
+        owner.rng.jitter(base, factor)
+    }
+
+    fn budget(owner: &Task<E>) -> Option<Arc<RetryBudget>> {
+        Some(
+            owner
+                .budget
+                .get_or_init(|| RetryBudget::named(&owner.params.name))
+                .clone(),
+        )
+    }
+
+    fn suggested(owner: &Task<E>, error: &E) -> Option<SuggestedDelay> {
+        owner.suggested.as_ref().and_then(|s| (s.f)(error))
+    }
+
+    fn has_condition(owner: &Task<E>) -> bool {
+        owner.condition.is_some()
+    }
+
+    fn consult(
+        owner: &Task<E>,
+        run: &TaskRun,
+        state: State,
+        failure: Failure<E>,
+    ) -> (Consult, Failure<E>) {
+        let Some(condition) = &owner.condition else {
+            return (Consult::Absent, failure);
+        };
+        let name = condition.name();
+        let ask = |state: &State<E>| {
+            catch_unwind(AssertUnwindSafe(|| match condition {
+                Condition::Sync(c) => Consult::Answer((c.f)(owner, run, state)),
+                Condition::Async(c) => Consult::Pending((c.f)(owner, run, state), name),
+            }))
+            .unwrap_or_else(|panic| {
+                log::condition_panicked(name, &owner.params.name, &panic_message(&*panic));
+                Consult::Answer(false)
+            })
+        };
+        match failure {
+            Failure::Error(e) => {
+                let lent = state.lend(Some(e));
+                let answer = ask(&lent);
+                let (_, e) = lent.into_error();
+                (
+                    answer,
+                    Failure::Error(e.expect("the error was lent, not taken")),
+                )
+            }
+            other => (ask(&state.lend(None)), other),
+        }
+    }
+
+    fn fire(
+        owner: &Task<E>,
+        run: &TaskRun,
+        hooks: &HookList<Task<E>, TaskRun, E>,
+        state: State,
+        error: Option<E>,
+    ) -> Option<E> {
+        let lent = state.lend(error);
+        kind::call_hooks(owner, run, hooks, &lent);
+        lent.into_error().1
+    }
+
+    fn report(run: &TaskRun, outer: &Context) {
+        if let Some(runs) = &outer.task_runs {
+            runs.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(run.clone());
+        }
     }
 }
 
@@ -322,31 +326,44 @@ mod tests {
     use super::*;
 
     #[test]
-    fn setters_validate_like_prefect() {
+    fn setters_never_fail_and_build_reports_prefects_messages() {
         let t = Task::<String>::new("t");
         assert_eq!(
-            t.clone().retry_jitter_factor(-0.1).unwrap_err().to_string(),
+            t.clone()
+                .retry_jitter_factor(-0.1)
+                .build()
+                .unwrap_err()
+                .to_string(),
             "`retry_jitter_factor` must be >= 0."
         );
         assert_eq!(
-            t.clone().retry_jitter_factor(f64::NAN).unwrap_err(),
+            t.clone().retry_jitter_factor(f64::NAN).build().unwrap_err(),
             ConfigError::JitterFactor
         );
         assert_eq!(
             t.clone()
                 .retry_delay_seconds(vec![1; 51])
+                .build()
                 .unwrap_err()
                 .to_string(),
             "Can not configure more than 50 retry delays per task."
         );
         assert_eq!(
-            t.clone().timeout_seconds(-1).unwrap_err(),
+            t.clone().timeout_seconds(-1).build().unwrap_err(),
             ConfigError::Timeout
         );
-        let t = t.timeout_seconds(0).unwrap().retries(0);
+        // A later valid value replaces an invalid one.
+        assert!(
+            t.clone()
+                .retry_delay_seconds(-1)
+                .retry_delay_seconds(2)
+                .build()
+                .is_ok()
+        );
+        let t = t.timeout_seconds(0).retries(0).build().unwrap();
         assert_eq!(t.configured_timeout_seconds(), None);
         assert_eq!(t.configured_retries(), Some(0));
-        let t = t.timeout_seconds(1.5).unwrap();
+        let t = t.timeout(std::time::Duration::from_millis(1500));
         assert_eq!(t.configured_timeout_seconds(), Some(1.5));
     }
 
