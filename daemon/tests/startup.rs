@@ -102,46 +102,24 @@ async fn refused(mut cmd: Command) -> String {
 async fn a_locked_state_dir_or_a_missing_config_dir_never_prints_listening() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("config")).unwrap();
-    let first = Running::start(cfgd(
-        dir.path(),
-        &[
+    let on = |config: &str, state: &str| {
+        let args = [
             "--listen",
             "127.0.0.1:0",
             "--config-dir",
-            "config",
+            config,
             "--state-dir",
-            "state",
-        ],
-    ))
-    .await;
-    let err = refused(cfgd(
-        dir.path(),
-        &[
-            "--listen",
-            "127.0.0.1:0",
-            "--config-dir",
-            "config",
-            "--state-dir",
-            "state",
-        ],
-    ))
-    .await;
+            state,
+        ];
+        cfgd(dir.path(), &args)
+    };
+    let first = Running::start(on("config", "state")).await;
+    let err = refused(on("config", "state")).await;
     assert!(
         err.contains("cfgd: state dir state is in use by another cfgd"),
         "{err}"
     );
-    let err = refused(cfgd(
-        dir.path(),
-        &[
-            "--listen",
-            "127.0.0.1:0",
-            "--config-dir",
-            "nowhere",
-            "--state-dir",
-            "other",
-        ],
-    ))
-    .await;
+    let err = refused(on("nowhere", "other")).await;
     assert!(
         err.contains("cfgd: config dir nowhere does not exist or is not a directory"),
         "an explicitly given dir must exist: {err}"

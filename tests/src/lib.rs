@@ -21,6 +21,7 @@
 //! ```
 
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -261,6 +262,19 @@ impl TestDaemon {
             .expect("the endpoint ends in a port")
     }
 
+    /// The daemon's status as on the wire (with what the SDK does not
+    /// show, such as the reload loop and the connections).
+    pub async fn raw_status(&self) -> cfgd_proto::pb::StatusResponse {
+        let mut raw =
+            cfgd_proto::pb::settings_client::SettingsClient::connect(self.endpoint.clone())
+                .await
+                .expect("connect to the test daemon");
+        raw.status(cfgd_proto::pb::StatusRequest {})
+            .await
+            .expect("status")
+            .into_inner()
+    }
+
     /// The config dir.
     pub fn config_dir(&self) -> PathBuf {
         self.dirs.config()
@@ -277,6 +291,20 @@ impl TestDaemon {
             .expect("daemon stopped cleanly");
         self.dirs.clone()
     }
+}
+
+/// A watch of every setting from `client`'s daemon's current revision:
+/// it yields what changes from now on.
+pub async fn watch_from_now(
+    client: &Client,
+) -> Pin<Box<impl Stream<Item = Result<WatchEvent, cfgd_sdk::Error>> + Send + 'static + use<>>> {
+    let start = client.status().await.expect("status");
+    Box::pin(
+        client
+            .watch(Some(start.revision), Some(start.epoch), &[], false)
+            .await
+            .expect("open the watch"),
+    )
 }
 
 /// Waits for the next watch event, failing after 10 s (a generous bound

@@ -9,7 +9,7 @@ use std::time::Duration;
 use cfgd_sdk::WatchEvent;
 use cfgd_sdk::client::Origin;
 use cfgd_settings::LayerKind;
-use cfgd_tests::{RETRIES, TestDaemon, eventually, next_event, quiet};
+use cfgd_tests::{RETRIES, TestDaemon, eventually, next_event, quiet, watch_from_now};
 
 async fn expect_retries(
     watch: &mut (impl futures_util::Stream<Item = Result<WatchEvent, cfgd_sdk::Error>> + Unpin),
@@ -35,12 +35,7 @@ async fn edits_renames_breakage_and_repair() {
         .await;
     let client = daemon.client().await;
     let start = client.status().await.unwrap();
-    let mut watch = Box::pin(
-        client
-            .watch(Some(start.revision), Some(start.epoch), &[], false)
-            .await
-            .unwrap(),
-    );
+    let mut watch = watch_from_now(&client).await;
 
     // Edited in place.
     daemon
@@ -115,17 +110,9 @@ async fn edits_renames_breakage_and_repair() {
     daemon.stop().await;
 }
 
-/// The daemon's count of finished config-dir re-reads (status, raw proto:
-/// the SDK does not show it).
+/// The daemon's count of finished config-dir re-reads.
 async fn reloads(daemon: &TestDaemon) -> u64 {
-    let mut raw = cfgd_proto::pb::settings_client::SettingsClient::connect(daemon.endpoint.clone())
-        .await
-        .unwrap();
-    let status = raw
-        .status(cfgd_proto::pb::StatusRequest {})
-        .await
-        .unwrap()
-        .into_inner();
+    let status = daemon.raw_status().await;
     status.reload.expect("status shows the reload loop").reloads
 }
 
@@ -137,12 +124,7 @@ async fn a_reload_that_changes_nothing_makes_no_revision() {
         .await;
     let client = daemon.client().await;
     let start = client.status().await.unwrap();
-    let mut watch = Box::pin(
-        client
-            .watch(Some(start.revision), Some(start.epoch), &[], false)
-            .await
-            .unwrap(),
-    );
+    let mut watch = watch_from_now(&client).await;
     // Same value on the same line, different text: re-read, nothing changed.
     let before = reloads(&daemon).await;
     daemon
@@ -179,13 +161,7 @@ async fn a_storm_of_edits_faster_than_the_debounce_is_seen_before_it_ends() {
         .start()
         .await;
     let client = daemon.client().await;
-    let start = client.status().await.unwrap();
-    let mut watch = Box::pin(
-        client
-            .watch(Some(start.revision), Some(start.epoch), &[], false)
-            .await
-            .unwrap(),
-    );
+    let mut watch = watch_from_now(&client).await;
     // An edit every 5 ms for up to 10 s, until the first change is seen.
     let seen = Arc::new(AtomicBool::new(false));
     let storm = {

@@ -5,16 +5,8 @@
 
 use std::path::Path;
 
-use cfgd_proto::pb;
 use cfgd_sdk::WatchEvent;
-use cfgd_tests::{RETRIES, TestDaemon, eventually, integer, next_event};
-
-async fn raw_status(daemon: &TestDaemon) -> pb::StatusResponse {
-    let mut raw = pb::settings_client::SettingsClient::connect(daemon.endpoint.clone())
-        .await
-        .unwrap();
-    raw.status(pb::StatusRequest {}).await.unwrap().into_inner()
-}
+use cfgd_tests::{RETRIES, TestDaemon, eventually, integer, next_event, watch_from_now};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deleted_and_recreated_config_dir_is_watched_again() {
@@ -74,13 +66,7 @@ async fn a_configmap_update_is_seen() {
         integer(&client, RETRIES).await == Some(1)
     })
     .await;
-    let start = client.status().await.unwrap();
-    let mut watch = Box::pin(
-        client
-            .watch(Some(start.revision), Some(start.epoch), &[], false)
-            .await
-            .unwrap(),
-    );
+    let mut watch = watch_from_now(&client).await;
 
     // The kubelet's update: a new timestamped dir, `..data_tmp` → it,
     // renamed over `..data`, the old dir removed. `app.toml` itself is
@@ -166,10 +152,10 @@ async fn a_reload_on_a_full_disk_is_retried_until_it_is_durable() {
         &format!("[api]\nkey = \"{key}\"\n[tasks]\ndefault_retries = 3\n"),
     );
     eventually("status shows the reload is not in force", || async {
-        !raw_status(&daemon).await.reload.unwrap().error.is_empty()
+        !daemon.raw_status().await.reload.unwrap().error.is_empty()
     })
     .await;
-    let failing = raw_status(&daemon).await.reload.unwrap();
+    let failing = daemon.raw_status().await.reload.unwrap();
     eprintln!("the reload loop says: {failing:?}");
     assert!(failing.failed_attempts >= 1, "{failing:?}");
     assert!(failing.next_attempt_unix_ms >= failing.failing_since_unix_ms);
@@ -182,7 +168,7 @@ async fn a_reload_on_a_full_disk_is_retried_until_it_is_durable() {
         integer(&client, RETRIES).await == Some(3)
     })
     .await;
-    let reload = raw_status(&daemon).await.reload.unwrap();
+    let reload = daemon.raw_status().await.reload.unwrap();
     assert_eq!(reload.error, "", "{reload:?}");
     assert_eq!(reload.failed_attempts, 0);
 

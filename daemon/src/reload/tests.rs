@@ -61,20 +61,51 @@ const OPTIONS: dirwatch::Options = dirwatch::Options {
     recursive: true,
 };
 
-#[tokio::test(start_paused = true)]
-async fn a_reload_that_cannot_be_made_durable_is_retried_until_it_is() {
+/// A running loop on a dir whose `a.toml` said `before` when it was loaded
+/// and says `after` by the time the loop starts, with a writer that fails
+/// `failures` times first.
+struct Running {
+    _tmp: tempfile::TempDir,
+    dir: PathBuf,
+    task: JoinHandle<()>,
+    status: watch::Receiver<ReloadStatus>,
+    taken: mpsc::UnboundedReceiver<Arc<ConfigDir>>,
+    stop: CancellationToken,
+}
+
+fn start(before: i64, after: i64, failures: u32) -> Running {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().to_owned();
-    replace(&dir, 1);
+    replace(&dir, before);
     let state = ConfigDir::load(&dir);
-    replace(&dir, 2);
-    let (taken, mut rx) = mpsc::unbounded_channel();
+    replace(&dir, after);
+    let (tx, taken) = mpsc::unbounded_channel();
     let sink = Flaky {
-        failures: Mutex::new(3),
-        taken,
+        failures: Mutex::new(failures),
+        taken: tx,
     };
     let stop = CancellationToken::new();
-    let (task, mut status) = spawn(dir.clone(), OPTIONS, state, sink, stop.clone());
+    let (task, status) = spawn(dir.clone(), OPTIONS, state, sink, stop.clone());
+    Running {
+        _tmp: tmp,
+        dir,
+        task,
+        status,
+        taken,
+        stop,
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_reload_that_cannot_be_made_durable_is_retried_until_it_is() {
+    let Running {
+        dir,
+        task,
+        mut status,
+        taken: mut rx,
+        stop,
+        _tmp,
+    } = start(1, 2, 3);
 
     let failing = status
         .wait_for(|s| s.failing.is_some())
@@ -117,18 +148,14 @@ async fn a_reload_that_cannot_be_made_durable_is_retried_until_it_is() {
 
 #[tokio::test(start_paused = true)]
 async fn a_re_read_that_changes_nothing_is_not_handed_over() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().to_owned();
-    replace(&dir, 1);
-    let state = ConfigDir::load(&dir);
-    replace(&dir, 1);
-    let (taken, mut rx) = mpsc::unbounded_channel();
-    let sink = Flaky {
-        failures: Mutex::new(0),
-        taken,
-    };
-    let stop = CancellationToken::new();
-    let (task, mut status) = spawn(dir.clone(), OPTIONS, state, sink, stop.clone());
+    let Running {
+        task,
+        mut status,
+        taken: mut rx,
+        stop,
+        _tmp,
+        dir: _,
+    } = start(1, 1, 0);
     status.wait_for(|s| s.reloads >= 1).await.unwrap();
     assert!(
         rx.try_recv().is_err(),
