@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 VENV="${CFGD_VENV:-$PWD/.venv}"
 
 # --- Debian packages (the list grows with the suites: etcd-server, chromium) -
-APT_PACKAGES=()  # e.g. etcd-server chromium chromium-driver
+APT_PACKAGES=(etcd-server etcd-client bsdutils)  # etcd: cfgd-etcd and the fleet suites start real clusters; bsdutils: `script`, the pseudo-terminal of cli/tests/terminal.rs; later: chromium chromium-driver
 need_apt=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")

@@ -4,7 +4,9 @@
 mod common;
 
 mod connection;
+mod env;
 mod history;
+mod prefect_interop;
 mod profile;
 mod refusal_details;
 mod set;

@@ -145,6 +145,12 @@ impl Core {
         self.env_errors.iter().chain(self.profile_errors.iter())
     }
 
+    /// Problems that leave the active profile in force (unknown `PREFECT_`
+    /// names, kept in the file as they are).
+    pub(crate) fn layer_warnings(&self) -> impl Iterator<Item = &SettingsError> {
+        self.profile_layer.warnings.iter()
+    }
+
     /// Effective values by name (what the revision log tracks).
     pub(crate) fn effective(&self) -> BTreeMap<String, Effective> {
         effective_of(&self.resolution)
@@ -175,8 +181,19 @@ impl Core {
         self.env_errors = Arc::new(errors);
     }
 
+    /// The profile in force: `PREFECT_PROFILE` in the daemon's environment
+    /// pins it, as it pins Prefect's (env beats the file's `active`);
+    /// otherwise the file's `active`.
+    pub(crate) fn active_profile(&self) -> &str {
+        self.env
+            .iter()
+            .rev()
+            .find(|(k, v)| k == "PREFECT_PROFILE" && !v.is_empty())
+            .map_or_else(|| self.profiles.active_name(), |(_, v)| v.as_str())
+    }
+
     fn rebuild_profile(&mut self) {
-        let name = self.profiles.active_name().to_owned();
+        let name = self.active_profile().to_owned();
         let (layer, errors) = Layer::from_profile_lenient(
             self.config_dir.catalog(),
             &name,
@@ -205,7 +222,7 @@ impl Core {
         if delta.is_empty() {
             return None;
         }
-        let active_before = self.profiles.active_name().to_owned();
+        let active_before = self.active_profile().to_owned();
         Arc::make_mut(&mut self.profiles).apply(&delta);
         if delta.touches_active(&active_before) {
             self.rebuild_profile();
@@ -288,25 +305,50 @@ impl Core {
     /// # Errors
     /// [`OpError::Invalid`] with one message per bad assignment.
     pub(crate) fn validate(&self, batch: &[(String, Input)]) -> Result<Vec<Valid>, OpError> {
-        validate(
-            self.config_dir.catalog(),
-            self.profiles.active_name(),
-            batch,
-        )
+        validate(self.config_dir.catalog(), self.active_profile(), batch)
     }
 
     /// `Set`: writes a validated batch into the active profile.
     ///
     /// # Errors
     /// A stale `expected` revision, or a batch over the profile limits.
+    #[cfg(test)]
     pub(crate) fn set(
         &mut self,
         batch: &[Valid],
         expected: Option<u64>,
         now_ms: i64,
     ) -> Result<Option<Record>, OpError> {
+        self.set_in(batch, expected, None, now_ms)
+    }
+
+    /// The profile a write goes into: `profile` (which must exist), or the
+    /// one in force.
+    fn target(&self, profile: Option<&str>) -> Result<String, OpError> {
+        match profile {
+            None => Ok(self.active_profile().to_owned()),
+            Some(p) if self.profiles.profiles.contains_key(p) || p == self.active_profile() => {
+                Ok(p.to_owned())
+            }
+            Some(p) => Err(OpError::Settings(SettingsError::ProfileNotFound(
+                p.to_owned(),
+            ))),
+        }
+    }
+
+    /// `Set` into `profile` (`cfg -p NAME set`), or the one in force.
+    ///
+    /// # Errors
+    /// A stale `expected` revision, an unknown profile.
+    pub(crate) fn set_in(
+        &mut self,
+        batch: &[Valid],
+        expected: Option<u64>,
+        profile: Option<&str>,
+        now_ms: i64,
+    ) -> Result<Option<Record>, OpError> {
         self.check_expected(expected)?;
-        let profile = self.profiles.active_name().to_owned();
+        let profile = self.target(profile)?;
         let catalog = self.config_dir.catalog();
         let mut delta = ProfilesDelta::default();
         for v in batch {
@@ -326,15 +368,30 @@ impl Core {
     ///
     /// # Errors
     /// An unknown name, a name the profile does not hold, a stale revision.
+    #[cfg(test)]
     pub(crate) fn unset(
         &mut self,
         names: &[String],
         expected: Option<u64>,
         now_ms: i64,
     ) -> Result<Option<Record>, OpError> {
+        self.unset_in(names, expected, None, now_ms)
+    }
+
+    /// `Unset` from `profile` (`cfg -p NAME unset`), or the one in force.
+    ///
+    /// # Errors
+    /// As [`Core::unset`], or an unknown profile.
+    pub(crate) fn unset_in(
+        &mut self,
+        names: &[String],
+        expected: Option<u64>,
+        profile: Option<&str>,
+        now_ms: i64,
+    ) -> Result<Option<Record>, OpError> {
         self.check_expected(expected)?;
         let catalog = self.config_dir.catalog();
-        let profile = self.profiles.active_name().to_owned();
+        let profile = self.target(profile)?;
         let held = self.profiles.profiles.get(&profile);
         let mut errors = Vec::new();
         let mut canonical: Vec<String> = Vec::new();
@@ -520,10 +577,10 @@ pub(crate) fn validate(
             seen.insert(&entry.name, first);
             continue;
         }
-        let parsed = match input {
+        let parsed = cfgd_settings::value::check_settable(entry).and_then(|()| match input {
             Input::Raw(raw) => cfgd_settings::value::parse(entry, raw),
             Input::Typed(v) => cfgd_settings::value::coerce(entry, v.clone()),
-        };
+        });
         match parsed {
             Ok(value) => ok.push(Valid {
                 name: entry.name.clone(),

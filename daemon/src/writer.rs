@@ -45,6 +45,8 @@ pub(crate) enum Op {
         batch: Vec<(String, Input)>,
         /// Compare-and-set revision.
         expected: Option<u64>,
+        /// Another profile than the active one (`cfg -p NAME`).
+        profile: Option<String>,
     },
     /// Remove names from the active profile.
     Unset {
@@ -52,6 +54,8 @@ pub(crate) enum Op {
         names: Vec<String>,
         /// Compare-and-set revision.
         expected: Option<u64>,
+        /// Another profile than the active one (`cfg -p NAME`).
+        profile: Option<String>,
     },
     /// A profile operation.
     Profile {
@@ -318,7 +322,7 @@ impl Writer {
                     record: None,
                     revision: self.core.revision(),
                     resolution: self.core.resolution().clone(),
-                    profile: self.core.profiles().active_name().to_owned(),
+                    profile: self.core.active_profile().to_owned(),
                     view: self.hub.view(),
                 }));
                 continue;
@@ -327,7 +331,7 @@ impl Writer {
                 let after = (
                     self.core.revision(),
                     self.core.resolution().clone(),
-                    self.core.profiles().active_name().to_owned(),
+                    self.core.active_profile().to_owned(),
                 );
                 (record, after)
             });
@@ -420,11 +424,21 @@ impl Writer {
             return Err(OpError::ProfilesFileInvalid(why.clone()));
         }
         match op {
-            Op::Set { batch, expected } => {
+            Op::Set {
+                batch,
+                expected,
+                profile,
+            } => {
                 let valid = self.core.validate(&batch)?;
-                self.core.set(&valid, expected, now)
+                self.core.set_in(&valid, expected, profile.as_deref(), now)
             }
-            Op::Unset { names, expected } => self.core.unset(&names, expected, now),
+            Op::Unset {
+                names,
+                expected,
+                profile,
+            } => self
+                .core
+                .unset_in(&names, expected, profile.as_deref(), now),
             Op::Profile {
                 detail,
                 expected,
@@ -571,6 +585,7 @@ pub(crate) fn build_view(core: &Core, profiles_path: &str, health: &StoreHealth)
                 kind: FileRole::Config(f.kind),
                 error: f.error_text(),
                 error_line: first.and_then(SettingsError::line),
+                warnings: f.warnings().iter().map(ToString::to_string).collect(),
             }
         })
         .collect();
@@ -581,6 +596,7 @@ pub(crate) fn build_view(core: &Core, profiles_path: &str, health: &StoreHealth)
         kind: FileRole::Profiles,
         error: (!problems.is_empty()).then(|| problems.join("\n")),
         error_line: None,
+        warnings: core.layer_warnings().map(ToString::to_string).collect(),
     });
     if let Some(e) = &health.log_error {
         files.push(FileStatus {
@@ -588,12 +604,13 @@ pub(crate) fn build_view(core: &Core, profiles_path: &str, health: &StoreHealth)
             kind: FileRole::Log,
             error: Some(format!("{e} (writes are refused until it can be written)")),
             error_line: None,
+            warnings: Vec::new(),
         });
     }
     View {
         revision: core.revision(),
         epoch: core.epoch(),
-        active_profile: core.profiles().active_name().to_owned(),
+        active_profile: core.active_profile().to_owned(),
         resolution: core.resolution().clone(),
         catalog: core.catalog().clone(),
         profiles: core.profiles().clone(),

@@ -2,7 +2,8 @@
 //! each keeping its last good content.
 //!
 //! Layout of a config dir (one rule, [`FileKind::classify`]):
-//! - `catalog.toml` — replaces the embedded built-in catalogue when present;
+//! - `catalog.toml` — replaces cfgd's embedded `catalog.toml` when present
+//!   (Prefect's embedded settings always stay);
 //! - `catalog.d/*.toml` — further catalogue files (a service's own settings);
 //! - every other `*.toml` directly in the dir — a value file, applied in
 //!   file-name order (a later name wins);
@@ -28,7 +29,7 @@ use std::sync::Arc;
 
 pub use read::DEFAULT_MAX_FILE_BYTES;
 
-use crate::catalog::{BUILTIN_CATALOG, Catalog};
+use crate::catalog::Catalog;
 use crate::error::Errors;
 use crate::layer::Layer;
 
@@ -151,6 +152,12 @@ impl FileState {
     /// Whether some content of this file is in force.
     pub fn in_force(&self) -> bool {
         self.good.is_some()
+    }
+
+    /// Problems in the content in force that leave the rest of it applied
+    /// (unknown `PREFECT_` names; bad values in `.env`).
+    pub fn warnings(&self) -> &[crate::error::SettingsError] {
+        self.layer.as_ref().map_or(&[], |l| &l.warnings)
     }
 
     /// The errors as shown to people: one per line, then `… and N more`.
@@ -376,7 +383,7 @@ impl ConfigDir {
         let mut catalog = match self.files.get_mut(&base_path) {
             Some(state) => {
                 let parsed = state.text().and_then(|t| {
-                    Catalog::parse(t, Some(&base_path))
+                    Catalog::with_base(t, Some(&base_path))
                         .map(|c| (Arc::<str>::from(t), c))
                         .map_err(Errors::from)
                 });
@@ -393,10 +400,8 @@ impl ConfigDir {
                         state
                             .good
                             .as_deref()
-                            .and_then(|t| Catalog::parse(t, Some(&base_path)).ok())
-                            .unwrap_or_else(|| {
-                                Catalog::parse(BUILTIN_CATALOG, None).expect("built-in is valid")
-                            })
+                            .and_then(|t| Catalog::with_base(t, Some(&base_path)).ok())
+                            .unwrap_or_else(Catalog::builtin)
                     }
                 }
             }

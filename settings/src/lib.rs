@@ -7,9 +7,16 @@
 //! layer is stored ([`ProfilesFile`], Prefect's `profiles.toml`).
 //!
 //! # Layout
-//! - [`catalog`] — declared settings, loaded from `config/catalog.toml` and
-//!   `catalog.d/*.toml`; lookup by name, alias or TOML path; "did you mean".
+//! - [`catalog`] — declared settings: Prefect's whole catalogue (generated,
+//!   `config/prefect/catalog.toml`) and cfgd's own (`config/catalog.toml`),
+//!   both embedded, and `catalog.d/*.toml`; lookup by name, alias or TOML
+//!   path; "did you mean".
+//! - [`suggest`] — the bounded "did you mean" search.
 //! - [`value`] — typed values, [`Delays`], the parser, masking.
+//! - [`render`] — each value's form in a `profiles.toml` and in an
+//!   environment, as Prefect reads it back.
+//! - [`duration`] — durations as Prefect reads them (seconds, ISO 8601,
+//!   `HH:MM:SS`).
 //! - [`layer`] — [`LayerKind`] (precedence order), [`Source`] and the layer
 //!   builders for env, `.env`, TOML value files and profiles.
 //! - [`resolve`](mod@resolve) — layering in precedence order, with shadowing.
@@ -35,11 +42,14 @@
 pub mod catalog;
 pub mod configdir;
 pub mod delta;
+pub mod duration;
 pub mod error;
 pub mod fs;
 pub mod layer;
 pub mod profiles;
+pub mod render;
 pub mod resolve;
+pub mod suggest;
 pub mod toml_lines;
 pub mod value;
 

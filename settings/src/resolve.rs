@@ -74,6 +74,16 @@ impl Resolution {
     }
 }
 
+/// A resolution of these settings (e.g. one re-resolved with another
+/// profile, [`Layer::replacing_in`]).
+impl FromIterator<Resolved> for Resolution {
+    fn from_iter<I: IntoIterator<Item = Resolved>>(iter: I) -> Self {
+        Self {
+            settings: iter.into_iter().map(|r| (r.name.clone(), r)).collect(),
+        }
+    }
+}
+
 /// Resolves every catalogue setting over `layers`, given lowest precedence
 /// first (defaults, profile, config files in name order, `.env`, env, and
 /// in the SDK process env and call site). A later layer wins; the values it
@@ -268,15 +278,23 @@ mod tests {
     fn toml_errors_name_the_file_line_and_suggest() {
         let catalog = Catalog::builtin();
         let p = Path::new("cfg/a.toml");
-        let err = Layer::from_toml(&catalog, p, "[tasks]\ndefault_retrys = 2\n").unwrap_err();
+        // A name under Prefect's sections is warned about (a newer Prefect
+        // may have it); the file still applies.
+        let ok = Layer::from_toml(&catalog, p, "[tasks]\ndefault_retrys = 2\n").unwrap();
         assert_eq!(
-            err.to_string(),
-            "config file cfg/a.toml, line 2: Unknown setting name 'tasks.default_retrys'. Did you mean 'tasks.default_retries'?"
+            ok.warnings[0].to_string(),
+            "config file cfg/a.toml, line 2: 'tasks.default_retrys' is not a setting of Prefect 3.9.1 or cfgd; it is kept as is and not applied. Did you mean 'tasks.default_retries'?"
         );
-        let err = Layer::from_toml(&catalog, p, "PREFECT_TASK_DEFAULT_RETRYS = 2\n").unwrap_err();
+        let ok = Layer::from_toml(&catalog, p, "PREFECT_TASK_DEFAULT_RETRYS = 2\n").unwrap();
+        assert_eq!(
+            ok.warnings[0].to_string(),
+            "config file cfg/a.toml, line 1: 'PREFECT_TASK_DEFAULT_RETRYS' is not a setting of Prefect 3.9.1 or cfgd; it is kept as is and not applied. Did you mean 'PREFECT_TASK_DEFAULT_RETRIES'?"
+        );
+        // A service's undeclared setting is an error.
+        let err = Layer::from_toml(&catalog, p, "[myapp]\ntimeout = 2\n").unwrap_err();
         assert_eq!(
             err.to_string(),
-            "config file cfg/a.toml, line 1: Unknown setting name 'PREFECT_TASK_DEFAULT_RETRYS'. Did you mean 'PREFECT_TASK_DEFAULT_RETRIES'?"
+            "config file cfg/a.toml, line 2: Unknown setting name 'myapp.timeout'."
         );
         let err = Layer::from_toml(
             &catalog,
@@ -292,21 +310,19 @@ mod tests {
         assert_eq!(err.0.len(), 1);
         assert!(err.to_string().starts_with("cfg/a.toml, line 2: "), "{err}");
         // Several problems are all reported.
-        let err =
-            Layer::from_toml(&catalog, p, "[tasks]\ndefault_retries = -1\nnope = 1\n").unwrap_err();
+        let err = Layer::from_toml(
+            &catalog,
+            p,
+            "[tasks]\ndefault_retries = -1\n[myapp]\nnope = 1\n",
+        )
+        .unwrap_err();
         assert_eq!(err.0.len(), 2);
     }
 
     #[test]
-    fn dotenv_rejects_unknown_names_and_bad_lines_with_lines() {
+    fn dotenv_reads_like_prefects_and_rejects_only_bad_lines() {
         let catalog = Catalog::builtin();
         let p = Path::new("cfg/.env");
-        let err =
-            Layer::from_dotenv(&catalog, p, "\nPREFECT_TASKS_DEFAULT_RETRIESS=1\n").unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            ".env file cfg/.env, line 2: Unknown setting name 'PREFECT_TASKS_DEFAULT_RETRIESS'. Did you mean 'PREFECT_TASKS_DEFAULT_RETRIES'?"
-        );
         let err = Layer::from_dotenv(&catalog, p, "PREFECT_TASKS_DEFAULT_RETRIES=1\nnot a line\n")
             .unwrap_err();
         assert!(

@@ -18,7 +18,7 @@ pub(crate) async fn profile(ctx: &Ctx<'_>, cmd: &ProfileCommand) -> Result<(), F
         ProfileCommand::Delete { name, yes } => delete(ctx, name, *yes).await,
         ProfileCommand::Rename { old, new } => rename(ctx, old, new).await,
         ProfileCommand::Inspect { name, show_secrets } => {
-            inspect(ctx, name.as_deref(), *show_secrets).await
+            inspect(ctx, name.as_deref().or(ctx.profile()), *show_secrets).await
         }
     }
 }

@@ -4,19 +4,24 @@
 
 use cfgd_sdk::client::{Applied, WriteResult};
 use cfgd_sdk::{Assign, Error, Setting};
-use cfgd_settings::LayerKind;
+use cfgd_settings::{LayerKind, Source};
 use serde_json::json;
 
 use super::Ctx;
 use crate::args::{SetArgs, UnsetArgs};
-use crate::assign;
+use crate::assign::{self, Assignment};
 use crate::error::Failure;
 use crate::output::{self, confirm, should_confirm, shown, shown_json};
 
 /// `cfg set NAME=VALUE…`.
 pub(crate) async fn set(ctx: &Ctx<'_>, args: &SetArgs) -> Result<(), Failure> {
-    let assignments =
-        assign::parse(&args.assignments).map_err(|e| Failure::message(e.to_string()))?;
+    let assignments = match args.assignments.as_slice() {
+        [name] if assign::is_name(name) => vec![Assignment {
+            name: name.clone(),
+            value: value_from_stdin(name)?,
+        }],
+        words => assign::parse(words).map_err(|e| Failure::message(e.to_string()))?,
+    };
     let client = ctx.connect().await?;
     let batch: Vec<(String, Assign)> = assignments
         .iter()
@@ -47,12 +52,33 @@ pub(crate) async fn set(ctx: &Ctx<'_>, args: &SetArgs) -> Result<(), Failure> {
     Ok(())
 }
 
+/// The value of `cfg set NAME` (no `=`): asked for without echo when stdin
+/// is a terminal, else read from stdin to its end with one trailing newline
+/// dropped (`printf %s "$KEY" | cfg set PREFECT_API_KEY`, or `< key.txt`),
+/// so a secret stays out of the process list and the shell's history.
+fn value_from_stdin(name: &str) -> Result<String, Failure> {
+    use std::io::{IsTerminal, Read};
+    if std::io::stdin().is_terminal() {
+        return crate::prompt::hidden(&format!("Value for {name} (not echoed): "))
+            .map_err(|e| Failure::Message(format!("Cannot read the value for {name}: {e}.")));
+    }
+    let mut text = String::new();
+    std::io::stdin().read_to_string(&mut text).map_err(|e| {
+        Failure::Message(format!("Cannot read the value for {name} from stdin: {e}."))
+    })?;
+    let text = text
+        .strip_suffix("\r\n")
+        .or_else(|| text.strip_suffix('\n'))
+        .unwrap_or(&text);
+    Ok(text.to_owned())
+}
+
 /// `cfg unset NAME…`.
 pub(crate) async fn unset(ctx: &Ctx<'_>, args: &UnsetArgs) -> Result<(), Failure> {
     let client = ctx.connect().await?;
     if should_confirm(args.yes) {
         // Check first, so nobody is asked about something that cannot be done.
-        let profile = client.inspect_profile(None, false).await?;
+        let profile = client.inspect_profile(ctx.profile(), false).await?;
         let mut problems = Vec::new();
         for name in &args.names {
             match client.get(name, false).await {
@@ -100,7 +126,7 @@ pub(crate) async fn unset(ctx: &Ctx<'_>, args: &UnsetArgs) -> Result<(), Failure
 
 /// The layers above the profile that decide `effective`'s value, highest
 /// (the one in force) first, with their values.
-fn overriding(effective: &Setting) -> Vec<(String, String)> {
+fn overriding_sources(effective: &Setting) -> Vec<(&Source, String)> {
     if !effective.shadows_profile() {
         return Vec::new();
     }
@@ -112,7 +138,14 @@ fn overriding(effective: &Setting) -> Vec<(String, String)> {
                 .filter(|(s, _)| s.layer > LayerKind::Profile)
                 .map(|(s, v)| (s, v)),
         )
-        .map(|(s, v)| (output::source(s), shown(v, false)))
+        .map(|(s, v)| (s, shown(v, false)))
+        .collect()
+}
+
+fn overriding(effective: &Setting) -> Vec<(String, String)> {
+    overriding_sources(effective)
+        .into_iter()
+        .map(|(s, v)| (output::source(s), v))
         .collect()
 }
 
@@ -140,10 +173,10 @@ fn applied_json(a: &Applied) -> serde_json::Value {
         "value": shown_json(&a.value, false),
         "effective": effective.map(|e| json!({
             "value": shown_json(&e.value, false),
-            "source": output::source(&e.source),
+            "source": output::source_json(&e.source),
         })),
-        "overridden_by": effective.map(overriding).unwrap_or_default().into_iter()
-            .map(|(source, value)| json!({"source": source, "value": value}))
+        "overridden_by": effective.map(overriding_sources).unwrap_or_default().into_iter()
+            .map(|(source, value)| json!({"source": output::source_json(source), "value": value}))
             .collect::<Vec<_>>(),
     })
 }
@@ -153,7 +186,7 @@ pub(super) fn write_json(r: &WriteResult) -> serde_json::Value {
     json!({
         "profile": r.profile,
         "revision": r.revision,
-        "epoch": r.epoch,
+        "epoch": output::epoch_json(r.epoch),
         "changed": r.changed,
         "settings": r.applied.iter().map(applied_json).collect::<Vec<_>>(),
     })

@@ -17,7 +17,7 @@ pub(crate) async fn status(ctx: &Ctx<'_>) -> Result<(), Failure> {
             "version": s.version,
             "listen": s.listen,
             "revision": s.revision,
-            "epoch": s.epoch,
+            "epoch": crate::output::epoch_json(s.epoch),
             "oldest_revision": s.oldest_revision,
             "active_profile": s.active_profile,
             "config_dir": s.config_dir,
@@ -31,6 +31,7 @@ pub(crate) async fn status(ctx: &Ctx<'_>) -> Result<(), Failure> {
                 "kind": f.kind,
                 "error": (!f.error.is_empty()).then_some(&f.error),
                 "line": (f.error_line > 0).then_some(f.error_line),
+                "warnings": f.warnings,
             })).collect::<Vec<_>>(),
         }));
         return Ok(());
@@ -63,6 +64,9 @@ pub(crate) async fn status(ctx: &Ctx<'_>) -> Result<(), Failure> {
     for f in &s.files {
         if f.error.is_empty() {
             out.line(&format!("  {} ({})", f.path, f.kind));
+            for w in &f.warnings {
+                out.line(&format!("    warning: {w}"));
+            }
             continue;
         }
         let at = if f.error_line > 0 {

@@ -142,6 +142,7 @@ impl OpError {
                 ),
                 SettingsError::ProfileName(_) => (Code::InvalidArgument, R::BadRequest, meta(&[])),
                 SettingsError::UnknownName { .. }
+                | SettingsError::UnknownPrefect { .. }
                 | SettingsError::InvalidValue { .. }
                 | SettingsError::NotInProfile { .. }
                 | SettingsError::GivenTwice { .. } => (
@@ -263,6 +264,23 @@ fn problem(e: &SettingsError, given: &mut GivenNames) -> pb::Problem {
             String::new(),
             suggestion.clone().unwrap_or_default(),
             SettingsError::UnknownName {
+                name: q(name),
+                suggestion: suggestion.clone(),
+                at: at.clone(),
+            },
+        ),
+        SettingsError::UnknownPrefect {
+            name,
+            suggestion,
+            at,
+        } => (
+            K::UnknownName,
+            String::new(),
+            q(name),
+            Some(crate::service::convert::source(at)),
+            String::new(),
+            suggestion.clone().unwrap_or_default(),
+            SettingsError::UnknownPrefect {
                 name: q(name),
                 suggestion: suggestion.clone(),
                 at: at.clone(),

@@ -34,6 +34,12 @@ pub(crate) fn value_from_pb(v: &pb::Value) -> Result<Value, String> {
             };
             delays.map(Value::Delays)
         }
+        Some(Kind::List(l)) => l
+            .items
+            .iter()
+            .map(value_from_pb)
+            .collect::<Result<Vec<_>, _>>()
+            .map(Value::List),
         Some(Kind::Masked(_)) => {
             Err("a masked value cannot be written; send the secret itself".into())
         }
@@ -163,5 +169,14 @@ pub(crate) fn catalog_entry(e: &Entry) -> pb::CatalogEntry {
         secret: e.is_secret(),
         description: e.description.clone(),
         file: e.file.clone().unwrap_or_default(),
+        choices: e.choices.clone(),
+        items: e.items.map(|k| k.name().to_owned()).unwrap_or_default(),
+        min_exclusive: e.min_exclusive,
+        max_exclusive: e.max_exclusive,
+        optional: e.optional,
+        computed: e.computed.clone().unwrap_or_default(),
+        case_insensitive: e.case_insensitive,
+        comma_lists: e.comma_lists,
+        env_only: e.env_only,
     }
 }

@@ -37,6 +37,9 @@ impl Mask {
                 seconds: d.seconds().to_vec(),
                 list: d.is_list(),
             }),
+            Value::List(items) => Kind::List(pb::ValueList {
+                items: items.iter().map(|i| self.value(Some(i))).collect(),
+            }),
         });
         pb::Value { kind }
     }

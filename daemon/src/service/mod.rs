@@ -17,6 +17,7 @@ pub(crate) mod convert;
 mod limits;
 mod mask;
 mod names;
+mod profile_view;
 mod responses;
 mod watch;
 
@@ -188,9 +189,11 @@ impl pb::settings_server::Settings for SettingsService {
             .names
             .canonical(&view.catalog, std::slice::from_ref(name))
             .await?;
+        let resolution =
+            profile_view::with_profile(&view, &view.resolution, &request.get_ref().profile)?;
         let r = canonical
             .first()
-            .and_then(|n| view.resolution.get(n))
+            .and_then(|n| resolution.get(n))
             // The resolution holds every entry of its view's catalogue.
             .ok_or_else(|| {
                 OpError::Invalid(vec![SettingsError::UnknownName {
@@ -215,7 +218,7 @@ impl pb::settings_server::Settings for SettingsService {
                 .may_reveal(&request, request.get_ref().reveal_secrets)?,
         );
         let names = self.filter(&request.get_ref().names).await?;
-        let view = self.hub.view();
+        let view = profile_view::as_if_active(self.hub.view(), &request.get_ref().profile)?;
         Ok(Response::new(responses::snapshot(
             &view,
             names.as_deref(),
@@ -231,13 +234,15 @@ impl pb::settings_server::Settings for SettingsService {
         let mask = Mask::new(self.auth.may_reveal(&request, false)?);
         let req = request.into_inner();
         let given: Vec<String> = req.assignments.iter().map(|a| a.name.clone()).collect();
+        let profile = (!req.profile.is_empty()).then_some(req.profile);
         let view = self.hub.view();
         let given_names = names::given(&view.catalog, &given);
         let batch = self
             .batch(&view.catalog, req.assignments)
             .map_err(|e| e.into_status(given_names.clone()))?;
+        let target = profile.as_deref().unwrap_or(&view.active_profile);
         self.names
-            .validate(&view.catalog, &view.active_profile, &batch)
+            .validate(&view.catalog, target, &batch)
             .await
             .map_err(|e| e.into_status(given_names.clone()))?;
         let outcome = self
@@ -245,9 +250,11 @@ impl pb::settings_server::Settings for SettingsService {
             .run(Op::Set {
                 batch,
                 expected: req.expected_revision,
+                profile: profile.clone(),
             })
             .await
             .map_err(|e| e.into_status(given_names))?;
+        let outcome = profile_view::in_profile(outcome, profile)?;
         Ok(Response::new(
             responses::written(&outcome, &given, mask).into(),
         ))
@@ -264,14 +271,17 @@ impl pb::settings_server::Settings for SettingsService {
         let view = self.hub.view();
         self.names.canonical(&view.catalog, &req.names).await?;
         let given = names::given(&view.catalog, &req.names);
+        let profile = (!req.profile.is_empty()).then_some(req.profile.clone());
         let outcome = self
             .writer
             .run(Op::Unset {
                 names: req.names.clone(),
                 expected: req.expected_revision,
+                profile: profile.clone(),
             })
             .await
             .map_err(|e| e.into_status(given))?;
+        let outcome = profile_view::in_profile(outcome, profile)?;
         Ok(Response::new(
             responses::written(&outcome, &req.names, Mask::HIDE).into(),
         ))

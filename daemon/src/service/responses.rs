@@ -207,6 +207,7 @@ pub(crate) fn status(hub: &Hub, info: &Info) -> pb::StatusResponse {
             } as i32,
             error: f.error.clone().unwrap_or_default(),
             error_line: f.error_line.unwrap_or(0),
+            warnings: f.warnings.clone(),
         })
         .collect();
     pb::StatusResponse {

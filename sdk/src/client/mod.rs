@@ -72,6 +72,9 @@ impl Interceptor for Token {
 pub struct Client {
     inner: SettingsClient<InterceptedService<Channel, Token>>,
     endpoint: String,
+    // `cfg -p NAME`: reads resolve with, and writes go into, this profile
+    // instead of the active one; empty means the active one.
+    profile: String,
 }
 
 /// An assignment for [`Client::set`]: a string for the daemon's parser, or
@@ -228,7 +231,17 @@ impl Client {
             inner: SettingsClient::with_interceptor(channel, token)
                 .max_decoding_message_size(usize::MAX),
             endpoint: url.to_owned(),
+            profile: String::new(),
         }
+    }
+
+    /// This client with reads ([`Client::get`], [`Client::snapshot`]) that
+    /// resolve with profile `name` in place of the active one, and writes
+    /// ([`Client::set`], [`Client::unset`]) that go into it (Prefect's
+    /// `-p/--profile`). `None` means the active profile.
+    pub fn with_profile(mut self, name: Option<&str>) -> Self {
+        self.profile = name.unwrap_or_default().to_owned();
+        self
     }
 
     /// The endpoint this client talks to.
@@ -251,6 +264,7 @@ impl Client {
             .get(pb::GetRequest {
                 name: name.to_owned(),
                 reveal_secrets: reveal,
+                profile: self.profile.clone(),
             })
             .await
             .map_err(self.err())?
@@ -271,6 +285,7 @@ impl Client {
             .snapshot(pb::SnapshotRequest {
                 reveal_secrets: reveal,
                 names: names.to_vec(),
+                profile: self.profile.clone(),
             })
             .await
             .map_err(self.err())?;
@@ -304,6 +319,7 @@ impl Client {
             .set(pb::SetRequest {
                 assignments,
                 expected_revision: expected,
+                profile: self.profile.clone(),
             })
             .await
             .map_err(self.err())?;
@@ -326,6 +342,7 @@ impl Client {
             .unset(pb::UnsetRequest {
                 names: names.to_vec(),
                 expected_revision: expected,
+                profile: self.profile.clone(),
             })
             .await
             .map_err(self.err())?;

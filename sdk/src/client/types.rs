@@ -67,6 +67,12 @@ impl From<Option<pb::Value>> for Shown {
                     Err(e) => Shown::Value(Value::String(format!("<invalid delays: {e}>"))),
                 }
             }
+            Some(K::List(l)) => Shown::Value(Value::List(
+                l.items
+                    .into_iter()
+                    .filter_map(|i| Shown::from(Some(i)).value().cloned())
+                    .collect(),
+            )),
         }
     }
 }
@@ -83,6 +89,9 @@ pub(crate) fn value_to_pb(v: &Value) -> pb::Value {
         Value::Delays(d) => K::Delays(pb::Delays {
             seconds: d.seconds().to_vec(),
             list: d.is_list(),
+        }),
+        Value::List(items) => K::List(pb::ValueList {
+            items: items.iter().map(value_to_pb).collect(),
         }),
     };
     pb::Value { kind: Some(kind) }
@@ -473,6 +482,9 @@ pub struct FileStatus {
     pub error: String,
     /// The line of the error, 0 when unknown.
     pub error_line: u32,
+    /// Problems that leave the file in force (unknown `PREFECT_` names; bad
+    /// values in `.env`, which drop only their own setting).
+    pub warnings: Vec<String>,
 }
 
 /// The daemon's status.
@@ -533,6 +545,7 @@ impl From<pb::StatusResponse> for Status {
                     },
                     error: f.error,
                     error_line: f.error_line,
+                    warnings: f.warnings,
                 })
                 .collect(),
             watchers: s.watchers,
@@ -545,15 +558,24 @@ impl From<pb::StatusResponse> for Status {
 /// A catalogue entry from the daemon, as the settings model's [`Entry`].
 pub(crate) fn entry(e: pb::CatalogEntry) -> Entry {
     let kind = Kind::from_name(&e.r#type).unwrap_or(Kind::String);
+    let non_empty = |s: String| (!s.is_empty()).then_some(s);
     Entry {
-        name: e.name,
         aliases: e.aliases,
-        path: (!e.path.is_empty()).then_some(e.path),
-        kind,
+        path: non_empty(e.path),
         default: Shown::from(e.default).value().cloned(),
         min: e.min,
         max: e.max,
+        min_exclusive: e.min_exclusive,
+        max_exclusive: e.max_exclusive,
+        choices: e.choices,
+        case_insensitive: e.case_insensitive,
+        items: Kind::from_name(&e.items),
+        optional: e.optional,
+        comma_lists: e.comma_lists,
+        computed: non_empty(e.computed),
+        env_only: e.env_only,
         description: e.description,
-        file: (!e.file.is_empty()).then_some(e.file),
+        file: non_empty(e.file),
+        ..Entry::new(&e.name, kind)
     }
 }
