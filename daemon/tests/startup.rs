@@ -135,7 +135,7 @@ async fn it_starts_from_any_directory_on_its_embedded_defaults() {
     let got = client
         .get(pb::GetRequest {
             name: "PREFECT_TASK_DEFAULT_RETRIES".into(),
-            reveal_secrets: false,
+            ..Default::default()
         })
         .await
         .unwrap()

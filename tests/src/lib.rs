@@ -262,19 +262,6 @@ impl TestDaemon {
             .expect("the endpoint ends in a port")
     }
 
-    /// The daemon's status as on the wire (with what the SDK does not
-    /// show, such as the reload loop and the connections).
-    pub async fn raw_status(&self) -> cfgd_proto::pb::StatusResponse {
-        let mut raw =
-            cfgd_proto::pb::settings_client::SettingsClient::connect(self.endpoint.clone())
-                .await
-                .expect("connect to the test daemon");
-        raw.status(cfgd_proto::pb::StatusRequest {})
-            .await
-            .expect("status")
-            .into_inner()
-    }
-
     /// The config dir.
     pub fn config_dir(&self) -> PathBuf {
         self.dirs.config()

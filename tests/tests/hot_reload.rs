@@ -112,8 +112,8 @@ async fn edits_renames_breakage_and_repair() {
 
 /// The daemon's count of finished config-dir re-reads.
 async fn reloads(daemon: &TestDaemon) -> u64 {
-    let status = daemon.raw_status().await;
-    status.reload.expect("status shows the reload loop").reloads
+    let client = daemon.client().await;
+    client.status().await.unwrap().reload.reloads
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -152,13 +152,13 @@ async fn a_reload_on_a_full_disk_is_retried_until_it_is_durable() {
         &format!("[api]\nkey = \"{key}\"\n[tasks]\ndefault_retries = 3\n"),
     );
     eventually("status shows the reload is not in force", || async {
-        !daemon.raw_status().await.reload.unwrap().error.is_empty()
+        client.status().await.unwrap().reload.error.is_some()
     })
     .await;
-    let failing = daemon.raw_status().await.reload.unwrap();
+    let failing = client.status().await.unwrap().reload;
     eprintln!("the reload loop says: {failing:?}");
     assert!(failing.failed_attempts >= 1, "{failing:?}");
-    assert!(failing.next_attempt_unix_ms >= failing.failing_since_unix_ms);
+    assert!(failing.next_attempt_ms > 0, "{failing:?}");
     assert_eq!(integer(&client, RETRIES).await, Some(0), "not in force yet");
     assert_eq!(client.status().await.unwrap().revision, start.revision);
 
@@ -168,8 +168,8 @@ async fn a_reload_on_a_full_disk_is_retried_until_it_is_durable() {
         integer(&client, RETRIES).await == Some(3)
     })
     .await;
-    let reload = daemon.raw_status().await.reload.unwrap();
-    assert_eq!(reload.error, "", "{reload:?}");
+    let reload = client.status().await.unwrap().reload;
+    assert_eq!(reload.error, None, "{reload:?}");
     assert_eq!(reload.failed_attempts, 0);
 
     // The loop lives on.

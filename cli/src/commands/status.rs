@@ -26,6 +26,18 @@ pub(crate) async fn status(ctx: &Ctx<'_>) -> Result<(), Failure> {
             "settings": s.settings,
             "watchers": s.watchers,
             "started_ms": s.started_ms,
+            "reload": {
+                "reloads": s.reload.reloads,
+                "error": s.reload.error,
+                "failed_attempts": s.reload.failed_attempts,
+                "next_attempt_ms": (s.reload.next_attempt_ms > 0).then_some(s.reload.next_attempt_ms),
+            },
+            "connections": {
+                "open": s.connections.open,
+                "limit": s.connections.limit,
+                "refused": s.connections.refused,
+                "closed_idle": s.connections.closed_idle,
+            },
             "files": s.files.iter().map(|f| json!({
                 "path": f.path,
                 "kind": f.kind,
@@ -51,10 +63,27 @@ pub(crate) async fn status(ctx: &Ctx<'_>) -> Result<(), Failure> {
     out.line(&format!("Active profile: {}", s.active_profile));
     out.line(&format!("Settings:       {} declared", s.settings));
     out.line(&format!("Watchers:       {}", s.watchers));
+    let c = &s.connections;
+    out.line(&format!(
+        "Connections:    {} open (limit {}; {} refused at the limit, {} closed idle)",
+        c.open, c.limit, c.refused, c.closed_idle
+    ));
     out.line(&format!("Started:        {}", utc(s.started_ms)));
     out.line(&format!("Config dir:     {}", s.config_dir));
     out.line(&format!("State dir:      {}", s.state_dir));
     out.line(&format!("Profiles file:  {}", s.profiles_path));
+    if let Some(error) = &s.reload.error {
+        out.line(&format!(
+            "Config reload:  NOT APPLIED after {} attempt(s); next attempt {}",
+            s.reload.failed_attempts,
+            utc(s.reload.next_attempt_ms)
+        ));
+        out.line(&format!("    {error}"));
+        out.warn(
+            "The config files changed but are not in force yet; cfgd retries by itself \
+             (the values served are those of the last reload that was applied).",
+        );
+    }
     if s.files.is_empty() {
         out.line("Config files:   none");
         return Ok(());

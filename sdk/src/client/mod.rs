@@ -28,8 +28,9 @@ use tonic::transport::{Channel, Endpoint};
 pub use backoff::Backoff;
 pub use resume::{Position, Resumed, Resuming};
 pub use types::{
-    Applied, Change, FileStatus, History, KeyChange, Origin, ProfileContents, ProfileInfo,
-    ResyncReason, Setting, Shown, Snapshot, Status, WatchEvent, WriteResult,
+    Applied, Change, Connections, FileStatus, History, KeyChange, Origin, ProfileContents,
+    ProfileInfo, ReloadState, ResyncReason, Setting, Shown, Snapshot, Status, WatchEvent,
+    WriteResult,
 };
 
 pub(crate) use types::source as source_from_pb;

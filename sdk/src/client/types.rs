@@ -516,6 +516,37 @@ pub struct Status {
     pub started_ms: i64,
     /// How many settings are declared.
     pub settings: u32,
+    /// The config-dir reload loop.
+    pub reload: ReloadState,
+    /// Client connections and their limit.
+    pub connections: Connections,
+}
+
+/// The daemon's config-dir reload loop, as status shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReloadState {
+    /// Re-reads of the config dir since the daemon started.
+    pub reloads: u64,
+    /// Why the config files as last read are not in force (the daemon keeps
+    /// retrying); `None` when they are.
+    pub error: Option<String>,
+    /// Attempts that failed so far.
+    pub failed_attempts: u32,
+    /// When the next attempt is due, ms since the Unix epoch (0: none).
+    pub next_attempt_ms: i64,
+}
+
+/// The daemon's client connections, as status shows them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Connections {
+    /// Open now.
+    pub open: u32,
+    /// The most the daemon accepts at once.
+    pub limit: u32,
+    /// Refused at the limit since the daemon started.
+    pub refused: u64,
+    /// Closed after being idle (no stream open) for the idle timeout.
+    pub closed_idle: u64,
 }
 
 impl From<pb::StatusResponse> for Status {
@@ -551,6 +582,24 @@ impl From<pb::StatusResponse> for Status {
             watchers: s.watchers,
             started_ms: s.started_unix_ms,
             settings: s.settings,
+            reload: s
+                .reload
+                .map(|r| ReloadState {
+                    reloads: r.reloads,
+                    error: (!r.error.is_empty()).then_some(r.error),
+                    failed_attempts: r.failed_attempts,
+                    next_attempt_ms: r.next_attempt_unix_ms,
+                })
+                .unwrap_or_default(),
+            connections: s
+                .connections
+                .map(|c| Connections {
+                    open: c.open,
+                    limit: c.limit,
+                    refused: c.refused,
+                    closed_idle: c.closed_idle,
+                })
+                .unwrap_or_default(),
         }
     }
 }
