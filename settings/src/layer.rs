@@ -23,7 +23,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog::{Catalog, Entry};
 use crate::error::{Errors, SettingsError};
-use crate::resolve::{Resolution, Resolved};
 use crate::toml_lines::{KeyLines, line_of};
 use crate::value::{self, Value};
 
@@ -440,51 +439,6 @@ impl Layer {
             }
         }
         (b.layer, b.errors)
-    }
-}
-
-impl Layer {
-    /// `resolution` with this layer's values in place of every value from a
-    /// layer of the same kind: what the settings would be with another
-    /// profile active (`cfg -p NAME view`), without resolving again from
-    /// every layer.
-    pub fn replacing_in(&self, resolution: &Resolution) -> Resolution {
-        resolution
-            .iter()
-            .map(|r| {
-                let mut given: Vec<Sourced> = r
-                    .value
-                    .clone()
-                    .map(|value| Sourced {
-                        value,
-                        source: r.source.clone(),
-                    })
-                    .into_iter()
-                    .chain(r.shadowed.iter().cloned())
-                    .filter(|s| s.source.layer != self.kind)
-                    .collect();
-                given.extend(self.values.get(&r.name).cloned());
-                // Stable: values of one layer (config files) keep their order.
-                given.sort_by_key(|s| std::cmp::Reverse(s.source.layer));
-                let mut given = given.into_iter();
-                match given.next() {
-                    Some(top) => Resolved {
-                        name: r.name.clone(),
-                        value: Some(top.value),
-                        source: top.source,
-                        shadowed: given.collect(),
-                        secret: r.secret,
-                    },
-                    None => Resolved {
-                        name: r.name.clone(),
-                        value: None,
-                        source: Source::defaults(),
-                        shadowed: Vec::new(),
-                        secret: r.secret,
-                    },
-                }
-            })
-            .collect()
     }
 }
 
