@@ -40,7 +40,7 @@ impl Apply for Gone {
 
 fn retries(cd: &ConfigDir) -> Option<i64> {
     let defaults = Layer::defaults(cd.catalog());
-    let mut layers = vec![&defaults];
+    let mut layers = cfgd_settings::Layers::new().with(&defaults);
     layers.extend(cd.layers());
     cfgd_settings::resolve(cd.catalog(), &layers)
         .get("PREFECT_TASKS_DEFAULT_RETRIES")
