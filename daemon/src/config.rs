@@ -112,6 +112,8 @@ pub struct Config {
     pub limits: Limits,
     /// Serve TLS with this certificate; `None` serves plain HTTP/2.
     pub tls: Option<TlsFiles>,
+    /// Where the profile layer, revisions and history live (`--store`).
+    pub store: crate::store::etcd::StoreConfig,
 }
 
 impl Config {
@@ -132,6 +134,7 @@ impl Config {
             shutdown_grace: Duration::from_secs(5),
             limits: Limits::default(),
             tls: None,
+            store: crate::store::etcd::StoreConfig::File,
         }
     }
 

@@ -15,6 +15,8 @@
 //! - `service` — the gRPC service (with server reflection): auth,
 //!   limits, names, masking, responses, watch streams.
 //! - `reload` — the config-dir watcher and reload loop.
+//! - `fleet` — which hosts and services run which revision (acks, the
+//!   fleet registry), and following a shared store (etcd).
 //! - [`error`] — operation errors, and the one place they become a gRPC
 //!   `Status` (code, message, typed details).
 //!
@@ -32,6 +34,7 @@ mod authority;
 pub mod config;
 mod core;
 pub mod error;
+mod fleet;
 mod hub;
 mod listener;
 mod reload;
@@ -55,7 +58,7 @@ pub use listener::Listener;
 use crate::core::ProfileLimits;
 use crate::hub::Hub;
 use crate::service::{Auth, Info, SettingsService};
-use crate::store::{FileStore, Store};
+use crate::store::FileStore;
 
 /// Why the daemon could not start or stopped badly.
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +82,9 @@ pub enum DaemonError {
     /// The durable store failed.
     #[error(transparent)]
     Store(#[from] store::StoreError),
+    /// The etcd store cannot be used as configured.
+    #[error("etcd store: {0}")]
+    Etcd(String),
     /// The file watcher failed.
     #[error("cannot watch the config dir: {0}")]
     Watch(#[from] notify::Error),
@@ -125,15 +131,17 @@ pub async fn serve(
     }
     let env = Arc::new(config.env.clone());
     let profiles_path = config.profiles_path();
-    let mut store = FileStore::new(&config.state_dir, &profiles_path);
+    let mut local = FileStore::new(&config.state_dir, &profiles_path);
     if config.repair_state {
-        store = store.repairing();
+        local = local.repairing();
     }
+    let mut opened = fleet::start::open(&config.store, local)?;
+    let mut store = opened.take_store();
     let limits = ProfileLimits {
         max_profiles: config.limits.max_profiles,
         max_bytes: config.limits.max_profile_bytes,
     };
-    let started = startup::recover(&mut store, &config_dir, &env, limits)?;
+    let started = startup::recover(&mut *store, &config_dir, &env, limits, opened.numbering)?;
     for e in started.core.layer_errors() {
         tracing::error!(error = %e, "value not applied");
     }
@@ -150,13 +158,8 @@ pub async fn serve(
         records: config.history_limit,
         bytes: config.history_bytes,
     };
-    let (writer, writer_thread) = writer::spawn(
-        started.core,
-        Box::new(store),
-        hub.clone(),
-        retention,
-        started.profiles,
-    );
+    let (writer, writer_thread) =
+        writer::spawn(started.core, store, hub.clone(), retention, started.profiles);
 
     let stop = CancellationToken::new();
     let reload_task = reload::spawn(
@@ -173,7 +176,20 @@ pub async fn serve(
         profiles_path: profiles_path.display().to_string(),
         started_ms,
     };
-    tracing::info!(listen = %info.listen, revision, epoch, config_dir = %info.config_dir, "cfgd serving");
+    let host = match &opened.etcd {
+        Some((_, _, etcd)) => etcd.host.clone(),
+        None => String::new(),
+    };
+    let fleet = Arc::new(fleet::Fleet::new(
+        host,
+        info.listen.clone(),
+        hub.clone(),
+        opened.state.clone(),
+        opened.etcd.as_ref().map(|(c, k, _)| (c.clone(), k.clone())),
+    ));
+    let fleet_tasks =
+        fleet::start::start(&opened, &fleet, &hub, &writer, &config.state_dir, &stop).await;
+    tracing::info!(listen = %info.listen, revision, epoch, config_dir = %info.config_dir, store = opened.state.get().kind, "cfgd serving");
     let service = SettingsService::new(
         hub,
         writer,
@@ -181,11 +197,13 @@ pub async fn serve(
         config.limits,
         stop.clone(),
         info,
+        fleet,
     );
     let (health, health_service) = tonic_health::server::health_reporter();
     health
         .set_serving::<SettingsServer<SettingsService>>()
         .await;
+    let health_task = fleet::health::spawn(health.clone(), opened.state.clone(), stop.clone());
     let mut server = tonic::transport::Server::builder();
     if let Some(tls) = &config.tls {
         server = server
@@ -254,6 +272,8 @@ pub async fn serve(
     stop.cancel();
     reload_task.abort();
     let _ = reload_task.await;
+    let _ = health_task.await;
+    fleet_tasks.join(grace).await;
     // The service (and with it the last writer handle) is gone: the writer
     // finishes the writes it has, flushes the profiles file and stops.
     let joined = tokio::task::spawn_blocking(move || writer_thread.join());

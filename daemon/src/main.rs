@@ -60,6 +60,40 @@ struct Args {
     /// Log filter (tracing env-filter syntax); RUST_LOG also works.
     #[arg(long, env = "CFGD_LOG", default_value = "info")]
     log: String,
+
+    // --- the store: the state dir's file store, or a fleet's etcd ---------
+    /// Where the profile layer, revisions and history live: `file` (the
+    /// state dir), or etcd://HOST:PORT[,HOST:PORT…] to share them with a
+    /// fleet of daemons (config files, .env and env stay per host).
+    #[arg(long, env = "CFGD_STORE", default_value = "file")]
+    store: cfgd::store::etcd::StoreConfig,
+    /// This daemon's id in the fleet (default: the host name); unique per
+    /// daemon.
+    #[arg(long, env = "CFGD_HOST_ID")]
+    host_id: Option<String>,
+    /// The CA certificate (PEM) that signed the etcd members' certificates:
+    /// talk TLS to them.
+    #[arg(long, env = "CFGD_ETCD_CA")]
+    etcd_ca: Option<PathBuf>,
+    /// A client certificate (PEM) for etcd members that require one; needs
+    /// --etcd-key and --etcd-ca.
+    #[arg(long, env = "CFGD_ETCD_CERT", requires = "etcd_key")]
+    etcd_cert: Option<PathBuf>,
+    /// The private key (PEM) of --etcd-cert.
+    #[arg(long, env = "CFGD_ETCD_KEY", requires = "etcd_cert")]
+    etcd_key: Option<PathBuf>,
+    /// An etcd user; needs --etcd-password-file.
+    #[arg(long, env = "CFGD_ETCD_USER", requires = "etcd_password_file")]
+    etcd_user: Option<String>,
+    /// A file holding the etcd user's password.
+    #[arg(long, env = "CFGD_ETCD_PASSWORD_FILE", requires = "etcd_user")]
+    etcd_password_file: Option<PathBuf>,
+    /// The root of cfgd's keys in etcd (several fleets can share a cluster).
+    #[arg(long, env = "CFGD_ETCD_PREFIX", default_value = "/cfgd")]
+    etcd_prefix: String,
+    /// Shared change records kept in etcd (older ones are trimmed).
+    #[arg(long, default_value_t = 1000)]
+    etcd_history: u64,
 }
 
 fn main() -> std::process::ExitCode {
@@ -114,6 +148,17 @@ async fn run(args: Args) -> anyhow::Result<()> {
     config.repair_state = args.repair_state;
     if let (Some(cert), Some(key)) = (args.tls_cert, args.tls_key) {
         config.tls = Some(cfgd::TlsFiles { cert, key });
+    }
+    config.store = args.store.clone();
+    if let cfgd::store::etcd::StoreConfig::Etcd(etcd) = &mut config.store {
+        if let Some(host) = args.host_id {
+            etcd.host = host;
+        }
+        etcd.ca = args.etcd_ca;
+        etcd.identity = args.etcd_cert.zip(args.etcd_key);
+        etcd.user = args.etcd_user.zip(args.etcd_password_file);
+        etcd.prefix = args.etcd_prefix;
+        etcd.history = args.etcd_history.max(1);
     }
     if let cfgd::ListenAddr::Tcp(addr) = &args.listen
         && !addr.ip().is_loopback()

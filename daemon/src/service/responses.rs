@@ -224,6 +224,7 @@ pub(crate) fn status(hub: &Hub, info: &Info) -> pb::StatusResponse {
         watchers: hub.watchers(),
         started_unix_ms: info.started_ms,
         settings: view.resolution.len() as u32,
+        store: None,
     }
 }
 
