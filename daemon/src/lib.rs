@@ -135,8 +135,7 @@ pub async fn serve(
     if config.repair_state {
         local = local.repairing();
     }
-    let mut opened = fleet::start::open(&config.store, local)?;
-    let mut store = opened.take_store();
+    let (mut store, opened) = fleet::start::open(&config.store, local)?;
     let limits = ProfileLimits {
         max_profiles: config.limits.max_profiles,
         max_bytes: config.limits.max_profile_bytes,

@@ -7,6 +7,8 @@
 //!
 //! # Layout
 //! - `src/lib.rs` — the harness.
+//! - `src/fleet.rs` — [`fleet`]: daemons sharing a real 3-member etcd
+//!   cluster (the etcd store).
 //! - `tests/<behaviour>.rs` — one file per behaviour, named for what it proves.
 //!
 //! # Example
@@ -19,6 +21,8 @@
 //! daemon.stop().await;
 //! # }
 //! ```
+
+pub mod fleet;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -89,9 +93,16 @@ pub struct Builder {
     port: u16,
     tls: Option<(cfgd::TlsFiles, PathBuf)>,
     unix: Option<PathBuf>,
+    store: cfgd::store::etcd::StoreConfig,
 }
 
 impl Builder {
+    /// Keep the profile layer in this store (the etcd store of a fleet).
+    pub fn store(mut self, store: cfgd::store::etcd::StoreConfig) -> Self {
+        self.store = store;
+        self
+    }
+
     /// Listen on this loopback port instead of a free one (to restart a
     /// daemon where its clients expect it).
     pub fn port(mut self, port: u16) -> Self {
@@ -158,6 +169,7 @@ impl Builder {
         config.debounce = self.debounce;
         config.shutdown_grace = Duration::from_secs(5);
         config.tls = self.tls.as_ref().map(|(files, _)| files.clone());
+        config.store = self.store.clone();
         let addr = match &self.unix {
             Some(path) => cfgd::ListenAddr::Unix(path.clone()),
             None => cfgd::ListenAddr::Tcp(([127, 0, 0, 1], self.port).into()),
@@ -223,6 +235,7 @@ impl TestDaemon {
             port: 0,
             tls: None,
             unix: None,
+            store: cfgd::store::etcd::StoreConfig::File,
         }
     }
 

@@ -18,10 +18,8 @@ use crate::store::status::StoreState;
 use crate::store::{FileStore, Numbering, Store};
 use crate::writer::{WriterHandle, now_ms};
 
-/// The store, and what the fleet needs of it.
+/// What the fleet needs of the store.
 pub(crate) struct Opened {
-    /// The store the writer owns (until it is taken).
-    store: Option<Box<dyn Store>>,
     /// How its revisions are numbered.
     pub(crate) numbering: Numbering,
     /// Its state, for status and health.
@@ -30,19 +28,23 @@ pub(crate) struct Opened {
     pub(crate) etcd: Option<(Client, Keys, EtcdConfig)>,
 }
 
-/// Opens the store of `store` over the local log `local`.
+/// Opens the store of `store` over the local log `local`: the store (for
+/// the writer) and what the fleet needs of it.
 ///
 /// # Errors
 /// TLS or password files that cannot be read, or endpoints etcd's client
 /// cannot use.
-pub(crate) fn open(store: &StoreConfig, local: FileStore) -> Result<Opened, DaemonError> {
+pub(crate) fn open(
+    store: &StoreConfig,
+    local: FileStore,
+) -> Result<(Box<dyn Store>, Opened), DaemonError> {
     let StoreConfig::Etcd(config) = store else {
-        return Ok(Opened {
-            store: Some(Box::new(local)),
+        let opened = Opened {
             numbering: Numbering::Dense,
             state: StoreState::file(),
             etcd: None,
-        });
+        };
+        return Ok((Box::new(local), opened));
     };
     let client = Client::new(client_config(config)?).map_err(|e| DaemonError::Etcd(e.to_string()))?;
     let state = StoreState::etcd(config.endpoints.clone(), config.host.clone(), now_ms());
@@ -54,22 +56,12 @@ pub(crate) fn open(store: &StoreConfig, local: FileStore) -> Result<Opened, Daem
         state.clone(),
         tokio::runtime::Handle::current(),
     );
-    Ok(Opened {
-        store: Some(Box::new(store)),
+    let opened = Opened {
         numbering: Numbering::Fleet,
         state,
         etcd: Some((client, Keys::new(&config.prefix), config.clone())),
-    })
-}
-
-impl Opened {
-    /// The store, for the writer.
-    ///
-    /// # Panics
-    /// When taken twice.
-    pub(crate) fn take_store(&mut self) -> Box<dyn Store> {
-        self.store.take().expect("the store is taken once")
-    }
+    };
+    Ok((Box::new(store), opened))
 }
 
 fn client_config(c: &EtcdConfig) -> Result<cfgd_etcd::Config, DaemonError> {

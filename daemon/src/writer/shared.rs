@@ -26,7 +26,7 @@ const CHUNK: usize = 30;
 
 /// Transactions a chunk may lose to other daemons before it is refused as
 /// contended (the caller may try again).
-const MAX_TRIES: u32 = 8;
+const MAX_TRIES: u32 = 16;
 
 impl Writer {
     /// Writes `requests` through the shared store, a chunk at a time.
@@ -40,6 +40,9 @@ impl Writer {
 
     fn shared_chunk(&mut self, chunk: Vec<Request>) {
         let mut tries = 0;
+        // Shared changes taken in after a lost race: logged together with
+        // the chunk's own records (one fsync), or alone if the chunk fails.
+        let mut missed: Vec<Record> = Vec::new();
         loop {
             let checkpoint = self.core.clone();
             let now = now_ms();
@@ -61,6 +64,7 @@ impl Writer {
                 results.push(result);
             }
             if records.is_empty() {
+                self.log_and_publish(missed);
                 return self.answer(zip(chunk, results), Vec::new());
             }
             let profiles = self.core.profiles().clone();
@@ -69,10 +73,14 @@ impl Writer {
                 Ok(()) => {
                     let last = records.last().map_or(0, |r| shared_seq(r.revision));
                     tracing::debug!(shared_revision = last, "shared change committed");
-                    self.log_committed(&records);
-                    let records: Vec<Arc<Record>> = records.into_iter().map(Arc::new).collect();
-                    self.publish(&records);
-                    return self.answer(zip(chunk, results), records);
+                    let own: Vec<u64> = records.iter().map(|r| r.revision).collect();
+                    missed.extend(records);
+                    let published = self.log_and_publish(missed);
+                    let own = published
+                        .into_iter()
+                        .filter(|r| own.contains(&r.revision))
+                        .collect();
+                    return self.answer(zip(chunk, results), own);
                 }
                 Err(e) => e,
             };
@@ -80,16 +88,23 @@ impl Writer {
             let error = match failure {
                 CommitError::Behind(remote) => {
                     tries += 1;
-                    if let Err(e) = self.ingest(&remote, true) {
-                        e
-                    } else if tries >= MAX_TRIES {
-                        OpError::Contended { tries }
-                    } else {
-                        // Another daemon is writing right now: a short,
-                        // random pause keeps two writers from meeting again.
-                        let pause = rand::random_range(0..=u64::from(tries) * 2);
-                        std::thread::sleep(Duration::from_millis(pause));
-                        continue;
+                    match self.take_remote(&remote, true) {
+                        Err(e) => e,
+                        Ok(taken) => {
+                            missed.extend(taken);
+                            if tries >= MAX_TRIES {
+                                OpError::Contended { tries }
+                            } else {
+                                // Another daemon is writing right now: a
+                                // short random pause, growing with each lost
+                                // race, keeps two writers from meeting again.
+                                let cap = 1u64 << tries.min(5);
+                                std::thread::sleep(Duration::from_micros(
+                                    rand::random_range(0..=cap * 500),
+                                ));
+                                continue;
+                            }
+                        }
                     }
                 }
                 CommitError::Refused { transient, message } => {
@@ -105,6 +120,7 @@ impl Writer {
                     OpError::OutcomeUnknown(message)
                 }
             };
+            self.log_and_publish(missed);
             let answers = chunk
                 .into_iter()
                 .zip(results)
@@ -112,6 +128,17 @@ impl Writer {
                 .collect();
             return self.answer(answers, Vec::new());
         }
+    }
+
+    /// Logs and publishes records the shared store already holds.
+    fn log_and_publish(&mut self, records: Vec<Record>) -> Vec<Arc<Record>> {
+        if records.is_empty() {
+            return Vec::new();
+        }
+        self.log_committed(&records);
+        let records: Vec<Arc<Record>> = records.into_iter().map(Arc::new).collect();
+        self.publish(&records);
+        records
     }
 
     /// Logs committed shared records locally. The shared store already
@@ -151,32 +178,40 @@ impl Writer {
     }
 
     /// Applies the shared changes of `remote` that this daemon has not
-    /// applied, in order, then logs and publishes them. A gap (changes
-    /// the watch did not bring) is read from the shared store when
-    /// `may_read`; a state that the records do not reach is taken whole.
+    /// applied, in order, then logs and publishes them.
     ///
     /// # Errors
-    /// A gap that cannot be filled, or a local log that cannot be written
-    /// (nothing is applied then).
+    /// A gap that cannot be filled (nothing is applied then).
     pub(super) fn ingest(&mut self, remote: &Remote, may_read: bool) -> Result<(), OpError> {
+        let records = self.take_remote(remote, may_read)?;
+        self.log_and_publish(records);
+        Ok(())
+    }
+
+    /// Applies the shared changes of `remote` that this daemon has not
+    /// applied to the core, in order (a gap, changes the watch did not
+    /// bring, is read from the shared store when `may_read`; a state the
+    /// records do not reach is taken whole), and moves the shared position
+    /// on. They are facts of the shared store: logging them is left to the
+    /// caller, and a log that cannot be written does not undo them.
+    ///
+    /// # Errors
+    /// A gap that cannot be filled (nothing is applied then).
+    fn take_remote(&mut self, remote: &Remote, may_read: bool) -> Result<Vec<Record>, OpError> {
         let checkpoint = self.core.clone();
         let mut records = Vec::new();
         let mut position = None;
-        let result = self.apply_remote(remote, may_read, &mut records, &mut position);
-        if let Err(e) = result {
+        if let Err(e) = self.apply_remote(remote, may_read, &mut records, &mut position) {
             self.core = checkpoint;
             return Err(e);
         }
-        self.persist(checkpoint, &records)?;
         if let Some((seq, store_revision)) = position {
             self.store
                 .shared()
                 .expect("a fleet's store has a shared half")
                 .applied(seq, store_revision);
         }
-        let records: Vec<Arc<Record>> = records.into_iter().map(Arc::new).collect();
-        self.publish(&records);
-        Ok(())
+        Ok(records)
     }
 
     fn apply_remote(
