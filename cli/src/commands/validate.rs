@@ -71,6 +71,7 @@ fn names_a_file(e: &SettingsError) -> bool {
         }
         SettingsError::InvalidValue { at, .. } => at.file.is_some(),
         SettingsError::UnknownName { at, .. } => at.as_ref().is_some_and(|s| s.file.is_some()),
+        SettingsError::UnknownPrefect { at, .. } => at.file.is_some(),
         _ => false,
     }
 }
