@@ -25,7 +25,7 @@ fn store(endpoints: Vec<String>, host: &str) -> StoreConfig {
     let mut e = EtcdConfig::new(endpoints);
     e.host = host.to_owned();
     e.report_interval = Duration::from_millis(50);
-    StoreConfig::Etcd(e)
+    StoreConfig::Etcd(Box::new(e))
 }
 
 fn on(cluster: &Cluster, host: &str) -> Daemon {
@@ -56,8 +56,14 @@ fn set_wait_returns_once_every_live_host_and_its_services_have_the_change() {
 
     let out = a.cfg(&["set", "--wait=20s", &format!("{RETRIES}=3")]);
     let stdout = out.ok();
-    assert!(stdout.contains("Set 'PREFECT_TASKS_DEFAULT_RETRIES' to '3'."), "{stdout}");
-    assert!(stdout.contains("Applied on 2 host(s) and 1 service(s)."), "{stdout}");
+    assert!(
+        stdout.contains("Set 'PREFECT_TASKS_DEFAULT_RETRIES' to '3'."),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("Applied on 2 host(s) and 1 service(s)."),
+        "{stdout}"
+    );
     assert_eq!(
         api.get_i64(RETRIES),
         Some(3),
@@ -66,7 +72,10 @@ fn set_wait_returns_once_every_live_host_and_its_services_have_the_change() {
 
     let fleet = b.cfg(&["fleet"]);
     let text = fleet.ok();
-    assert!(text.contains("2 host(s) share the profile layer; newest shared revision 1."), "{text}");
+    assert!(
+        text.contains("2 host(s) share the profile layer; newest shared revision 1."),
+        "{text}"
+    );
     assert!(text.contains("a at 127.0.0.1:"), "{text}");
     assert!(text.contains("b (answered) at 127.0.0.1:"), "{text}");
     assert!(text.contains("api "), "{text}");
@@ -81,7 +90,9 @@ fn set_wait_returns_once_every_live_host_and_its_services_have_the_change() {
     assert_eq!(services[0]["connected"], true);
 
     // JSON output carries the wait's result.
-    let json = a.cfg(&["set", "--wait=20s", "-o", "json", &format!("{RETRIES}=4")]).json();
+    let json = a
+        .cfg(&["set", "--wait=20s", "-o", "json", &format!("{RETRIES}=4")])
+        .json();
     assert_eq!(json["fleet"]["applied"], true);
     assert_eq!(json["fleet"]["hosts"], 2);
     drop(api);
@@ -106,7 +117,8 @@ fn set_wait_names_a_host_that_does_not_apply_the_change() {
     let out = a.cfg(&["set", "--wait=2s", &format!("{RETRIES}=2")]);
     assert_eq!(out.code, 1, "{out:?}");
     assert!(
-        out.stdout.contains("Set 'PREFECT_TASKS_DEFAULT_RETRIES' to '2'."),
+        out.stdout
+            .contains("Set 'PREFECT_TASKS_DEFAULT_RETRIES' to '2'."),
         "the change was made; it says so: {out:?}"
     );
     let stderr = &out.stderr;
@@ -135,7 +147,10 @@ fn with_the_file_store_the_fleet_is_one_daemon_and_its_services() {
     assert_eq!(worker.get_i64(RETRIES), Some(5));
     let text = d.cfg(&["fleet"]);
     let text = text.ok();
-    assert!(text.contains("One daemon (file store), at revision 1."), "{text}");
+    assert!(
+        text.contains("One daemon (file store), at revision 1."),
+        "{text}"
+    );
     assert!(text.contains("  worker "), "{text}");
     assert!(text.contains(": revision 1\n"), "{text}");
     // A service that goes away leaves (after a short grace), and --wait

@@ -157,8 +157,13 @@ pub async fn serve(
         records: config.history_limit,
         bytes: config.history_bytes,
     };
-    let (writer, writer_thread) =
-        writer::spawn(started.core, store, hub.clone(), retention, started.profiles);
+    let (writer, writer_thread) = writer::spawn(
+        started.core,
+        store,
+        hub.clone(),
+        retention,
+        started.profiles,
+    );
 
     let stop = CancellationToken::new();
     let reload_task = reload::spawn(

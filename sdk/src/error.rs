@@ -360,7 +360,13 @@ mod tests {
             ),
         );
         assert!(
-            matches!(e, Error::Rejected { code: Code::Unavailable, .. }),
+            matches!(
+                e,
+                Error::Rejected {
+                    code: Code::Unavailable,
+                    ..
+                }
+            ),
             "{e:?}"
         );
         assert!(e.is_transient() && !e.is_unreachable());
@@ -374,10 +380,19 @@ mod tests {
             ),
         );
         assert!(
-            matches!(e, Error::Rejected { code: Code::OutcomeUnknown, .. }),
+            matches!(
+                e,
+                Error::Rejected {
+                    code: Code::OutcomeUnknown,
+                    ..
+                }
+            ),
             "{e:?}"
         );
-        assert!(!e.is_transient(), "an unknown outcome is never retried blindly");
+        assert!(
+            !e.is_transient(),
+            "an unknown outcome is never retried blindly"
+        );
         // A deadline of the transport's own stays "unreachable".
         let e = Error::from_status("http://x", tonic::Status::deadline_exceeded("timeout"));
         assert!(e.is_unreachable(), "{e:?}");

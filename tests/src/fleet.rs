@@ -29,7 +29,7 @@ pub fn store_on(endpoints: Vec<String>, host: &str) -> StoreConfig {
     let mut e = EtcdConfig::new(endpoints);
     e.host = host.to_owned();
     e.report_interval = Duration::from_millis(50);
-    StoreConfig::Etcd(e)
+    StoreConfig::Etcd(Box::new(e))
 }
 
 /// The etcd store on every member of `cluster`, as host `host`.

@@ -32,7 +32,10 @@ async fn a_set_on_one_daemon_reaches_a_watcher_on_another_once_with_the_same_rev
     let [change] = &changes(&mut watch, 1).await[..] else {
         unreachable!()
     };
-    assert_eq!(change.revision, written.revision, "the same revision on both hosts");
+    assert_eq!(
+        change.revision, written.revision,
+        "the same revision on both hosts"
+    );
     assert_eq!(change.origin, Origin::Set);
     assert_eq!(change.host, "a", "B's watcher sees who made it");
     assert_eq!(change.changes[0].name, RETRIES);
@@ -41,7 +44,10 @@ async fn a_set_on_one_daemon_reaches_a_watcher_on_another_once_with_the_same_rev
         "delivered once"
     );
     assert_eq!(integer(&cb, RETRIES).await, Some(3));
-    let (ha, hb) = (ca.history(0, false).await.unwrap(), cb.history(0, false).await.unwrap());
+    let (ha, hb) = (
+        ca.history(0, false).await.unwrap(),
+        cb.history(0, false).await.unwrap(),
+    );
     assert_eq!(
         ha.changes.iter().map(|c| c.revision).collect::<Vec<_>>(),
         hb.changes.iter().map(|c| c.revision).collect::<Vec<_>>()
@@ -77,12 +83,19 @@ async fn concurrent_writers_on_two_daemons_lose_no_update() {
             revisions
         })
     };
-    let (ra, rb) = (writer(ca.clone(), RETRIES), writer(cb.clone(), FLOW_RETRIES));
+    let (ra, rb) = (
+        writer(ca.clone(), RETRIES),
+        writer(cb.clone(), FLOW_RETRIES),
+    );
     let (ra, rb) = (ra.await.unwrap(), rb.await.unwrap());
     let mut acknowledged: Vec<u64> = ra.iter().chain(&rb).copied().collect();
     acknowledged.sort_unstable();
     acknowledged.dedup();
-    assert_eq!(acknowledged.len(), 2 * N as usize, "every write has its own revision");
+    assert_eq!(
+        acknowledged.len(),
+        2 * N as usize,
+        "every write has its own revision"
+    );
     let last = acknowledged.last().unwrap() >> 24;
     shared_revision_at_least(&ca, last).await;
     shared_revision_at_least(&cb, last).await;
@@ -97,7 +110,10 @@ async fn concurrent_writers_on_two_daemons_lose_no_update() {
             .iter()
             .map(|ch| ch.revision)
             .collect();
-        assert_eq!(history, acknowledged, "each host has every write, once, in one order");
+        assert_eq!(
+            history, acknowledged,
+            "each host has every write, once, in one order"
+        );
     }
     b.stop().await;
     a.stop().await;
@@ -121,7 +137,13 @@ async fn compare_and_set_across_daemons_lets_exactly_one_win() {
             other => panic!("round {round}: exactly one must win: {other:?}"),
         };
         assert!(
-            matches!(lost, Error::Rejected { code: Code::Conflict, .. }),
+            matches!(
+                lost,
+                Error::Rejected {
+                    code: Code::Conflict,
+                    ..
+                }
+            ),
             "the loser is told the revision moved: {lost:?}"
         );
         assert_eq!(won.revision, seen + (1 << 24));
@@ -187,7 +209,10 @@ async fn a_daemon_restarted_mid_stream_resumes_its_watchers_without_loss_or_repe
         }
     })
     .await;
-    assert_eq!(seen, revisions, "every change once, in order, across B's restart");
+    assert_eq!(
+        seen, revisions,
+        "every change once, in order, across B's restart"
+    );
     b.unwrap().stop().await;
     a.stop().await;
 }
@@ -255,13 +280,27 @@ async fn a_daemon_that_joins_late_takes_the_fleets_state_and_history_starts_ther
     ca.create_profile("staging", Some("default")).await.unwrap();
     let b = daemon(store(&etcd, "b")).await;
     let cb = b.client().await;
-    assert_eq!(integer(&cb, RETRIES).await, Some(4), "served from its first request");
-    let names: Vec<String> = cb.profiles().await.unwrap().into_iter().map(|p| p.name).collect();
+    assert_eq!(
+        integer(&cb, RETRIES).await,
+        Some(4),
+        "served from its first request"
+    );
+    let names: Vec<String> = cb
+        .profiles()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
     assert_eq!(names, ["default", "staging"]);
     let status = cb.status().await.unwrap();
     assert_eq!(status.revision, ca.status().await.unwrap().revision);
     assert_eq!(status.store.kind, "etcd");
-    assert!(status.store.degraded_since_ms.is_none(), "{:?}", status.store);
+    assert!(
+        status.store.degraded_since_ms.is_none(),
+        "{:?}",
+        status.store
+    );
     b.stop().await;
     a.stop().await;
 }

@@ -8,7 +8,9 @@
 use std::time::Duration;
 
 use cfgd_sdk::{Assign, Code, Error};
-use cfgd_tests::fleet::{changes, cluster, daemon, shared_revision_at_least, store, watch_from_now, within};
+use cfgd_tests::fleet::{
+    changes, cluster, daemon, shared_revision_at_least, store, watch_from_now, within,
+};
 use cfgd_tests::{RETRIES, TestDaemon, eventually, integer};
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
@@ -48,7 +50,10 @@ async fn killing_one_member_during_a_stream_of_acknowledged_sets_loses_none() {
             let leader = etcd.leader().await.expect("a leader");
             etcd.kill(leader).unwrap();
         }
-        let r = ca.set(&set(i), None).await.unwrap_or_else(|e| panic!("set {i}: {e}"));
+        let r = ca
+            .set(&set(i), None)
+            .await
+            .unwrap_or_else(|e| panic!("set {i}: {e}"));
         acknowledged.push(r.revision);
     }
     let seen: Vec<u64> = changes(&mut watch, acknowledged.len())
@@ -56,7 +61,10 @@ async fn killing_one_member_during_a_stream_of_acknowledged_sets_loses_none() {
         .iter()
         .map(|c| c.revision)
         .collect();
-    assert_eq!(seen, acknowledged, "every acknowledged set reached B, once, in order");
+    assert_eq!(
+        seen, acknowledged,
+        "every acknowledged set reached B, once, in order"
+    );
     assert_eq!(integer(&cb, RETRIES).await, Some(40));
     b.stop().await;
     a.stop().await;
@@ -86,7 +94,10 @@ async fn without_a_quorum_shared_writes_are_refused_and_everything_else_goes_on(
         "{refused:?}"
     );
     assert!(message.contains("shared store"), "{message}");
-    assert!(message.contains(etcd.endpoint(leader)), "names the members tried: {message}");
+    assert!(
+        message.contains(etcd.endpoint(leader)),
+        "names the members tried: {message}"
+    );
 
     // Reads go on from the last shared state; status and health say why
     // writes are refused.
@@ -100,7 +111,8 @@ async fn without_a_quorum_shared_writes_are_refused_and_everything_else_goes_on(
     })
     .await;
     // Hot reload is local: it still takes effect, as a local revision.
-    b.dirs.write_config("prefect.toml", "[flows]\ndefault_retries = 7\n");
+    b.dirs
+        .write_config("prefect.toml", "[flows]\ndefault_retries = 7\n");
     eventually("B reloads its file", || async {
         integer(&cb, "PREFECT_FLOWS_DEFAULT_RETRIES").await == Some(7)
     })
@@ -113,15 +125,21 @@ async fn without_a_quorum_shared_writes_are_refused_and_everything_else_goes_on(
     // outcome was unknown: then it shows up once, like any change).
     etcd.restart(x).await.unwrap();
     etcd.restart(y).await.unwrap();
-    let written = within("a write once etcd is back", Duration::from_secs(30), async {
-        loop {
-            match ca.set(&set(3), None).await {
-                Ok(w) => return w,
-                Err(e) if e.is_transient() => tokio::time::sleep(Duration::from_millis(200)).await,
-                Err(e) => panic!("{e}"),
+    let written = within(
+        "a write once etcd is back",
+        Duration::from_secs(30),
+        async {
+            loop {
+                match ca.set(&set(3), None).await {
+                    Ok(w) => return w,
+                    Err(e) if e.is_transient() => {
+                        tokio::time::sleep(Duration::from_millis(200)).await
+                    }
+                    Err(e) => panic!("{e}"),
+                }
             }
-        }
-    })
+        },
+    )
     .await;
     eventually("A is not degraded", || async {
         ca.status().await.unwrap().store.degraded_since_ms.is_none()
@@ -132,7 +150,10 @@ async fn without_a_quorum_shared_writes_are_refused_and_everything_else_goes_on(
     while after.last() != Some(&written.revision) {
         after.push(changes(&mut watch, 1).await[0].revision);
     }
-    assert!(after.len() <= 2, "the write (and at most the unknown one): {after:?}");
+    assert!(
+        after.len() <= 2,
+        "the write (and at most the unknown one): {after:?}"
+    );
     assert!(after.windows(2).all(|w| w[0] < w[1]), "{after:?}");
     assert_eq!(integer(&cb, RETRIES).await, Some(3));
     b.stop().await;
@@ -165,15 +186,21 @@ async fn a_write_without_an_answer_is_reported_unknown_and_applied_at_most_once(
 
     // Whatever etcd did with the copies sent to each member, the fleet
     // agrees and the change is there at most once.
-    let after = within("a write once etcd answers", Duration::from_secs(30), async {
-        loop {
-            match ca.set(&set(3), None).await {
-                Ok(w) => return w,
-                Err(e) if e.is_transient() => tokio::time::sleep(Duration::from_millis(200)).await,
-                Err(e) => panic!("{e}"),
+    let after = within(
+        "a write once etcd answers",
+        Duration::from_secs(30),
+        async {
+            loop {
+                match ca.set(&set(3), None).await {
+                    Ok(w) => return w,
+                    Err(e) if e.is_transient() => {
+                        tokio::time::sleep(Duration::from_millis(200)).await
+                    }
+                    Err(e) => panic!("{e}"),
+                }
             }
-        }
-    })
+        },
+    )
     .await;
     shared_revision_at_least(&cb, after.revision >> 24).await;
     let history = cb.history(0, false).await.unwrap().changes;
@@ -185,9 +212,23 @@ async fn a_write_without_an_answer_is_reported_unknown_and_applied_at_most_once(
                 .any(|k| k.new.value().and_then(cfgd_settings::Value::as_integer) == Some(2))
         })
         .count();
-    assert!(twos <= 1, "the unknown write applied at most once: {history:?}");
-    assert_eq!(after.revision >> 24, 2 + twos as u64, "no revision for anything else");
-    let ha: Vec<u64> = ca.history(0, false).await.unwrap().changes.iter().map(|c| c.revision).collect();
+    assert!(
+        twos <= 1,
+        "the unknown write applied at most once: {history:?}"
+    );
+    assert_eq!(
+        after.revision >> 24,
+        2 + twos as u64,
+        "no revision for anything else"
+    );
+    let ha: Vec<u64> = ca
+        .history(0, false)
+        .await
+        .unwrap()
+        .changes
+        .iter()
+        .map(|c| c.revision)
+        .collect();
     let hb: Vec<u64> = history.iter().map(|c| c.revision).collect();
     assert_eq!(ha, hb, "both hosts hold the same shared history");
     b.stop().await;

@@ -37,7 +37,13 @@ impl Suite {
         let mut daemons = Vec::new();
         for i in 0..3 {
             let host = format!("bench-{i}");
-            match Proc::cfgd(&self.cfgd_bin, None, &["--store", &store, "--host-id", &host]).await {
+            match Proc::cfgd(
+                &self.cfgd_bin,
+                None,
+                &["--store", &store, "--host-id", &host],
+            )
+            .await
+            {
                 Ok(d) => daemons.push(d),
                 Err(e) => return note(report, "fleet: start a daemon on etcd", &e),
             }

@@ -41,7 +41,11 @@ pub(crate) async fn fleet(ctx: &Ctx<'_>) -> Result<(), Failure> {
         format!("One daemon (file store), at revision {head}.")
     });
     for h in &fleet.hosts {
-        let name = if h.host.is_empty() { "this daemon" } else { &h.host };
+        let name = if h.host.is_empty() {
+            "this daemon"
+        } else {
+            &h.host
+        };
         let me = if h.this_daemon { " (answered)" } else { "" };
         let behind = if h.revision < fleet.head_revision {
             " BEHIND"
@@ -261,9 +265,20 @@ mod tests {
         let r = 5 << 24;
         let fleet = Fleet {
             hosts: vec![
-                host("a", r + 2, vec![service("api", r, true), service("old", 1, false)]),
+                host(
+                    "a",
+                    r + 2,
+                    vec![service("api", r, true), service("old", 1, false)],
+                ),
                 host("b", 4 << 24, vec![service("api", 4 << 24, true)]),
-                host("c", r, vec![service("worker", (4 << 24) + 1, true), service("new", 0, true)]),
+                host(
+                    "c",
+                    r,
+                    vec![
+                        service("worker", (4 << 24) + 1, true),
+                        service("new", 0, true),
+                    ],
+                ),
             ],
             shared: true,
             head_revision: r,

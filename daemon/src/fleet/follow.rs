@@ -114,7 +114,11 @@ impl Follow {
             Err(e) => return Again::Later(format!("cannot apply the shared changes: {e}")),
         }
         self.state.in_step(true, None, now_ms());
-        tracing::debug!(shared_revision = head, from = read.revision + 1, "in step with the shared store; watching");
+        tracing::debug!(
+            shared_revision = head,
+            from = read.revision + 1,
+            "in step with the shared store; watching"
+        );
         self.watch(read.revision + 1).await
     }
 
@@ -214,7 +218,10 @@ mod tests {
         check_epoch(dir.path(), 7, 0, 0).unwrap();
         check_epoch(dir.path(), 7, 3, 5).unwrap();
         let e = check_epoch(dir.path(), 8, 3, 5).unwrap_err();
-        assert!(e.contains("holds fleet epoch 8") && e.contains("follows epoch 7"), "{e}");
+        assert!(
+            e.contains("holds fleet epoch 8") && e.contains("follows epoch 7"),
+            "{e}"
+        );
         let e = check_epoch(dir.path(), 7, 6, 5).unwrap_err();
         assert!(e.contains("at shared revision 5, behind the 6"), "{e}");
     }

@@ -164,7 +164,9 @@ impl Fleet {
             match serde_json::from_slice::<HostEntry>(&kv.value) {
                 Ok(h) if h.host == self.host => {}
                 Ok(h) => list.push((h, false)),
-                Err(e) => tracing::warn!(key = %String::from_utf8_lossy(&kv.key), error = %e, "a fleet entry that is not cfgd's; left out"),
+                Err(e) => {
+                    tracing::warn!(key = %String::from_utf8_lossy(&kv.key), error = %e, "a fleet entry that is not cfgd's; left out")
+                }
             }
         }
         let head = head

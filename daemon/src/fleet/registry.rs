@@ -97,7 +97,9 @@ pub(crate) fn spawn(
                         tracing::warn!(error = %e, "the fleet registry's lease is gone; joining again");
                         break;
                     }
-                    Err(e) => tracing::debug!(error = %e, "cannot write this daemon's fleet entry yet"),
+                    Err(e) => {
+                        tracing::debug!(error = %e, "cannot write this daemon's fleet entry yet")
+                    }
                 }
             }
         }

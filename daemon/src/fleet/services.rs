@@ -78,10 +78,10 @@ impl Services {
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn entry<'a>(
-        entries: &'a mut BTreeMap<(String, String), Entry>,
+    fn entry(
+        entries: &mut BTreeMap<(String, String), Entry>,
         key: (String, String),
-    ) -> Option<&'a mut Entry> {
+    ) -> Option<&mut Entry> {
         if !entries.contains_key(&key) && entries.len() >= MAX_INSTANCES {
             return None;
         }
@@ -96,11 +96,22 @@ impl Services {
     }
 
     /// `service`/`instance` applied `revision` of `epoch`.
-    pub(crate) fn ack(&self, service: &str, instance: &str, revision: u64, epoch: u64, now_ms: i64) {
+    pub(crate) fn ack(
+        &self,
+        service: &str,
+        instance: &str,
+        revision: u64,
+        epoch: u64,
+        now_ms: i64,
+    ) {
         let mut entries = self.lock();
         Self::prune(&mut entries);
         let Some(e) = Self::entry(&mut entries, (service.to_owned(), instance.to_owned())) else {
-            tracing::warn!(service, instance, "too many service instances; this one's ack is dropped");
+            tracing::warn!(
+                service,
+                instance,
+                "too many service instances; this one's ack is dropped"
+            );
             return;
         };
         e.revision = revision;
@@ -165,10 +176,16 @@ mod tests {
         s.ack("svc", "i-1", 8, 9, 2_000);
         let l = s.list();
         assert_eq!(l.len(), 1);
-        assert_eq!((l[0].revision, l[0].epoch, l[0].acked_ms, l[0].connected), (8, 9, 2_000, true));
+        assert_eq!(
+            (l[0].revision, l[0].epoch, l[0].acked_ms, l[0].connected),
+            (8, 9, 2_000, true)
+        );
         drop(stream);
         let l = s.list();
-        assert!(!l[0].connected, "still listed within the grace, as not connected");
+        assert!(
+            !l[0].connected,
+            "still listed within the grace, as not connected"
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -185,7 +202,10 @@ mod tests {
         assert_eq!(l.len(), 1, "the closed one is gone after the grace: {l:?}");
         assert_eq!(l[0].service, "other");
         tokio::time::advance(UNWATCHED).await;
-        assert!(s.list().is_empty(), "the one that never watched goes after UNWATCHED");
+        assert!(
+            s.list().is_empty(),
+            "the one that never watched goes after UNWATCHED"
+        );
     }
 
     #[test]

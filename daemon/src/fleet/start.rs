@@ -46,7 +46,8 @@ pub(crate) fn open(
         };
         return Ok((Box::new(local), opened));
     };
-    let client = Client::new(client_config(config)?).map_err(|e| DaemonError::Etcd(e.to_string()))?;
+    let client =
+        Client::new(client_config(config)?).map_err(|e| DaemonError::Etcd(e.to_string()))?;
     let state = StoreState::etcd(config.endpoints.clone(), config.host.clone(), now_ms());
     let local = local.with_numbering(Numbering::Fleet);
     let store = EtcdStore::new(
@@ -59,7 +60,7 @@ pub(crate) fn open(
     let opened = Opened {
         numbering: Numbering::Fleet,
         state,
-        etcd: Some((client, Keys::new(&config.prefix), config.clone())),
+        etcd: Some((client, Keys::new(&config.prefix), (**config).clone())),
     };
     Ok((Box::new(store), opened))
 }
@@ -67,17 +68,17 @@ pub(crate) fn open(
 fn client_config(c: &EtcdConfig) -> Result<cfgd_etcd::Config, DaemonError> {
     let read = |path: &Path, what: &str| {
         std::fs::read(path).map_err(|e| {
-            DaemonError::Etcd(format!("cannot read the etcd {what} {}: {e}", path.display()))
+            DaemonError::Etcd(format!(
+                "cannot read the etcd {what} {}: {e}",
+                path.display()
+            ))
         })
     };
     let mut config = cfgd_etcd::Config::new(c.endpoints.clone()).deadline(c.deadline);
     if let Some(ca) = &c.ca {
         let mut tls = Tls::new(read(ca, "CA certificate")?);
         if let Some((cert, key)) = &c.identity {
-            tls = tls.identity(
-                read(cert, "client certificate")?,
-                read(key, "client key")?,
-            );
+            tls = tls.identity(read(cert, "client certificate")?, read(key, "client key")?);
         }
         config = config.tls(tls);
     } else if c.identity.is_some() {
@@ -86,8 +87,12 @@ fn client_config(c: &EtcdConfig) -> Result<cfgd_etcd::Config, DaemonError> {
         ));
     }
     if let Some((user, file)) = &c.user {
-        let password = String::from_utf8(read(file, "password file")?)
-            .map_err(|_| DaemonError::Etcd(format!("the etcd password file {} is not UTF-8", file.display())))?;
+        let password = String::from_utf8(read(file, "password file")?).map_err(|_| {
+            DaemonError::Etcd(format!(
+                "the etcd password file {} is not UTF-8",
+                file.display()
+            ))
+        })?;
         let password = password.trim();
         if password.is_empty() {
             return Err(DaemonError::Etcd(format!(

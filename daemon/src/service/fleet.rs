@@ -9,11 +9,7 @@ use crate::store::status::StoreStatus;
 /// `Fleet`'s answer.
 pub(super) fn fleet(view: FleetView) -> pb::FleetResponse {
     pb::FleetResponse {
-        hosts: view
-            .hosts
-            .into_iter()
-            .map(|(h, me)| host(h, me))
-            .collect(),
+        hosts: view.hosts.into_iter().map(|(h, me)| host(h, me)).collect(),
         shared: view.shared,
         head_revision: view.head,
         error: view.error.unwrap_or_default(),

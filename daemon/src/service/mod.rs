@@ -321,8 +321,7 @@ impl pb::settings_server::Settings for SettingsService {
             None
         } else {
             limits::name(&self.limits, "a service name", &req.service).map_err(OpError::from)?;
-            limits::name(&self.limits, "an instance name", &req.instance)
-                .map_err(OpError::from)?;
+            limits::name(&self.limits, "an instance name", &req.instance).map_err(OpError::from)?;
             self.fleet.services.stream(&req.service, &req.instance)
         };
         let stream = watch::open(

@@ -217,15 +217,7 @@ mod tests {
     async fn a_cancelled_token_ends_the_stream() {
         let (_d, hub, _view) = hub(4);
         let token = CancellationToken::new();
-        let mut stream = Box::pin(open(
-            hub,
-            None,
-            None,
-            None,
-            Mask::HIDE,
-            token.clone(),
-            None,
-        ));
+        let mut stream = Box::pin(open(hub, None, None, None, Mask::HIDE, token.clone(), None));
         assert!(stream.next().await.is_some(), "the initial snapshot");
         token.cancel();
         assert!(stream.next().await.is_none());

@@ -166,7 +166,10 @@ mod tests {
     #[test]
     fn degraded_from_the_first_failure_until_a_member_answers_in_step() {
         let s = StoreState::etcd(vec!["a:1".into()], "h".into(), 5);
-        assert!(s.get().degraded(), "degraded until the shared state is read");
+        assert!(
+            s.get().degraded(),
+            "degraded until the shared state is read"
+        );
         s.in_step(true, None, 10);
         assert!(!s.get().degraded());
         s.unreachable("a:1 answered connection refused".into(), 20);

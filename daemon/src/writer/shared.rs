@@ -68,7 +68,10 @@ impl Writer {
                 return self.answer(zip(chunk, results), Vec::new());
             }
             let profiles = self.core.profiles().clone();
-            let shared = self.store.shared().expect("a fleet's store has a shared half");
+            let shared = self
+                .store
+                .shared()
+                .expect("a fleet's store has a shared half");
             let failure = match shared.commit(&records, &profiles) {
                 Ok(()) => {
                     let last = records.last().map_or(0, |r| shared_seq(r.revision));
@@ -99,9 +102,9 @@ impl Writer {
                                 // short random pause, growing with each lost
                                 // race, keeps two writers from meeting again.
                                 let cap = 1u64 << tries.min(5);
-                                std::thread::sleep(Duration::from_micros(
-                                    rand::random_range(0..=cap * 500),
-                                ));
+                                std::thread::sleep(Duration::from_micros(rand::random_range(
+                                    0..=cap * 500,
+                                )));
                                 continue;
                             }
                         }
@@ -159,7 +162,9 @@ impl Writer {
                 self.log_error = Some(msg);
             }
         }
-        self.sync.dirty_since.get_or_insert_with(std::time::Instant::now);
+        self.sync
+            .dirty_since
+            .get_or_insert_with(std::time::Instant::now);
     }
 
     /// `Op::Remote`: applies shared changes and answers.
@@ -261,20 +266,27 @@ impl Writer {
         match &remote.state {
             Some(state) if state.seq >= seq => {
                 let detail = if state.seq > seq {
-                    tracing::warn!(from = seq, to = state.seq, "taking the shared store's profiles whole");
+                    tracing::warn!(
+                        from = seq,
+                        to = state.seq,
+                        "taking the shared store's profiles whole"
+                    );
                     format!(
                         "shared revision {}: this daemon was away for longer than the shared history reaches",
                         state.seq
                     )
                 } else {
                     if **self.core.profiles() != state.profiles {
-                        tracing::warn!(shared_revision = seq, "this daemon's profiles differ from the shared store's; taking the shared store's");
+                        tracing::warn!(
+                            shared_revision = seq,
+                            "this daemon's profiles differ from the shared store's; taking the shared store's"
+                        );
                     }
                     "this daemon's profiles were not the shared store's".to_owned()
                 };
-                if let Some(r) = self
-                    .core
-                    .shared_state(state.seq, &state.profiles, detail, now_ms())
+                if let Some(r) =
+                    self.core
+                        .shared_state(state.seq, &state.profiles, detail, now_ms())
                 {
                     records.push(r);
                 }

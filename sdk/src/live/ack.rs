@@ -50,7 +50,9 @@ async fn run(client: Client, mut rx: watch::Receiver<Option<(u64, u64)>>) {
             Err(Error::Rejected {
                 code: Code::Other, ..
             }) => {
-                tracing::debug!("cfgd does not take acks (an older daemon); not reporting the applied revision");
+                tracing::debug!(
+                    "cfgd does not take acks (an older daemon); not reporting the applied revision"
+                );
                 return;
             }
             // The watch reconnects and acks again then.

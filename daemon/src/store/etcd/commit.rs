@@ -84,7 +84,10 @@ pub(super) fn commit(
                             .iter()
                             .find(|r| r.seq == last)
                             .map_or(first.store_revision, |r| r.store_revision);
-                        tracing::info!(shared_revision = last, "a shared write whose answer was lost was applied");
+                        tracing::info!(
+                            shared_revision = last,
+                            "a shared write whose answer was lost was applied"
+                        );
                         Ok((last, at))
                     }
                     _ => Err(CommitError::Behind(behind)),
@@ -179,7 +182,10 @@ fn missed(keys: &Keys, answer: &TxnResult) -> Result<Remote, String> {
             keys.data()
         ));
     };
-    let head = Some((keys::decode_number(&keys.head(), &kv.value)?, kv.mod_revision));
+    let head = Some((
+        keys::decode_number(&keys.head(), &kv.value)?,
+        kv.mod_revision,
+    ));
     let mut records = Vec::with_capacity(log.kvs.len());
     for kv in &log.kvs {
         let key = String::from_utf8_lossy(&kv.key);

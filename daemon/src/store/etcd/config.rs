@@ -10,7 +10,7 @@ pub enum StoreConfig {
     #[default]
     File,
     /// Shared by a fleet through etcd.
-    Etcd(EtcdConfig),
+    Etcd(Box<EtcdConfig>),
 }
 
 impl std::str::FromStr for StoreConfig {
@@ -48,7 +48,7 @@ impl std::str::FromStr for StoreConfig {
                 ));
             }
         }
-        Ok(StoreConfig::Etcd(EtcdConfig::new(endpoints)))
+        Ok(StoreConfig::Etcd(Box::new(EtcdConfig::new(endpoints))))
     }
 }
 

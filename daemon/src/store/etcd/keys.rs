@@ -154,16 +154,26 @@ mod tests {
         assert_eq!(k.record(57), "/cfgd/v1/log/00000000000000000057");
         assert!(k.record(9) < k.record(10));
         assert!(k.record(57).starts_with(&k.log()) && k.log().starts_with(&k.data()));
-        assert!(!k.host("a").starts_with(&k.data()), "heartbeats stay out of the data watch");
+        assert!(
+            !k.host("a").starts_with(&k.data()),
+            "heartbeats stay out of the data watch"
+        );
     }
 
     #[test]
     fn a_profile_document_is_its_toml_table() {
         let mut t = BTreeMap::new();
-        t.insert("PREFECT_TASKS_DEFAULT_RETRIES".to_owned(), toml::Value::from("3"));
+        t.insert(
+            "PREFECT_TASKS_DEFAULT_RETRIES".to_owned(),
+            toml::Value::from("3"),
+        );
         let doc = encode_profile(&t);
         assert_eq!(doc, "PREFECT_TASKS_DEFAULT_RETRIES = \"3\"\n");
         assert_eq!(decode_profile("k", doc.as_bytes()).unwrap(), t);
-        assert!(decode_profile("k", b"= x").unwrap_err().starts_with("k: not a profile table"));
+        assert!(
+            decode_profile("k", b"= x")
+                .unwrap_err()
+                .starts_with("k: not a profile table")
+        );
     }
 }

@@ -41,8 +41,8 @@ use keys::Keys;
 
 use super::status::StoreState;
 use super::{
-    Base, CommitError, Effective, FileStore, OnDisk, Record, Recovered, Remote, SharedLayer,
-    Store, StoreError,
+    Base, CommitError, Effective, FileStore, OnDisk, Record, Recovered, Remote, SharedLayer, Store,
+    StoreError,
 };
 
 /// The etcd store (see the module docs).
@@ -153,7 +153,10 @@ impl SharedLayer for EtcdStore {
                 transient: true,
                 message: format!(
                     "this daemon has not read the shared state yet ({})",
-                    self.state.get().error.unwrap_or_else(|| "etcd has not answered".into())
+                    self.state
+                        .get()
+                        .error
+                        .unwrap_or_else(|| "etcd has not answered".into())
                 ),
             });
         };
@@ -171,7 +174,10 @@ impl SharedLayer for EtcdStore {
                 }
                 self.state.reachable(now);
             }
-            Err(CommitError::Refused { transient: true, message })
+            Err(CommitError::Refused {
+                transient: true,
+                message,
+            })
             | Err(CommitError::Unknown(message)) => {
                 self.state.unreachable(message.clone(), now);
             }

@@ -117,7 +117,9 @@ async fn read_once(client: &Client, keys: &Keys, after: u64) -> Result<Option<Re
     let mut records = Vec::with_capacity(log.kvs.len());
     for kv in &log.kvs {
         let key = String::from_utf8_lossy(&kv.key);
-        records.push(keys::decode_record(&key, &kv.value, kv.mod_revision).map_err(ReadError::Format)?);
+        records.push(
+            keys::decode_record(&key, &kv.value, kv.mod_revision).map_err(ReadError::Format)?,
+        );
     }
     records.retain(|r| r.seq <= seq);
     Ok(Some(Read {
