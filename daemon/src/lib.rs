@@ -5,6 +5,8 @@
 //! Public: [`serve`], [`Config`], [`Listener`], the errors and the
 //! [`store::Store`] seam; everything else is internal.
 //! - [`config`] — [`Config`], [`ListenAddr`], [`Limits`].
+//! - [`daemon_config`] — `cfgd.toml` under the environment and the flags
+//!   (figment), and `--print-config`.
 //! - `listener` — [`Listener`]: TCP or a Unix socket.
 //! - `authority` — grpc-core's `:authority` accepted on the Unix socket.
 //! - `startup` — the state dir and its lock; recovery into the core.
@@ -33,6 +35,7 @@
 mod authority;
 pub mod config;
 mod core;
+pub mod daemon_config;
 pub mod error;
 mod fleet;
 mod hub;

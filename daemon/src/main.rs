@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::Parser;
 
 /// The cfgd settings daemon.
 ///
@@ -13,7 +12,7 @@ use clap::Parser;
 /// over gRPC, hot-reloads the config dir and records every change.
 ///
 /// Example: cfgd --listen 127.0.0.1:0 --config-dir config --state-dir .cfgd
-#[derive(Debug, Parser)]
+#[derive(Debug, clap::Parser)]
 #[command(name = "cfgd", version)]
 struct Args {
     /// Address to listen on: IP:PORT (port 0 picks a free one) or unix:/path.
@@ -61,6 +60,16 @@ struct Args {
     #[arg(long, env = "CFGD_LOG", default_value = "info")]
     log: String,
 
+    // --- the daemon's own configuration file -----------------------------
+    /// Read the options from this TOML file (a key per option: `state_dir`,
+    /// `debounce_ms`, `store`, …), under the CFGD_* environment and the flags.
+    #[arg(long, env = "CFGD_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Print the effective configuration, each value with its source
+    /// (default, file, environment, flag), and exit.
+    #[arg(long)]
+    print_config: bool,
+
     // --- the store: the state dir's file store, or a fleet's etcd ---------
     /// Where the profile layer, revisions and history live: `file` (the
     /// state dir), or etcd://HOST:PORT[,HOST:PORT…] to share them with a
@@ -97,7 +106,19 @@ struct Args {
 }
 
 fn main() -> std::process::ExitCode {
-    let args = Args::parse();
+    let layered = match cfgd::daemon_config::parse::<Args>(std::env::args_os()) {
+        Ok(l) => l,
+        Err(cfgd::daemon_config::ConfigError::Clap(e)) => e.exit(),
+        Err(e) => {
+            eprintln!("cfgd: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    if layered.print {
+        print!("{}", layered.print());
+        return std::process::ExitCode::SUCCESS;
+    }
+    let args = layered.args;
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
