@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use cfgd_settings::{
-    Catalog, ConfigDir, Entry, Layer, LayerKind, ProfilesDelta, ProfilesFile, Resolution,
+    Catalog, ConfigDir, Entry, Layer, LayerKind, Layers, ProfilesDelta, ProfilesFile, Resolution,
     SettingsError, Source, Value, resolve,
 };
 
@@ -101,6 +101,34 @@ impl Default for ProfileLimits {
             max_profiles: l.max_profiles,
             max_bytes: l.max_profile_bytes,
         }
+    }
+}
+
+/// Every layer the daemon resolves, shared (cheap to clone): what a read
+/// "as if profile P were active" re-resolves with P's layer in place of
+/// the active one.
+#[derive(Debug, Clone)]
+pub(crate) struct LayerSet {
+    defaults: Arc<Layer>,
+    profile: Arc<Layer>,
+    config_dir: Arc<ConfigDir>,
+    env: Arc<Layer>,
+}
+
+impl LayerSet {
+    /// The layers in precedence order.
+    pub(crate) fn layers(&self) -> Layers<'_> {
+        let mut layers = Layers::new()
+            .with(&self.defaults)
+            .with(&self.profile)
+            .with(&self.env);
+        layers.extend(self.config_dir.layers());
+        layers
+    }
+
+    /// The catalogue these layers were built for.
+    pub(crate) fn catalog(&self) -> &Catalog {
+        self.config_dir.catalog()
     }
 }
 
@@ -216,27 +244,13 @@ impl Core {
     }
 
     fn rebuild_env(&mut self) {
-        let catalog = self.config_dir.catalog();
         // A bad variable is left out and reported, so it does not hide the rest.
-        let mut errors = Vec::new();
-        let good: Vec<(&str, &str)> = self
-            .env
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .filter(
-                |pair| match Layer::from_env(catalog, LayerKind::Env, [*pair]) {
-                    Ok(_) => true,
-                    Err(e) => {
-                        errors.extend(e.0);
-                        false
-                    }
-                },
-            )
-            .collect();
-        self.env_layer = Arc::new(
-            Layer::from_env(catalog, LayerKind::Env, good)
-                .expect("every variable parsed on its own"),
+        let (layer, errors) = Layer::from_env_lenient(
+            self.config_dir.catalog(),
+            LayerKind::Env,
+            self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())),
         );
+        self.env_layer = Arc::new(layer);
         self.env_errors = Arc::new(errors);
     }
 
@@ -262,10 +276,22 @@ impl Core {
         self.profile_errors = Arc::new(errors);
     }
 
+    /// Every layer of the daemon, shared.
+    pub(crate) fn layer_set(&self) -> LayerSet {
+        LayerSet {
+            defaults: self.defaults.clone(),
+            profile: self.profile_layer.clone(),
+            config_dir: self.config_dir.clone(),
+            env: self.env_layer.clone(),
+        }
+    }
+
     fn resolve(&self) -> Resolution {
-        let mut layers = vec![&*self.defaults, &*self.profile_layer];
+        let mut layers = Layers::new()
+            .with(&self.defaults)
+            .with(&self.profile_layer)
+            .with(&self.env_layer);
         layers.extend(self.config_dir.layers());
-        layers.push(&*self.env_layer);
         resolve(self.config_dir.catalog(), &layers)
     }
 

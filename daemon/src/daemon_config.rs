@@ -18,8 +18,8 @@ use std::path::PathBuf;
 
 use clap::parser::ValueSource;
 use clap::{ArgAction, CommandFactory, FromArgMatches};
-use figment::value::{Dict, Map, Value};
 use figment::providers::Format;
+use figment::value::{Dict, Map, Value};
 use figment::{Figment, Metadata, Profile, Provider};
 
 /// The options that choose the file and what to do with it; never keys of
@@ -155,7 +155,8 @@ pub fn parse<A: CommandFactory + FromArgMatches>(
             let name = match source {
                 Some(ValueSource::EnvVariable) => format!(
                     "environment variable {}",
-                    a.get_env().map_or_else(String::new, |e| e.to_string_lossy().into_owned())
+                    a.get_env()
+                        .map_or_else(String::new, |e| e.to_string_lossy().into_owned())
                 ),
                 Some(ValueSource::CommandLine) => format!("flag --{}", long(id)),
                 _ => "default".to_owned(),
@@ -222,24 +223,32 @@ pub fn parse<A: CommandFactory + FromArgMatches>(
         }
         values.insert(id.to_owned(), (text, source));
     }
-    let matches = command.clone().try_get_matches_from(&rebuilt).map_err(|e| {
-        let bad = e
-            .get(clap::error::ContextKind::InvalidArg)
-            .map(ToString::to_string)
-            .and_then(|shown| {
-                args.iter()
-                    .find(|a| a.get_long().is_some_and(|l| shown.contains(&format!("--{l}"))))
-                    .map(|a| a.get_id().to_string())
-            });
-        match bad.and_then(|k| values.get(&k).map(|(_, s)| (k, s.clone()))) {
-            Some((key, source_name)) if !source_name.starts_with("flag ") => ConfigError::Value {
-                key,
-                source_name,
-                message: first_line(&e),
-            },
-            _ => ConfigError::Clap(e),
-        }
-    })?;
+    let matches = command
+        .clone()
+        .try_get_matches_from(&rebuilt)
+        .map_err(|e| {
+            let bad = e
+                .get(clap::error::ContextKind::InvalidArg)
+                .map(ToString::to_string)
+                .and_then(|shown| {
+                    args.iter()
+                        .find(|a| {
+                            a.get_long()
+                                .is_some_and(|l| shown.contains(&format!("--{l}")))
+                        })
+                        .map(|a| a.get_id().to_string())
+                });
+            match bad.and_then(|k| values.get(&k).map(|(_, s)| (k, s.clone()))) {
+                Some((key, source_name)) if !source_name.starts_with("flag ") => {
+                    ConfigError::Value {
+                        key,
+                        source_name,
+                        message: first_line(&e),
+                    }
+                }
+                _ => ConfigError::Clap(e),
+            }
+        })?;
     let args = A::from_arg_matches(&matches)?;
     Ok(Layered {
         args,

@@ -122,13 +122,20 @@ pub(crate) struct Outcome {
     pub(crate) resolution: Arc<cfgd_settings::Resolution>,
     /// The active profile right after this operation.
     pub(crate) profile: String,
+    /// The layers `resolution` was resolved from.
+    pub(crate) layers: crate::core::LayerSet,
     /// The view after the whole group (catalogue, profiles).
     pub(crate) view: Arc<View>,
 }
 
-/// The revision, effective values and active profile right after an
-/// operation.
-type After = (u64, Arc<cfgd_settings::Resolution>, String);
+/// The revision, effective values, active profile and layers right after
+/// an operation.
+type After = (
+    u64,
+    Arc<cfgd_settings::Resolution>,
+    String,
+    crate::core::LayerSet,
+);
 
 /// A request's reply channel and what its operation did.
 type Answer = (
@@ -358,6 +365,7 @@ impl Writer {
                     revision: self.core.revision(),
                     resolution: self.core.resolution().clone(),
                     profile: self.core.active_profile().to_owned(),
+                    layers: self.core.layer_set(),
                     view: self.hub.view(),
                 }));
                 continue;
@@ -391,6 +399,7 @@ impl Writer {
             self.core.revision(),
             self.core.resolution().clone(),
             self.core.active_profile().to_owned(),
+            self.core.layer_set(),
         )
     }
 
@@ -399,7 +408,7 @@ impl Writer {
         let view = self.hub.view();
         let mut by_revision = records.into_iter();
         for (reply, result) in answers {
-            let outcome = result.map(|(rec, (revision, resolution, profile))| Outcome {
+            let outcome = result.map(|(rec, (revision, resolution, profile, layers))| Outcome {
                 record: rec.map(|r| {
                     by_revision
                         .find(|p| p.revision == r.revision)
@@ -408,6 +417,7 @@ impl Writer {
                 revision,
                 resolution,
                 profile,
+                layers,
                 view: view.clone(),
             });
             let _ = reply.send(outcome);
@@ -656,6 +666,7 @@ pub(crate) fn build_view(core: &Core, profiles_path: &str, health: &StoreHealth)
         catalog: core.catalog().clone(),
         profiles: core.profiles().clone(),
         files: Arc::new(files),
+        layers: core.layer_set(),
     }
 }
 

@@ -32,7 +32,11 @@ fn every_layer_wins_over_the_one_below_and_says_so() {
         .output()
         .unwrap();
     let stdout = String::from_utf8(out.stdout).unwrap();
-    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let line = |key: &str| {
         stdout
             .lines()
@@ -43,10 +47,24 @@ fn every_layer_wins_over_the_one_below_and_says_so() {
     let f = file.display();
     assert!(line("listen").ends_with("# default"), "{stdout}");
     assert!(line("listen").contains("\"127.0.0.1:7979\""), "{stdout}");
-    assert!(line("debounce_ms").contains("200") && line("debounce_ms").ends_with(&format!("# TOML file {f}")), "{stdout}");
-    assert!(line("state_dir").contains("\"/from/env\"") && line("state_dir").ends_with("# environment variable CFGD_STATE_DIR"), "{stdout}");
-    assert!(line("history").contains("20") && line("history").ends_with("# flag --history"), "{stdout}");
-    assert!(line("store").contains("etcd://10.0.0.1:2379,10.0.0.2:2379"), "{stdout}");
+    assert!(
+        line("debounce_ms").contains("200")
+            && line("debounce_ms").ends_with(&format!("# TOML file {f}")),
+        "{stdout}"
+    );
+    assert!(
+        line("state_dir").contains("\"/from/env\"")
+            && line("state_dir").ends_with("# environment variable CFGD_STATE_DIR"),
+        "{stdout}"
+    );
+    assert!(
+        line("history").contains("20") && line("history").ends_with("# flag --history"),
+        "{stdout}"
+    );
+    assert!(
+        line("store").contains("etcd://10.0.0.1:2379,10.0.0.2:2379"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -58,7 +76,10 @@ fn a_bad_file_is_refused_naming_the_key_and_the_file() {
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(!out.status.success());
     assert!(
-        stderr.contains(&format!("(the value of `debounce_ms` from TOML file {})", file.display())),
+        stderr.contains(&format!(
+            "(the value of `debounce_ms` from TOML file {})",
+            file.display()
+        )),
         "{stderr}"
     );
     std::fs::write(&file, "listen_on = \"127.0.0.1:1\"\n").unwrap();

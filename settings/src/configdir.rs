@@ -306,7 +306,7 @@ mod tests {
 
     fn value_of(cd: &ConfigDir, name: &str) -> Option<Value> {
         let defaults = Layer::defaults(cd.catalog());
-        let mut layers = vec![&defaults];
+        let mut layers = crate::Layers::new().with(&defaults);
         layers.extend(cd.layers());
         let resolution = crate::resolve(cd.catalog(), &layers);
         resolution.get(name).and_then(|r| r.value.clone())

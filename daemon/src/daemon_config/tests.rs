@@ -36,7 +36,9 @@ fn argv(args: &[&str]) -> Vec<OsString> {
 
 #[test]
 fn the_file_is_above_the_defaults_and_below_the_flags() {
-    let f = file("state_dir = \"/var/lib/cfgd\"\ndebounce_ms = 200\nrepair_state = true\nhost_id = \"web-1\"\n");
+    let f = file(
+        "state_dir = \"/var/lib/cfgd\"\ndebounce_ms = 200\nrepair_state = true\nhost_id = \"web-1\"\n",
+    );
     let path = f.path().to_str().unwrap();
     let l = parse::<Opts>(argv(&["--config", path, "--debounce-ms", "75"])).unwrap();
     assert_eq!(l.args.state_dir, PathBuf::from("/var/lib/cfgd"));
@@ -45,13 +47,22 @@ fn the_file_is_above_the_defaults_and_below_the_flags() {
     assert_eq!(l.args.host_id.as_deref(), Some("web-1"));
     assert_eq!(l.args.listen, "127.0.0.1:7979");
     assert_eq!(l.source("listen"), Some("default"));
-    assert_eq!(l.source("state_dir"), Some(format!("TOML file {path}").as_str()));
+    assert_eq!(
+        l.source("state_dir"),
+        Some(format!("TOML file {path}").as_str())
+    );
     assert_eq!(l.source("debounce_ms"), Some("flag --debounce-ms"));
     let printed = l.print();
     assert!(printed.contains("debounce_ms = 75"), "{printed}");
     assert!(printed.contains("# flag --debounce-ms"), "{printed}");
-    assert!(printed.contains(&format!("state_dir = \"/var/lib/cfgd\"")), "{printed}");
-    assert!(printed.contains(&format!("# TOML file {path}")), "{printed}");
+    assert!(
+        printed.contains(&format!("state_dir = \"/var/lib/cfgd\"")),
+        "{printed}"
+    );
+    assert!(
+        printed.contains(&format!("# TOML file {path}")),
+        "{printed}"
+    );
     assert!(printed.contains("listen = \"127.0.0.1:7979\""), "{printed}");
 }
 
@@ -69,29 +80,41 @@ fn without_a_file_the_flags_and_defaults_are_the_configuration() {
 fn errors_name_the_key_and_the_file() {
     let f = file("debounce_ms = \"fast\"\n");
     let path = f.path().to_str().unwrap();
-    let e = parse::<Opts>(argv(&["--config", path])).unwrap_err().to_string();
+    let e = parse::<Opts>(argv(&["--config", path]))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("invalid value 'fast'"), "{e}");
     assert!(
-        e.contains(&format!("(the value of `debounce_ms` from TOML file {path})")),
+        e.contains(&format!(
+            "(the value of `debounce_ms` from TOML file {path})"
+        )),
         "{e}"
     );
 
     let f = file("debounce_msec = 3\n");
     let path = f.path().to_str().unwrap();
-    let e = parse::<Opts>(argv(&["--config", path])).unwrap_err().to_string();
+    let e = parse::<Opts>(argv(&["--config", path]))
+        .unwrap_err()
+        .to_string();
     assert!(
-        e.starts_with(&format!("unknown key `debounce_msec` in {path}; known keys: listen, state_dir, debounce_ms")),
+        e.starts_with(&format!(
+            "unknown key `debounce_msec` in {path}; known keys: listen, state_dir, debounce_ms"
+        )),
         "{e}"
     );
 
     let f = file("state_dir = [\n");
     let path = f.path().to_str().unwrap();
-    let e = parse::<Opts>(argv(&["--config", path])).unwrap_err().to_string();
+    let e = parse::<Opts>(argv(&["--config", path]))
+        .unwrap_err()
+        .to_string();
     assert!(e.starts_with(&format!("cannot use {path}:")), "{e}");
 
     let f = file("repair_state = \"yes\"\n");
     let path = f.path().to_str().unwrap();
-    let e = parse::<Opts>(argv(&["--config", path])).unwrap_err().to_string();
+    let e = parse::<Opts>(argv(&["--config", path]))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("`repair_state` is true or false"), "{e}");
     assert!(e.contains(&format!("TOML file {path}")), "{e}");
 

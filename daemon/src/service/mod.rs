@@ -180,11 +180,10 @@ impl pb::settings_server::Settings for SettingsService {
             .names
             .canonical(&view.catalog, std::slice::from_ref(name))
             .await?;
-        let resolution =
-            profile_view::with_profile(&view, &view.resolution, &request.get_ref().profile)?;
+        let view = profile_view::as_if_active(view, &request.get_ref().profile)?;
         let r = canonical
             .first()
-            .and_then(|n| resolution.get(n))
+            .and_then(|n| view.resolution.get(n))
             // The resolution holds every entry of its view's catalogue.
             .ok_or_else(|| {
                 OpError::Invalid(vec![SettingsError::UnknownName {

@@ -177,6 +177,7 @@ impl Writer {
             revision: self.core.revision(),
             resolution: self.core.resolution().clone(),
             profile: self.core.active_profile().to_owned(),
+            layers: self.core.layer_set(),
             view: self.hub.view(),
         });
         let _ = req.reply.send(result);
