@@ -159,6 +159,8 @@ pub struct Config {
     pub allow_insecure_listen: bool,
     /// Serve TLS with this certificate; `None` serves plain HTTP/2.
     pub tls: Option<TlsFiles>,
+    /// Where the profile layer, revisions and history live (`--store`).
+    pub store: crate::store::etcd::StoreConfig,
 }
 
 impl Config {
@@ -184,6 +186,7 @@ impl Config {
             connections: ConnectionLimits::default(),
             allow_insecure_listen: false,
             tls: None,
+            store: crate::store::etcd::StoreConfig::File,
         }
     }
 

@@ -10,6 +10,8 @@
 //!   is ever replaced).
 //! - `transport` — accepted connections: the connection cap, idle and
 //!   keep-alive timeouts, streams per connection.
+//! - [`daemon_config`] — `cfgd.toml` under the environment and the flags
+//!   (figment), and `--print-config`.
 //! - `authority` — grpc-core's `:authority` accepted on the Unix socket.
 //! - `startup` — the state dir and its lock; recovery into the core.
 //! - `core` — the settings state and every operation on it (no I/O).
@@ -22,6 +24,8 @@
 //!   dirs, debounce with a maximum wait.
 //! - `reload` — the config-dir reload loop (retries what the writer could
 //!   not make durable).
+//! - `fleet` — which hosts and services run which revision (acks, the
+//!   fleet registry), and following a shared store (etcd).
 //! - [`error`] — operation errors, and the one place they become a gRPC
 //!   `Status` (code, message, typed details).
 //!
@@ -39,7 +43,9 @@ mod authority;
 pub mod config;
 mod core;
 mod dirwatch;
+pub mod daemon_config;
 pub mod error;
+mod fleet;
 mod hub;
 mod listener;
 mod reload;
@@ -64,7 +70,7 @@ pub use listener::Listener;
 use crate::core::ProfileLimits;
 use crate::hub::Hub;
 use crate::service::{Auth, Info, SettingsService};
-use crate::store::{FileStore, Store};
+use crate::store::FileStore;
 use crate::transport::Connections;
 
 /// Why the daemon could not start or stopped badly.
@@ -89,6 +95,9 @@ pub enum DaemonError {
     /// The durable store failed.
     #[error(transparent)]
     Store(#[from] store::StoreError),
+    /// The etcd store cannot be used as configured.
+    #[error("etcd store: {0}")]
+    Etcd(String),
     /// The file watcher failed.
     #[error("cannot watch the config dir: {0}")]
     Watch(#[from] notify::Error),
@@ -177,15 +186,16 @@ pub async fn serve_with_ready(
     }
     let env = Arc::new(config.env.clone());
     let profiles_path = config.profiles_path();
-    let mut store = FileStore::new(&config.state_dir, &profiles_path);
+    let mut local = FileStore::new(&config.state_dir, &profiles_path);
     if config.repair_state {
-        store = store.repairing();
+        local = local.repairing();
     }
+    let (mut store, opened) = fleet::start::open(&config.store, local)?;
     let limits = ProfileLimits {
         max_profiles: config.limits.max_profiles,
         max_bytes: config.limits.max_profile_bytes,
     };
-    let started = startup::recover(&mut store, &config_dir, &env, limits)?;
+    let started = startup::recover(&mut *store, &config_dir, &env, limits, opened.numbering)?;
     for e in started.core.layer_errors() {
         tracing::error!(error = %e, "value not applied");
     }
@@ -204,7 +214,7 @@ pub async fn serve_with_ready(
     };
     let (writer, writer_thread) = writer::spawn(
         started.core,
-        Box::new(store),
+        store,
         hub.clone(),
         retention,
         started.profiles,
@@ -233,6 +243,20 @@ pub async fn serve_with_ready(
         revision,
         epoch,
     };
+    let host = match &opened.etcd {
+        Some((_, _, etcd)) => etcd.host.clone(),
+        None => String::new(),
+    };
+    let fleet = Arc::new(fleet::Fleet::new(
+        host,
+        info.listen.clone(),
+        hub.clone(),
+        opened.state.clone(),
+        opened.etcd.as_ref().map(|(c, k, _)| (c.clone(), k.clone())),
+    ));
+    let fleet_tasks =
+        fleet::start::start(&opened, &fleet, &hub, &writer, &config.state_dir, &stop).await;
+    let store_kind = opened.state.get().kind;
     let service = SettingsService::new(
         hub,
         writer,
@@ -240,11 +264,13 @@ pub async fn serve_with_ready(
         config.limits,
         stop.clone(),
         info,
+        fleet,
     );
     let (health, health_service) = tonic_health::server::health_reporter();
     health
         .set_serving::<SettingsServer<SettingsService>>()
         .await;
+    let health_task = fleet::health::spawn(health.clone(), opened.state.clone(), stop.clone());
     let tls = config.tls.as_ref().map(load_tls).transpose()?;
     // Both reflection versions (newer tools ask v1, older ones v1alpha);
     // google.rpc's descriptors let them show a refusal's error details.
@@ -274,7 +300,7 @@ pub async fn serve_with_ready(
         stopping.cancel();
     };
     let ready = move || {
-        tracing::info!(listen = %serving.listen, revision, epoch, "cfgd serving");
+        tracing::info!(listen = %serving.listen, revision, epoch, store = store_kind, "cfgd serving");
         ready(&serving);
     };
     let served = transport::serve(router, listener, plain, connections, signal, ready);
@@ -290,6 +316,8 @@ pub async fn serve_with_ready(
     stop.cancel();
     reload_task.abort();
     let _ = reload_task.await;
+    let _ = health_task.await;
+    fleet_tasks.join(grace).await;
     // The service (and with it the last writer handle) is gone: the writer
     // finishes the writes it has, flushes the profiles file and stops.
     let joined = tokio::task::spawn_blocking(move || writer_thread.join());

@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::Parser;
 
 /// The cfgd settings daemon.
 ///
@@ -14,7 +13,7 @@ use clap::Parser;
 /// over gRPC, hot-reloads the config dir and records every change.
 ///
 /// Example: cfgd --listen 127.0.0.1:0 --config-dir config --state-dir .cfgd
-#[derive(Debug, Parser)]
+#[derive(Debug, clap::Parser)]
 #[command(name = "cfgd", version)]
 struct Args {
     /// Address to listen on: IP:PORT (port 0 picks a free one) or unix:/path.
@@ -84,16 +83,69 @@ struct Args {
     /// Log filter (tracing env-filter syntax); RUST_LOG also works.
     #[arg(long, env = "CFGD_LOG", default_value = "info")]
     log: String,
+
+    // --- the daemon's own configuration file -----------------------------
+    /// Read the options from this TOML file (a key per option: `state_dir`,
+    /// `debounce_ms`, `store`, …), under the CFGD_* environment and the flags.
+    #[arg(long, env = "CFGD_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Print the effective configuration, each value with its source
+    /// (default, file, environment, flag), and exit.
+    #[arg(long)]
+    print_config: bool,
+
+    // --- the store: the state dir's file store, or a fleet's etcd ---------
+    /// Where the profile layer, revisions and history live: `file` (the
+    /// state dir), or etcd://HOST:PORT[,HOST:PORT…] to share them with a
+    /// fleet of daemons (config files, .env and env stay per host).
+    #[arg(long, env = "CFGD_STORE", default_value = "file")]
+    store: cfgd::store::etcd::StoreConfig,
+    /// This daemon's id in the fleet (default: the host name); unique per
+    /// daemon.
+    #[arg(long, env = "CFGD_HOST_ID")]
+    host_id: Option<String>,
+    /// The CA certificate (PEM) that signed the etcd members' certificates:
+    /// talk TLS to them.
+    #[arg(long, env = "CFGD_ETCD_CA")]
+    etcd_ca: Option<PathBuf>,
+    /// A client certificate (PEM) for etcd members that require one; needs
+    /// --etcd-key and --etcd-ca.
+    #[arg(long, env = "CFGD_ETCD_CERT", requires = "etcd_key")]
+    etcd_cert: Option<PathBuf>,
+    /// The private key (PEM) of --etcd-cert.
+    #[arg(long, env = "CFGD_ETCD_KEY", requires = "etcd_cert")]
+    etcd_key: Option<PathBuf>,
+    /// An etcd user; needs --etcd-password-file.
+    #[arg(long, env = "CFGD_ETCD_USER", requires = "etcd_password_file")]
+    etcd_user: Option<String>,
+    /// A file holding the etcd user's password.
+    #[arg(long, env = "CFGD_ETCD_PASSWORD_FILE", requires = "etcd_user")]
+    etcd_password_file: Option<PathBuf>,
+    /// The root of cfgd's keys in etcd (several fleets can share a cluster).
+    #[arg(long, env = "CFGD_ETCD_PREFIX", default_value = "/cfgd")]
+    etcd_prefix: String,
+    /// Shared change records kept in etcd (older ones are trimmed).
+    #[arg(long, default_value_t = 1000)]
+    etcd_history: u64,
 }
 
 fn main() -> std::process::ExitCode {
-    let matches = <Args as clap::CommandFactory>::command().get_matches();
-    let config_dir_given =
-        matches.value_source("config_dir") != Some(clap::parser::ValueSource::DefaultValue);
-    let args = match <Args as clap::FromArgMatches>::from_arg_matches(&matches) {
-        Ok(args) => args,
-        Err(e) => e.exit(),
+    let layered = match cfgd::daemon_config::parse::<Args>(std::env::args_os()) {
+        Ok(l) => l,
+        Err(cfgd::daemon_config::ConfigError::Clap(e)) => e.exit(),
+        Err(e) => {
+            eprintln!("cfgd: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
     };
+    if layered.print {
+        print!("{}", layered.print());
+        return std::process::ExitCode::SUCCESS;
+    }
+    // A config dir someone named (file, environment or flag) must exist;
+    // the default one may be absent.
+    let config_dir_given = layered.source("config_dir").is_some_and(|s| s != "default");
+    let args = layered.args;
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -151,6 +203,17 @@ async fn run(args: Args, config_dir_given: bool) -> anyhow::Result<()> {
     config.repair_state = args.repair_state;
     if let (Some(cert), Some(key)) = (args.tls_cert, args.tls_key) {
         config.tls = Some(cfgd::TlsFiles { cert, key });
+    }
+    config.store = args.store.clone();
+    if let cfgd::store::etcd::StoreConfig::Etcd(etcd) = &mut config.store {
+        if let Some(host) = args.host_id {
+            etcd.host = host;
+        }
+        etcd.ca = args.etcd_ca;
+        etcd.identity = args.etcd_cert.zip(args.etcd_key);
+        etcd.user = args.etcd_user.zip(args.etcd_password_file);
+        etcd.prefix = args.etcd_prefix;
+        etcd.history = args.etcd_history.max(1);
     }
     // Refuse before binding: nothing should listen on an unsafe address.
     config.check_security(&args.listen)?;

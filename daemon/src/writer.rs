@@ -11,13 +11,15 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use cfgd_settings::{ConfigDir, ProfilesFile, SettingsError};
+use cfgd_settings::{ConfigDir, SettingsError};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::core::{Core, Input};
+use crate::core::{Core, Input, ProfileChange};
 use crate::error::OpError;
 use crate::hub::{FileRole, FileStatus, Hub, View};
-use crate::store::{OnDisk, Record, Store};
+use crate::store::{OnDisk, Record, Remote, Store};
+
+mod shared;
 
 /// Longest the profiles file may lag the log under constant load (the log
 /// is what makes a write durable; the file is for readers such as Prefect).
@@ -33,9 +35,6 @@ const RETRY_MAX: Duration = Duration::from_secs(30);
 
 /// Largest group of requests sharing one fsync.
 const MAX_GROUP: usize = 1024;
-
-/// A change to the profiles (create, delete, rename, use).
-pub(crate) type ProfileFn = Box<dyn FnOnce(&mut ProfilesFile) -> Result<(), SettingsError> + Send>;
 
 /// An operation for the writer.
 pub(crate) enum Op {
@@ -59,12 +58,10 @@ pub(crate) enum Op {
     },
     /// A profile operation.
     Profile {
-        /// What it does, for the record.
-        detail: String,
         /// Compare-and-set revision.
         expected: Option<u64>,
         /// The change.
-        change: ProfileFn,
+        change: ProfileChange,
     },
     /// Restore the profiles as they were at a revision.
     Rollback {
@@ -84,6 +81,8 @@ pub(crate) enum Op {
     /// outside cfgd.
     #[allow(dead_code)] // sent by the profiles-file watcher, which lands next
     ProfilesFileChanged,
+    /// Shared changes from the shared store (etcd), to apply in order.
+    Remote(Remote),
 }
 
 impl std::fmt::Debug for Op {
@@ -91,10 +90,11 @@ impl std::fmt::Debug for Op {
         match self {
             Op::Set { batch, .. } => write!(f, "Set({} names)", batch.len()),
             Op::Unset { names, .. } => write!(f, "Unset({names:?})"),
-            Op::Profile { detail, .. } => write!(f, "Profile({detail})"),
+            Op::Profile { change, .. } => write!(f, "Profile({})", change.detail()),
             Op::Rollback { target, .. } => write!(f, "Rollback({target})"),
             Op::Reload { detail, .. } => write!(f, "Reload({detail})"),
             Op::ProfilesFileChanged => write!(f, "ProfilesFileChanged"),
+            Op::Remote(r) => write!(f, "Remote({} records)", r.records.len()),
         }
     }
 }
@@ -127,6 +127,21 @@ pub(crate) struct Outcome {
     /// The view after the whole group (catalogue, profiles).
     pub(crate) view: Arc<View>,
 }
+
+/// The revision, effective values, active profile and layers right after
+/// an operation.
+type After = (
+    u64,
+    Arc<cfgd_settings::Resolution>,
+    String,
+    crate::core::LayerSet,
+);
+
+/// A request's reply channel and what its operation did.
+type Answer = (
+    oneshot::Sender<Result<Outcome, OpError>>,
+    Result<(Option<Record>, After), OpError>,
+);
 
 /// A request: an operation and where to send the answer.
 #[derive(Debug)]
@@ -312,6 +327,31 @@ impl Writer {
     }
 
     fn group(&mut self, group: Vec<Request>) {
+        if self.store.shared().is_none() {
+            return self.local_group(group);
+        }
+        // A fleet: shared changes first (they move the shared revision),
+        // then local ones (never held up by the shared store), then writes
+        // (each chunk one transaction in the shared store).
+        let (writes, rest): (Vec<Request>, Vec<Request>) =
+            group.into_iter().partition(|r| r.op.writes_profiles());
+        let (remote, local): (Vec<Request>, Vec<Request>) = rest
+            .into_iter()
+            .partition(|r| matches!(r.op, Op::Remote(_)));
+        for r in remote {
+            self.remote_request(r);
+        }
+        if !local.is_empty() {
+            self.local_group(local);
+        }
+        if !writes.is_empty() {
+            self.shared_group(writes);
+        }
+    }
+
+    /// A group whose records go to the local log only (every group with the
+    /// file store).
+    fn local_group(&mut self, group: Vec<Request>) {
         let checkpoint = self.core.clone();
         let now = now_ms();
         let mut records = Vec::new();
@@ -330,15 +370,7 @@ impl Writer {
                 }));
                 continue;
             }
-            let result = self.apply(op, now).map(|record| {
-                let after = (
-                    self.core.revision(),
-                    self.core.resolution().clone(),
-                    self.core.active_profile().to_owned(),
-                    self.core.layer_set(),
-                );
-                (record, after)
-            });
+            let result = self.apply(&op, now).map(|record| (record, self.after()));
             if let Ok((Some(r), _)) = &result {
                 records.push(r.clone());
             }
@@ -355,6 +387,24 @@ impl Writer {
             }
         };
         self.publish(&records);
+        self.answer(answers, records);
+        if check_file {
+            self.sync_profiles();
+        }
+    }
+
+    /// The state right after an operation, for its answer.
+    fn after(&self) -> After {
+        (
+            self.core.revision(),
+            self.core.resolution().clone(),
+            self.core.active_profile().to_owned(),
+            self.core.layer_set(),
+        )
+    }
+
+    /// Answers each request of a published group.
+    fn answer(&self, answers: Vec<Answer>, records: Vec<Arc<Record>>) {
         let view = self.hub.view();
         let mut by_revision = records.into_iter();
         for (reply, result) in answers {
@@ -371,9 +421,6 @@ impl Writer {
                 view: view.clone(),
             });
             let _ = reply.send(outcome);
-        }
-        if check_file {
-            self.sync_profiles();
         }
     }
 
@@ -422,7 +469,7 @@ impl Writer {
         }
     }
 
-    fn apply(&mut self, op: Op, now: i64) -> Result<Option<Record>, OpError> {
+    fn apply(&mut self, op: &Op, now: i64) -> Result<Option<Record>, OpError> {
         if op.writes_profiles()
             && let Some(why) = &self.sync.invalid
         {
@@ -434,8 +481,8 @@ impl Writer {
                 expected,
                 profile,
             } => {
-                let valid = self.core.validate(&batch)?;
-                self.core.set_in(&valid, expected, profile.as_deref(), now)
+                let valid = self.core.validate(batch)?;
+                self.core.set_in(&valid, *expected, profile.as_deref(), now)
             }
             Op::Unset {
                 names,
@@ -443,13 +490,10 @@ impl Writer {
                 profile,
             } => self
                 .core
-                .unset_in(&names, expected, profile.as_deref(), now),
-            Op::Profile {
-                detail,
-                expected,
-                change,
-            } => self.core.profile_op(expected, detail, now, change),
+                .unset_in(names, *expected, profile.as_deref(), now),
+            Op::Profile { expected, change } => self.core.profile_op(*expected, change, now),
             Op::Rollback { target, expected } => {
+                let (target, expected) = (*target, *expected);
                 let profiles = match self.hub.profiles_at(target) {
                     Err(oldest) => {
                         return Err(OpError::Compacted {
@@ -467,8 +511,10 @@ impl Writer {
                 };
                 self.core.rollback(&profiles, target, expected, now)
             }
-            Op::Reload { dir, detail } => Ok(self.core.reload(dir, detail, now)),
-            Op::ProfilesFileChanged => Ok(None),
+            Op::Reload { dir, detail } => Ok(self.core.reload(dir.clone(), detail.clone(), now)),
+            // Shared changes go through `remote_request`; the file store
+            // has none.
+            Op::ProfilesFileChanged | Op::Remote(_) => Ok(None),
         }
     }
 

@@ -7,6 +7,8 @@
 //!
 //! # Layout
 //! - `src/lib.rs` — the harness.
+//! - `src/fleet.rs` — [`fleet`]: daemons sharing a real 3-member etcd
+//!   cluster (the etcd store).
 //! - `tests/<behaviour>.rs` — one file per behaviour, named for what it proves.
 //!
 //! # Example
@@ -19,6 +21,8 @@
 //! daemon.stop().await;
 //! # }
 //! ```
+
+pub mod fleet;
 
 use std::path::PathBuf;
 use std::pin::Pin;
@@ -91,6 +95,7 @@ pub struct Builder {
     tls: Option<(cfgd::TlsFiles, PathBuf)>,
     unix: Option<PathBuf>,
     configure: Vec<fn(&mut cfgd::Config)>,
+    store: cfgd::store::etcd::StoreConfig,
 }
 
 impl Builder {
@@ -98,6 +103,12 @@ impl Builder {
     /// timeouts), after everything else the builder sets.
     pub fn configure(mut self, f: fn(&mut cfgd::Config)) -> Self {
         self.configure.push(f);
+        self
+    }
+
+    /// Keep the profile layer in this store (the etcd store of a fleet).
+    pub fn store(mut self, store: cfgd::store::etcd::StoreConfig) -> Self {
+        self.store = store;
         self
     }
 
@@ -167,6 +178,7 @@ impl Builder {
         config.debounce = self.debounce;
         config.shutdown_grace = Duration::from_secs(5);
         config.tls = self.tls.as_ref().map(|(files, _)| files.clone());
+        config.store = self.store.clone();
         for f in &self.configure {
             f(&mut config);
         }
@@ -236,6 +248,7 @@ impl TestDaemon {
             tls: None,
             unix: None,
             configure: Vec::new(),
+            store: cfgd::store::etcd::StoreConfig::File,
         }
     }
 

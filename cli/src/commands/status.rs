@@ -38,6 +38,17 @@ pub(crate) async fn status(ctx: &Ctx<'_>) -> Result<(), Failure> {
                 "refused": s.connections.refused,
                 "closed_idle": s.connections.closed_idle,
             },
+            "store": {
+                "kind": s.store.kind,
+                "endpoints": s.store.endpoints,
+                "state": if s.store.degraded_since_ms.is_some() { "degraded" } else { "ok" },
+                "degraded_since_ms": s.store.degraded_since_ms,
+                "error": s.store.error,
+                "last_contact_ms": s.store.last_contact_ms,
+                "shared_revision": s.store.shared_revision,
+                "head_revision": s.store.head_revision,
+                "host": s.store.host,
+            },
             "files": s.files.iter().map(|f| json!({
                 "path": f.path,
                 "kind": f.kind,
@@ -84,6 +95,7 @@ pub(crate) async fn status(ctx: &Ctx<'_>) -> Result<(), Failure> {
              (the values served are those of the last reload that was applied).",
         );
     }
+    store(ctx, &s.store);
     if s.files.is_empty() {
         out.line("Config files:   none");
         return Ok(());
@@ -115,4 +127,32 @@ pub(crate) async fn status(ctx: &Ctx<'_>) -> Result<(), Failure> {
         ));
     }
     Ok(())
+}
+
+/// The store's lines: which store, and for the etcd store whether shared
+/// writes go through.
+fn store(ctx: &Ctx<'_>, s: &cfgd_sdk::client::StoreStatus) {
+    let out = ctx.out;
+    if s.kind != "etcd" {
+        out.line("Store:          file (the state dir)");
+        return;
+    }
+    out.line(&format!(
+        "Store:          etcd ({}), host id {}",
+        s.endpoints.join(", "),
+        s.host
+    ));
+    out.line(&format!(
+        "Shared:         revision {} applied (newest seen {})",
+        s.shared_revision, s.head_revision
+    ));
+    if let Some(since) = s.degraded_since_ms {
+        out.warn(&format!(
+            "The shared store is DEGRADED since {}: shared writes are refused; reads, watches and hot reload go on.{}",
+            utc(since),
+            s.error.as_ref().map(|e| format!(" {e}")).unwrap_or_default()
+        ));
+    } else if let Some(at) = s.last_contact_ms {
+        out.line(&format!("Last contact:   {}", utc(at)));
+    }
 }

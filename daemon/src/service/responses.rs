@@ -226,6 +226,7 @@ pub(crate) fn status(hub: &Hub, info: &Info) -> pb::StatusResponse {
         settings: view.resolution.len() as u32,
         reload: Some(info.reload.borrow().to_pb()),
         connections: Some(info.connections.to_pb()),
+        store: None,
     }
 }
 

@@ -271,6 +271,8 @@ pub enum Origin {
     Startup,
     /// `profiles.toml` was edited outside cfgd (by Prefect or by hand).
     ProfilesFile,
+    /// The shared store's profiles taken in whole (etcd store).
+    SharedState,
     /// Something newer than this SDK knows.
     Unknown,
 }
@@ -285,6 +287,7 @@ impl fmt::Display for Origin {
             Origin::Rollback => "rollback",
             Origin::Startup => "startup",
             Origin::ProfilesFile => "profiles-file",
+            Origin::SharedState => "shared-state",
             Origin::Unknown => "unknown",
         })
     }
@@ -320,6 +323,9 @@ pub struct Change {
     pub detail: String,
     /// What changed.
     pub changes: Vec<KeyChange>,
+    /// The daemon (host id) that made a shared change (etcd store); empty
+    /// otherwise.
+    pub host: String,
 }
 
 impl From<pb::Change> for Change {
@@ -335,9 +341,11 @@ impl From<pb::Change> for Change {
                 pb::Origin::Rollback => Origin::Rollback,
                 pb::Origin::Startup => Origin::Startup,
                 pb::Origin::ProfilesFile => Origin::ProfilesFile,
+                pb::Origin::SharedState => Origin::SharedState,
                 pb::Origin::Unspecified => Origin::Unknown,
             },
             detail: c.detail,
+            host: c.host,
             changes: c
                 .changes
                 .into_iter()
@@ -520,6 +528,8 @@ pub struct Status {
     pub reload: ReloadState,
     /// Client connections and their limit.
     pub connections: Connections,
+    /// The store and its state.
+    pub store: super::fleet::StoreStatus,
 }
 
 /// The daemon's config-dir reload loop, as status shows it.
@@ -600,6 +610,7 @@ impl From<pb::StatusResponse> for Status {
                     closed_idle: c.closed_idle,
                 })
                 .unwrap_or_default(),
+            store: s.store.map(Into::into).unwrap_or_default(),
         }
     }
 }

@@ -363,6 +363,7 @@ mod tests {
             time_ms: 0,
             origin: crate::client::Origin::Set,
             detail: String::new(),
+            host: String::new(),
             changes: vec![crate::client::KeyChange {
                 name: "PREFECT_TASKS_DEFAULT_RETRIES".into(),
                 old: Shown::Unset,
