@@ -105,6 +105,23 @@ impl Watchers {
         per_connection: usize,
         key: &(dyn Fn(usize) -> String + Sync),
     ) -> anyhow::Result<Self> {
+        Self::open_spread(system, &[endpoint], n, per_connection, key).await
+    }
+
+    /// [`Watchers::open`] over several servers: connection `c` goes to
+    /// `endpoints[c % len]`, so the watchers spread evenly (a fleet of
+    /// daemons, or the members of an etcd cluster).
+    ///
+    /// # Errors
+    /// As [`Watchers::open`].
+    pub async fn open_spread(
+        system: System,
+        endpoints: &[&str],
+        n: usize,
+        per_connection: usize,
+        key: &(dyn Fn(usize) -> String + Sync),
+    ) -> anyhow::Result<Self> {
+        anyhow::ensure!(!endpoints.is_empty(), "no endpoint to watch");
         let started = Instant::now();
         let shared = Arc::new(Shared {
             base: Instant::now(),
@@ -117,11 +134,14 @@ impl Watchers {
             expected: AtomicU64::new(u64::MAX),
             all_arrived: Notify::new(),
         });
-        let per_connection = per_connection.max(1);
-        let connections = n.div_ceil(per_connection);
         let mut tasks = JoinSet::new();
         let (closing, closed) = tokio::sync::watch::channel(false);
+        // Fewer streams per connection when spread, so every server gets
+        // some (N = 100 over three daemons: 34, 33, 33).
+        let per_connection = per_connection.min(n.div_ceil(endpoints.len())).max(1);
+        let connections = n.div_ceil(per_connection);
         for c in 0..connections {
+            let endpoint = endpoints[c % endpoints.len()];
             let watchers = c * per_connection..n.min((c + 1) * per_connection);
             match system {
                 System::Cfgd => {

@@ -163,6 +163,15 @@ pub enum Command {
         cfg status\n  \
         CFGD_ENDPOINT=http://127.0.0.1:7980 cfg status -o json")]
     Status(StatusArgs),
+    /// Show which hosts (daemons) and services run which revision.
+    #[command(after_help = "Examples:\n  \
+        cfg fleet\n  \
+        cfg fleet -o json\n  \
+        cfg set --wait=30s PREFECT_TASK_DEFAULT_RETRIES=3   # until the fleet has it\n\n\
+        With the etcd store (cfgd --store etcd://…) every live daemon of the fleet is listed; \
+        with the file store, the one daemon. Services appear once their SDK reports the \
+        revision it applied.")]
+    Fleet(FleetArgs),
     /// Manage profiles.
     #[command(
         alias = "profiles",
@@ -192,6 +201,17 @@ pub struct SetArgs {
         value_name = "NAME=VALUE"
     )]
     pub assignments: Vec<String>,
+    /// Return only once every live host and its services have applied the
+    /// change (at most TIMEOUT, default 60s; such as --wait=30s); name those
+    /// that have not.
+    #[arg(
+        long,
+        value_name = "TIMEOUT",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "60s"
+    )]
+    pub wait: Option<String>,
 }
 
 /// `cfg unset`.
@@ -323,6 +343,10 @@ pub struct RunArgs {
 /// `cfg status`.
 #[derive(Debug, Args)]
 pub struct StatusArgs {}
+
+/// `cfg fleet`.
+#[derive(Debug, Args)]
+pub struct FleetArgs {}
 
 /// `cfg profile …`.
 #[derive(Debug, Subcommand)]

@@ -5,6 +5,7 @@ mod common;
 
 mod connection;
 mod env;
+mod fleet;
 mod history;
 mod prefect_interop;
 mod profile;

@@ -69,6 +69,27 @@ pub enum OpError {
     /// The daemon is shutting down.
     #[error("cfgd is shutting down")]
     ShuttingDown,
+    /// The shared store (etcd) cannot be reached; the change was not made.
+    #[error("the shared store cannot be reached, so the change was not made: {0}")]
+    SharedUnavailable(String),
+    /// The shared store refused the change itself (such as one too large
+    /// for it); the change was not made.
+    #[error("the shared store refused the change, so it was not made: {0}")]
+    SharedRefused(String),
+    /// The change was sent to the shared store but its outcome could not
+    /// be learnt: it may still be applied.
+    #[error(
+        "the change was sent to the shared store, but whether it was applied could not be learnt in time: it may still be applied (cfg history shows it if it was; it was not retried): {0}"
+    )]
+    OutcomeUnknown(String),
+    /// Other daemons kept writing first.
+    #[error(
+        "other daemons wrote to the shared store first {tries} times in a row; the change was not made (try again)"
+    )]
+    Contended {
+        /// Transactions lost.
+        tries: u32,
+    },
 }
 
 /// A request over one of the daemon's limits, or one that is not

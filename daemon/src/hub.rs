@@ -58,6 +58,8 @@ pub(crate) struct View {
     pub(crate) profiles: Arc<ProfilesFile>,
     /// Config files and their errors.
     pub(crate) files: Arc<Vec<FileStatus>>,
+    /// The layers `resolution` was resolved from.
+    pub(crate) layers: crate::core::LayerSet,
 }
 
 /// What a new watcher gets before the live stream.

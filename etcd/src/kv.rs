@@ -50,6 +50,17 @@ impl Range {
         }
     }
 
+    /// Every key from `key` (inclusive) up to `range_end` (exclusive).
+    pub fn between(key: impl Into<Vec<u8>>, range_end: impl Into<Vec<u8>>) -> Self {
+        Self {
+            req: pb::RangeRequest {
+                key: key.into(),
+                range_end: range_end.into(),
+                ..Default::default()
+            },
+        }
+    }
+
     /// Served by the member alone, without a round through the leader: may
     /// be stale, works while the cluster has no leader.
     pub fn serializable(mut self) -> Self {

@@ -69,8 +69,12 @@ pub enum Code {
     ResourceExhausted,
     /// A token is needed (or was wrong).
     Unauthenticated,
-    /// The daemon is shutting down.
+    /// The daemon is shutting down, or its shared store (etcd) cannot be
+    /// reached: the change was not made; the same request may pass later.
     Unavailable,
+    /// The change was sent to the daemon's shared store but its outcome is
+    /// unknown: it may still be applied. Not safe to send again blindly.
+    OutcomeUnknown,
     /// Anything else.
     Other,
 }
@@ -204,8 +208,16 @@ impl Error {
             C::Unauthenticated => Code::Unauthenticated,
             // The daemon says it is shutting down; anything else that is
             // unavailable (refused, reset, timed out) is the transport's.
-            C::Unavailable if details.reason == Some(pb::ErrorReason::ShuttingDown) => {
+            C::Unavailable
+                if matches!(
+                    details.reason,
+                    Some(pb::ErrorReason::ShuttingDown | pb::ErrorReason::SharedStoreUnavailable)
+                ) =>
+            {
                 Code::Unavailable
+            }
+            C::DeadlineExceeded if details.reason == Some(pb::ErrorReason::OutcomeUnknown) => {
+                Code::OutcomeUnknown
             }
             C::Unavailable | C::Unknown | C::Cancelled | C::DeadlineExceeded => {
                 let reason = match std::error::Error::source(&s) {
@@ -334,6 +346,56 @@ mod tests {
             ),
         );
         assert!(!e.is_transient());
+    }
+
+    #[test]
+    fn a_shared_store_refusal_and_an_unknown_outcome_are_the_daemons_words_not_the_transports() {
+        let e = Error::from_status(
+            "http://x",
+            details(
+                tonic::Code::Unavailable,
+                "the shared store cannot be reached",
+                "SHARED_STORE_UNAVAILABLE",
+                vec![],
+            ),
+        );
+        assert!(
+            matches!(
+                e,
+                Error::Rejected {
+                    code: Code::Unavailable,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert!(e.is_transient() && !e.is_unreachable());
+        let e = Error::from_status(
+            "http://x",
+            details(
+                tonic::Code::DeadlineExceeded,
+                "may still be applied",
+                "OUTCOME_UNKNOWN",
+                vec![],
+            ),
+        );
+        assert!(
+            matches!(
+                e,
+                Error::Rejected {
+                    code: Code::OutcomeUnknown,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert!(
+            !e.is_transient(),
+            "an unknown outcome is never retried blindly"
+        );
+        // A deadline of the transport's own stays "unreachable".
+        let e = Error::from_status("http://x", tonic::Status::deadline_exceeded("timeout"));
+        assert!(e.is_unreachable(), "{e:?}");
     }
 
     #[test]

@@ -19,12 +19,12 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 
+use serde::de::IntoDeserializer;
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::{Catalog, Entry};
 use crate::error::{Errors, SettingsError};
-use crate::resolve::{Resolution, Resolved};
-use crate::toml_lines::{KeyLines, line_of};
+use crate::toml_lines::{Lines, line_of};
 use crate::value::{self, Value};
 
 /// Which layer a value comes from, lowest precedence first.
@@ -383,14 +383,17 @@ impl Layer {
     /// each with the file and line.
     pub fn from_toml(catalog: &Catalog, path: &Path, text: &str) -> Result<Self, Errors> {
         let file = path.display().to_string();
-        let table: toml::Table = toml::from_str(text).map_err(|e| SettingsError::Syntax {
+        let syntax = |e: toml::de::Error| SettingsError::Syntax {
             file: file.clone(),
             line: e.span().map(|s| line_of(text, s.start)),
             message: e.message().trim().to_owned(),
-        })?;
-        let lines = KeyLines::new(text);
+        };
+        // One parse that keeps spans: each key's line comes from it, and
+        // each value is taken from it as a `toml::Value`.
+        let table = toml::de::DeTable::parse(text).map_err(syntax)?;
+        let lines = Lines::new(text);
         let mut b = Builder::new(catalog, LayerKind::File);
-        walk_toml(&mut b, &file, &lines, "", &table);
+        walk_toml(&mut b, &file, &lines, "", table.into_inner()).map_err(syntax)?;
         b.finish()
     }
 
@@ -443,59 +446,22 @@ impl Layer {
     }
 }
 
-impl Layer {
-    /// `resolution` with this layer's values in place of every value from a
-    /// layer of the same kind: what the settings would be with another
-    /// profile active (`cfg -p NAME view`), without resolving again from
-    /// every layer.
-    pub fn replacing_in(&self, resolution: &Resolution) -> Resolution {
-        resolution
-            .iter()
-            .map(|r| {
-                let mut given: Vec<Sourced> = r
-                    .value
-                    .clone()
-                    .map(|value| Sourced {
-                        value,
-                        source: r.source.clone(),
-                    })
-                    .into_iter()
-                    .chain(r.shadowed.iter().cloned())
-                    .filter(|s| s.source.layer != self.kind)
-                    .collect();
-                given.extend(self.values.get(&r.name).cloned());
-                // Stable: values of one layer (config files) keep their order.
-                given.sort_by_key(|s| std::cmp::Reverse(s.source.layer));
-                let mut given = given.into_iter();
-                match given.next() {
-                    Some(top) => Resolved {
-                        name: r.name.clone(),
-                        value: Some(top.value),
-                        source: top.source,
-                        shadowed: given.collect(),
-                        secret: r.secret,
-                    },
-                    None => Resolved {
-                        name: r.name.clone(),
-                        value: None,
-                        source: Source::defaults(),
-                        shadowed: Vec::new(),
-                        secret: r.secret,
-                    },
-                }
-            })
-            .collect()
-    }
-}
-
-fn walk_toml(b: &mut Builder<'_>, file: &str, lines: &KeyLines, prefix: &str, table: &toml::Table) {
+fn walk_toml(
+    b: &mut Builder<'_>,
+    file: &str,
+    lines: &Lines,
+    prefix: &str,
+    table: toml::de::DeTable<'_>,
+) -> Result<(), toml::de::Error> {
     for (key, value) in table {
+        let line = lines.at(key.span().start);
+        let key: &str = key.get_ref();
         let path = if prefix.is_empty() {
-            key.clone()
+            key.to_owned()
         } else {
             format!("{prefix}.{key}")
         };
-        let source = Source::file(LayerKind::File, file, lines.get(&path));
+        let source = Source::file(LayerKind::File, file, Some(line));
         let catalog = b.catalog;
         // The nested path counts as the canonical spelling; flat names are
         // accepted at the top level only.
@@ -504,15 +470,17 @@ fn walk_toml(b: &mut Builder<'_>, file: &str, lines: &KeyLines, prefix: &str, ta
             None if prefix.is_empty() => catalog
                 .get(key)
                 .filter(|e| e.names().any(|n| n == key))
-                .map(|e| (e, key.as_str())),
+                .map(|e| (e, key)),
             None => None,
         };
-        match (entry, value) {
+        match (entry, value.into_inner()) {
             (Some((entry, given)), value) => {
-                let parsed = value::from_toml(entry, value);
+                let value =
+                    toml::Value::deserialize(toml::Spanned::new(0..0, value).into_deserializer())?;
+                let parsed = value::from_toml(entry, &value);
                 b.put(entry, given, parsed, source);
             }
-            (None, toml::Value::Table(inner)) => walk_toml(b, file, lines, &path, inner),
+            (None, toml::de::DeValue::Table(inner)) => walk_toml(b, file, lines, &path, inner)?,
             (None, _) => {
                 let suggestion = if prefix.is_empty() {
                     catalog.suggest(key).or_else(|| catalog.suggest_path(&path))
@@ -532,6 +500,7 @@ fn walk_toml(b: &mut Builder<'_>, file: &str, lines: &KeyLines, prefix: &str, ta
             }
         }
     }
+    Ok(())
 }
 
 /// Whether `name` is in Prefect's namespace (a newer Prefect may declare it).

@@ -28,11 +28,12 @@
 //!
 //! # Example
 //! ```
-//! use cfgd_settings::{Catalog, Layer, LayerKind, resolve};
+//! use cfgd_settings::{Catalog, Layer, LayerKind, Layers, resolve};
 //!
 //! let catalog = Catalog::builtin();
 //! let env = Layer::from_env(&catalog, LayerKind::Env, [("PREFECT_TASK_DEFAULT_RETRIES", "3")]).unwrap();
-//! let resolution = resolve(&catalog, &[&Layer::defaults(&catalog), &env]);
+//! let defaults = Layer::defaults(&catalog);
+//! let resolution = resolve(&catalog, &Layers::new().with(&defaults).with(&env));
 //! let retries = resolution.get("PREFECT_TASKS_DEFAULT_RETRIES").unwrap();
 //! assert_eq!(retries.value.as_ref().and_then(|v| v.as_integer()), Some(3));
 //! assert_eq!(retries.source.to_string(), "env PREFECT_TASK_DEFAULT_RETRIES");
@@ -59,5 +60,5 @@ pub use delta::ProfilesDelta;
 pub use error::{Errors, SettingsError};
 pub use layer::{Layer, LayerKind, Source, Sourced};
 pub use profiles::ProfilesFile;
-pub use resolve::{Resolution, Resolved, resolve};
+pub use resolve::{Layers, Resolution, Resolved, resolve};
 pub use value::{Delays, MASK, Value};

@@ -18,7 +18,12 @@ pub(super) fn change_header(c: &Change) -> String {
         (Origin::Rollback, target) => format!("rollback to revision {target}"),
         (origin, detail) => format!("{origin} {detail}"),
     };
-    format!("Revision {} at {}: {what}", c.revision, utc(c.time_ms))
+    let by = if c.host.is_empty() {
+        String::new()
+    } else {
+        format!(" (on host {})", c.host)
+    };
+    format!("Revision {} at {}: {what}{by}", c.revision, utc(c.time_ms))
 }
 
 /// One setting's change: `  NAME: 'old' -> 'new' (from SOURCE)`.
@@ -43,6 +48,7 @@ pub(super) fn change_json(c: &Change, reveal: bool) -> serde_json::Value {
         "time": utc(c.time_ms),
         "origin": c.origin.to_string(),
         "detail": c.detail,
+        "host": (!c.host.is_empty()).then_some(&c.host),
         "changes": c.changes.iter().map(|k| json!({
             "name": k.name,
             "old": shown_json(&k.old, reveal),
@@ -140,6 +146,7 @@ mod tests {
             time_ms: 1_700_000_000_000,
             origin,
             detail: detail.into(),
+            host: String::new(),
             changes: vec![KeyChange {
                 name: "PREFECT_TASKS_DEFAULT_RETRIES".into(),
                 old: Shown::Value(Value::Integer(0)),

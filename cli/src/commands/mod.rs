@@ -5,6 +5,7 @@
 //! once, right before their first call.
 
 mod env;
+mod fleet;
 mod history;
 mod profile;
 mod set;
@@ -107,6 +108,7 @@ pub(crate) fn run(cli: Cli, out: &Printer) -> Result<(), Failure> {
         Command::Env(a) => block_on(env::env(&ctx, a)),
         Command::Run(a) => block_on(env::run(&ctx, a)),
         Command::Status(_) => block_on(status::status(&ctx)),
+        Command::Fleet(_) => block_on(fleet::fleet(&ctx)),
         Command::Profile(p) => block_on(profile::profile(&ctx, p)),
         Command::Completions(a) => {
             if ctx.json() {

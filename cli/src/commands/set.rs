@@ -22,6 +22,11 @@ pub(crate) async fn set(ctx: &Ctx<'_>, args: &SetArgs) -> Result<(), Failure> {
         }],
         words => assign::parse(words).map_err(|e| Failure::message(e.to_string()))?,
     };
+    let timeout = args
+        .wait
+        .as_deref()
+        .map(super::fleet::parse_timeout)
+        .transpose()?;
     let client = ctx.connect().await?;
     let batch: Vec<(String, Assign)> = assignments
         .iter()
@@ -29,9 +34,24 @@ pub(crate) async fn set(ctx: &Ctx<'_>, args: &SetArgs) -> Result<(), Failure> {
         .collect();
     // A refusal reads as Prefect's report (see `Failure::from`).
     let result = client.set(&batch, None).await?;
+    let waited = match timeout {
+        Some(t) => Some(super::fleet::wait(&client, result.revision, t).await?),
+        None => None,
+    };
     if ctx.json() {
-        ctx.out.json(&write_json(&result));
-        return Ok(());
+        let mut doc = write_json(&result);
+        if let Some((fleet, behind)) = &waited {
+            doc["fleet"] = json!({
+                "applied": behind.is_empty(),
+                "hosts": fleet.hosts.len(),
+                "waiting_for": behind,
+            });
+        }
+        ctx.out.json(&doc);
+        return match waited {
+            Some((_, behind)) if !behind.is_empty() => Err(Failure::Reported),
+            _ => Ok(()),
+        };
     }
     for a in &result.applied {
         ctx.out.success(&format!(
@@ -49,7 +69,19 @@ pub(crate) async fn set(ctx: &Ctx<'_>, args: &SetArgs) -> Result<(), Failure> {
     }
     ctx.out
         .success(&format!("Updated profile '{}'.", result.profile));
-    Ok(())
+    match waited {
+        None => Ok(()),
+        Some((fleet, behind)) if behind.is_empty() => {
+            ctx.out.success(&super::fleet::applied_line(&fleet));
+            Ok(())
+        }
+        Some((_, behind)) => Err(Failure::Message(format!(
+            "The change (revision {}) is not applied everywhere within {}:\n  {}",
+            result.revision,
+            args.wait.as_deref().unwrap_or_default(),
+            behind.join("\n  ")
+        ))),
+    }
 }
 
 /// The value of `cfg set NAME` (no `=`): asked for without echo when stdin

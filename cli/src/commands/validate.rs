@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use cfgd_settings::configdir::FileKind;
 use cfgd_settings::{Catalog, ConfigDir, Errors, Layer, ProfilesFile, SettingsError};
 use serde_json::json;
 
@@ -85,24 +86,16 @@ enum Role {
     Profiles,
 }
 
-fn role(path: &Path) -> Role {
-    let name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or_default();
-    let in_catalog_d = path
-        .parent()
-        .and_then(Path::file_name)
-        .is_some_and(|d| d == "catalog.d");
-    if name == ".env" || name.ends_with(".env") {
-        Role::DotEnv
-    } else if name == "catalog.toml" || in_catalog_d {
-        Role::Catalog
-    } else if name == "profiles.toml" {
-        Role::Profiles
-    } else {
-        Role::Values
-    }
+/// The daemon's rule ([`FileKind::classify_file`]), plus `profiles.toml`
+/// named on its own; `None` for a name cfgd never reads (`prod.env`).
+fn role(path: &Path) -> Option<Role> {
+    let profiles = path.file_name().is_some_and(|n| n == "profiles.toml");
+    Some(match FileKind::classify_file(path)? {
+        FileKind::Catalog => Role::Catalog,
+        FileKind::DotEnv => Role::DotEnv,
+        FileKind::Values if profiles => Role::Profiles,
+        FileKind::Values => Role::Values,
+    })
 }
 
 /// The catalogue a `catalog.d` file is added to: its config dir's
@@ -132,7 +125,15 @@ fn check_file(path: &Path, catalog: &Catalog) -> Vec<Issue> {
             return vec![Issue::from_error(path, &err)];
         }
     };
-    match role(path) {
+    let Some(role) = role(path) else {
+        let err = SettingsError::Io {
+            action: "cannot check",
+            path: path.display().to_string(),
+            message: "cfgd reads no file of this name (value files are *.toml, the dotenv file is .env, catalogues are catalog.toml and catalog.d/*.toml)".into(),
+        };
+        return vec![Issue::from_error(path, &err)];
+    };
+    match role {
         Role::Values => Issue::of_layer(path, Layer::from_toml(catalog, path, &text)),
         Role::DotEnv => Issue::of_layer(path, Layer::from_dotenv(catalog, path, &text)),
         Role::Catalog => {
@@ -258,12 +259,20 @@ mod tests {
 
     #[test]
     fn files_are_told_apart_as_the_daemon_does() {
-        assert_eq!(role(Path::new("config/prefect.toml")), Role::Values);
-        assert_eq!(role(Path::new("config/.env")), Role::DotEnv);
-        assert_eq!(role(Path::new("prod.env")), Role::DotEnv);
-        assert_eq!(role(Path::new("config/catalog.toml")), Role::Catalog);
-        assert_eq!(role(Path::new("config/catalog.d/app.toml")), Role::Catalog);
-        assert_eq!(role(Path::new(".cfgd/profiles.toml")), Role::Profiles);
+        assert_eq!(role(Path::new("config/prefect.toml")), Some(Role::Values));
+        assert_eq!(role(Path::new("config/.env")), Some(Role::DotEnv));
+        assert_eq!(
+            role(Path::new("prod.env")),
+            None,
+            "the daemon reads only .env"
+        );
+        assert_eq!(role(Path::new("config/prefect.toml.example")), None);
+        assert_eq!(role(Path::new("config/catalog.toml")), Some(Role::Catalog));
+        assert_eq!(
+            role(Path::new("config/catalog.d/app.toml")),
+            Some(Role::Catalog)
+        );
+        assert_eq!(role(Path::new(".cfgd/profiles.toml")), Some(Role::Profiles));
     }
 
     #[test]

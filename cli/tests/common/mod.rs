@@ -23,9 +23,16 @@ pub(crate) struct Builder {
     token: Option<String>,
     files: Vec<(String, String)>,
     profiles_path: Option<PathBuf>,
+    store: cfgd::store::etcd::StoreConfig,
 }
 
 impl Builder {
+    /// Keeps the profile layer in this store (a fleet's etcd store).
+    pub(crate) fn store(mut self, store: cfgd::store::etcd::StoreConfig) -> Self {
+        self.store = store;
+        self
+    }
+
     /// Adds a variable to the daemon's environment (layer 5).
     pub(crate) fn env(mut self, name: &str, value: &str) -> Self {
         self.env.push((name.to_owned(), value.to_owned()));
@@ -71,6 +78,7 @@ impl Builder {
             env: self.env,
             token: self.token,
             profiles_path: self.profiles_path,
+            store: self.store,
             running: None,
         };
         daemon.serve("127.0.0.1:0");
@@ -90,6 +98,7 @@ pub(crate) struct Daemon {
     env: Vec<(String, String)>,
     token: Option<String>,
     profiles_path: Option<PathBuf>,
+    store: cfgd::store::etcd::StoreConfig,
     running: Option<Running>,
 }
 
@@ -117,6 +126,7 @@ impl Daemon {
         config.token = self.token.clone();
         config.profiles_path = self.profiles_path.clone();
         config.debounce = Duration::from_millis(20);
+        config.store = self.store.clone();
         let addr: cfgd::ListenAddr = addr.parse().expect("a loopback address");
         let listener = self
             .rt

@@ -203,6 +203,16 @@ impl OpError {
                 (Code::FailedPrecondition, R::ProfilesFileInvalid, meta(&[]))
             }
             OpError::ShuttingDown => (Code::Unavailable, R::ShuttingDown, meta(&[])),
+            // Not applied; the same request may pass once etcd is back.
+            OpError::SharedUnavailable(_) => {
+                (Code::Unavailable, R::SharedStoreUnavailable, meta(&[]))
+            }
+            OpError::SharedRefused(_) => (Code::FailedPrecondition, R::Store, meta(&[])),
+            // The guide's DEADLINE_EXCEEDED: "the operation may have
+            // completed successfully" — never UNAVAILABLE, whose clients
+            // retry it.
+            OpError::OutcomeUnknown(_) => (Code::DeadlineExceeded, R::OutcomeUnknown, meta(&[])),
+            OpError::Contended { .. } => (Code::Aborted, R::RevisionConflict, meta(&[])),
         }
     }
 }

@@ -113,6 +113,7 @@ fn origin(o: Origin) -> pb::Origin {
         Origin::Rollback => pb::Origin::Rollback,
         Origin::Startup => pb::Origin::Startup,
         Origin::ProfilesFile => pb::Origin::ProfilesFile,
+        Origin::SharedState => pb::Origin::SharedState,
     }
 }
 
@@ -153,6 +154,7 @@ pub(crate) fn change(r: &Record, names: Option<&[String]>, mask: Mask) -> Option
         origin: origin(r.origin) as i32,
         detail: r.detail.clone(),
         changes,
+        host: r.host.clone().unwrap_or_default(),
     })
 }
 

@@ -11,9 +11,11 @@
 //! - `convert` — settings-model types to wire types.
 //! - `responses` — the answers, from the view or a write's outcome.
 //! - `watch` — one watch stream.
+//! - `fleet` — `Ack` and `Fleet`, and the store's part of `Status`.
 
 mod auth;
 pub(crate) mod convert;
+mod fleet;
 mod limits;
 mod mask;
 mod names;
@@ -34,7 +36,7 @@ pub(crate) use auth::Auth;
 pub(crate) use limits::MessageLimit;
 
 use crate::config::Limits;
-use crate::core::Input;
+use crate::core::{Input, ProfileChange};
 use crate::error::{self, OpError};
 use crate::hub::Hub;
 use crate::writer::{Op, Outcome, WriterHandle};
@@ -54,6 +56,10 @@ pub(crate) struct Info {
     pub(crate) profiles_path: String,
     /// Start time, ms since the Unix epoch.
     pub(crate) started_ms: i64,
+    /// The config-dir reload loop.
+    pub(crate) reload: tokio::sync::watch::Receiver<crate::reload::ReloadStatus>,
+    /// Open connections and their limits.
+    pub(crate) connections: Arc<crate::transport::Connections>,
 }
 
 /// The service.
@@ -66,6 +72,7 @@ pub(crate) struct SettingsService {
     names: Resolver,
     shutdown: CancellationToken,
     info: Arc<Info>,
+    fleet: Arc<crate::fleet::Fleet>,
 }
 
 /// The default number of history records returned.
@@ -83,6 +90,7 @@ impl SettingsService {
         limits: Limits,
         shutdown: CancellationToken,
         info: Info,
+        fleet: Arc<crate::fleet::Fleet>,
     ) -> Self {
         Self {
             hub,
@@ -92,6 +100,7 @@ impl SettingsService {
             names: Resolver::new(),
             shutdown,
             info: Arc::new(info),
+            fleet,
         }
     }
 
@@ -154,20 +163,10 @@ impl SettingsService {
 
     async fn profile_op(
         &self,
-        detail: String,
         expected: Option<u64>,
-        change: impl FnOnce(&mut cfgd_settings::ProfilesFile) -> Result<(), SettingsError>
-        + Send
-        + 'static,
+        change: ProfileChange,
     ) -> Result<Outcome, Status> {
-        Ok(self
-            .writer
-            .run(Op::Profile {
-                detail,
-                expected,
-                change: Box::new(change),
-            })
-            .await?)
+        Ok(self.writer.run(Op::Profile { expected, change }).await?)
     }
 }
 
@@ -190,11 +189,10 @@ impl pb::settings_server::Settings for SettingsService {
             .names
             .canonical(&view.catalog, std::slice::from_ref(name))
             .await?;
-        let resolution =
-            profile_view::with_profile(&view, &view.resolution, &request.get_ref().profile)?;
+        let view = profile_view::as_if_active(view, &request.get_ref().profile)?;
         let r = canonical
             .first()
-            .and_then(|n| resolution.get(n))
+            .and_then(|n| view.resolution.get(n))
             // The resolution holds every entry of its view's catalogue.
             .ok_or_else(|| {
                 OpError::Invalid(vec![SettingsError::UnknownName {
@@ -327,6 +325,13 @@ impl pb::settings_server::Settings for SettingsService {
         );
         let req = request.into_inner();
         let names = self.filter(&req.names).await?;
+        let instance = if req.instance.is_empty() {
+            None
+        } else {
+            limits::name(&self.limits, "a service name", &req.service).map_err(OpError::from)?;
+            limits::name(&self.limits, "an instance name", &req.instance).map_err(OpError::from)?;
+            self.fleet.services.stream(&req.service, &req.instance)
+        };
         let stream = watch::open(
             self.hub.clone(),
             req.after_revision,
@@ -334,6 +339,7 @@ impl pb::settings_server::Settings for SettingsService {
             names,
             mask,
             self.shutdown.clone(),
+            instance,
         );
         Ok(Response::new(Box::pin(stream)))
     }
@@ -386,14 +392,11 @@ impl pb::settings_server::Settings for SettingsService {
         self.auth.check(&request, "create a profile")?;
         let req = request.into_inner();
         limits::name(&self.limits, PROFILE, &req.name).map_err(OpError::from)?;
-        let (name, from) = (req.name.clone(), req.from.clone());
-        let detail = match &from {
-            Some(f) => format!("create {name} from {f}"),
-            None => format!("create {name}"),
+        let change = ProfileChange::Create {
+            name: req.name.clone(),
+            from: req.from.clone(),
         };
-        let outcome = self
-            .profile_op(detail, None, move |p| p.create(&name, from.as_deref()))
-            .await?;
+        let outcome = self.profile_op(None, change).await?;
         Ok(Response::new(pb::CreateProfileResponse {
             name: req.name,
             active: outcome.view.active_profile.clone(),
@@ -407,11 +410,8 @@ impl pb::settings_server::Settings for SettingsService {
         self.auth.check(&request, "switch profiles")?;
         let req = request.into_inner();
         limits::name(&self.limits, PROFILE, &req.name).map_err(OpError::from)?;
-        let name = req.name.clone();
         let outcome = self
-            .profile_op(format!("use {name}"), req.expected_revision, move |p| {
-                p.use_profile(&name)
-            })
+            .profile_op(req.expected_revision, ProfileChange::Use(req.name.clone()))
             .await?;
         let names = responses::changed_names(&outcome);
         Ok(Response::new(
@@ -426,9 +426,8 @@ impl pb::settings_server::Settings for SettingsService {
         self.auth.check(&request, "delete a profile")?;
         let req = request.into_inner();
         limits::name(&self.limits, PROFILE, &req.name).map_err(OpError::from)?;
-        let name = req.name.clone();
         let outcome = self
-            .profile_op(format!("delete {name}"), None, move |p| p.delete(&name))
+            .profile_op(None, ProfileChange::Delete(req.name.clone()))
             .await?;
         Ok(Response::new(pb::DeleteProfileResponse {
             name: req.name,
@@ -444,12 +443,11 @@ impl pb::settings_server::Settings for SettingsService {
         let req = request.into_inner();
         limits::name(&self.limits, PROFILE, &req.from).map_err(OpError::from)?;
         limits::name(&self.limits, PROFILE, &req.to).map_err(OpError::from)?;
-        let (from, to) = (req.from.clone(), req.to.clone());
-        let outcome = self
-            .profile_op(format!("rename {from} to {to}"), None, move |p| {
-                p.rename(&from, &to)
-            })
-            .await?;
+        let change = ProfileChange::Rename {
+            from: req.from.clone(),
+            to: req.to.clone(),
+        };
+        let outcome = self.profile_op(None, change).await?;
         Ok(Response::new(pb::RenameProfileResponse {
             name: req.to,
             active: outcome.view.active_profile.clone(),
@@ -476,7 +474,36 @@ impl pb::settings_server::Settings for SettingsService {
         &self,
         _request: Request<pb::StatusRequest>,
     ) -> Result<Response<pb::StatusResponse>, Status> {
-        Ok(Response::new(responses::status(&self.hub, &self.info)))
+        let mut status = responses::status(&self.hub, &self.info);
+        status.store = Some(fleet::store(self.fleet.state.get()));
+        Ok(Response::new(status))
+    }
+
+    async fn ack(
+        &self,
+        request: Request<pb::AckRequest>,
+    ) -> Result<Response<pb::AckResponse>, Status> {
+        let req = request.into_inner();
+        limits::name(&self.limits, "a service name", &req.service).map_err(OpError::from)?;
+        limits::name(&self.limits, "an instance name", &req.instance).map_err(OpError::from)?;
+        if req.service.is_empty() || req.instance.is_empty() {
+            return Err(OpError::Limit(crate::error::Limit::EmptyBatch).into());
+        }
+        self.fleet.services.ack(
+            &req.service,
+            &req.instance,
+            req.revision,
+            req.epoch,
+            crate::writer::now_ms(),
+        );
+        Ok(Response::new(pb::AckResponse {}))
+    }
+
+    async fn fleet(
+        &self,
+        _request: Request<pb::FleetRequest>,
+    ) -> Result<Response<pb::FleetResponse>, Status> {
+        Ok(Response::new(fleet::fleet(self.fleet.view().await)))
     }
 
     async fn catalog(

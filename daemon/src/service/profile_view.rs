@@ -1,38 +1,40 @@
 //! Reads and writes "as if profile P were active" (`cfg -p NAME`, Prefect's
-//! `--profile`): the resolution with another profile's values in place of
-//! the active one's.
+//! `--profile`): the same layers resolved again with P's values in place of
+//! the active profile's — through `cfgd_settings::resolve`, the one
+//! layering function.
 
 use std::sync::Arc;
 
-use cfgd_settings::{Resolution, SettingsError};
+use cfgd_settings::{Layer, ProfilesFile, Resolution, SettingsError, resolve};
 
+use crate::core::LayerSet;
 use crate::error::OpError;
 use crate::hub::View;
 use crate::writer::Outcome;
 
-/// `resolution` as it would be with `profile` active; itself for the
-/// active profile or an empty name.
+/// What `layers` resolve to with `profile`'s values (from `profiles`) in
+/// place of the active profile's.
 ///
 /// # Errors
 /// A profile that does not exist.
-pub(crate) fn with_profile(
-    view: &View,
-    resolution: &Arc<Resolution>,
+fn resolved_with(
+    layers: &LayerSet,
+    profiles: &ProfilesFile,
     profile: &str,
 ) -> Result<Arc<Resolution>, OpError> {
-    if profile.is_empty() || profile == view.active_profile {
-        return Ok(resolution.clone());
-    }
-    let values = view
-        .profiles
+    let values = profiles
         .profiles
         .get(profile)
         .ok_or_else(|| OpError::Settings(SettingsError::ProfileNotFound(profile.to_owned())))?;
-    let (layer, _) = cfgd_settings::Layer::from_profile_lenient(&view.catalog, profile, values);
-    Ok(Arc::new(layer.replacing_in(resolution)))
+    let (other, _) = Layer::from_profile_lenient(layers.catalog(), profile, values);
+    Ok(Arc::new(resolve(
+        layers.catalog(),
+        &layers.layers().replacing(&other),
+    )))
 }
 
-/// `view` as it would be with `profile` active (itself for the active one).
+/// `view` as it would be with `profile` active (itself for the active
+/// profile or an empty name).
 ///
 /// # Errors
 /// A profile that does not exist.
@@ -41,7 +43,7 @@ pub(crate) fn as_if_active(view: Arc<View>, profile: &str) -> Result<Arc<View>, 
         return Ok(view);
     }
     let mut other = (*view).clone();
-    other.resolution = with_profile(&view, &view.resolution, profile)?;
+    other.resolution = resolved_with(&view.layers, &view.profiles, profile)?;
     other.active_profile = profile.to_owned();
     Ok(Arc::new(other))
 }
@@ -55,8 +57,10 @@ pub(crate) fn in_profile(
     mut outcome: Outcome,
     profile: Option<String>,
 ) -> Result<Outcome, OpError> {
-    if let Some(profile) = profile {
-        outcome.resolution = with_profile(&outcome.view, &outcome.resolution, &profile)?;
+    if let Some(profile) = profile
+        && profile != outcome.profile
+    {
+        outcome.resolution = resolved_with(&outcome.layers, &outcome.view.profiles, &profile)?;
         outcome.profile = profile;
     }
     Ok(outcome)

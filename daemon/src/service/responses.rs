@@ -224,6 +224,9 @@ pub(crate) fn status(hub: &Hub, info: &Info) -> pb::StatusResponse {
         watchers: hub.watchers(),
         started_unix_ms: info.started_ms,
         settings: view.resolution.len() as u32,
+        reload: Some(info.reload.borrow().to_pb()),
+        connections: Some(info.connections.to_pb()),
+        store: None,
     }
 }
 

@@ -26,6 +26,9 @@ struct State {
     names: Option<Vec<String>>,
     mask: Mask,
     shutdown: CancellationToken,
+    /// The service instance this stream belongs to (listed in the fleet
+    /// while it is open).
+    _instance: Option<crate::fleet::services::Stream>,
 }
 
 impl Drop for State {
@@ -77,6 +80,7 @@ pub(super) fn open(
     names: Option<Vec<String>>,
     mask: Mask,
     shutdown: CancellationToken,
+    instance: Option<crate::fleet::services::Stream>,
 ) -> impl Stream<Item = Result<pb::WatchResponse, Status>> + Send + 'static {
     let (start, rx) = hub.subscribe(after, epoch);
     hub.watcher_delta(true);
@@ -89,6 +93,7 @@ pub(super) fn open(
         names,
         mask,
         shutdown,
+        _instance: instance,
     };
     match start {
         Start::Resync(reason, view) => state.resync(reason, &view),
@@ -168,6 +173,7 @@ mod tests {
             detail: String::new(),
             changes: Vec::new(),
             profiles: Default::default(),
+            host: None,
         })
     }
 
@@ -187,6 +193,7 @@ mod tests {
             None,
             Mask::HIDE,
             CancellationToken::new(),
+            None,
         ));
         assert_eq!(hub.watchers(), 1);
         for rev in 1..=5 {
@@ -215,7 +222,7 @@ mod tests {
     async fn a_cancelled_token_ends_the_stream() {
         let (_d, hub, _view) = hub(4);
         let token = CancellationToken::new();
-        let mut stream = Box::pin(open(hub, None, None, None, Mask::HIDE, token.clone()));
+        let mut stream = Box::pin(open(hub, None, None, None, Mask::HIDE, token.clone(), None));
         assert!(stream.next().await.is_some(), "the initial snapshot");
         token.cancel();
         assert!(stream.next().await.is_none());

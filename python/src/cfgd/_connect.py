@@ -23,8 +23,12 @@ DEFAULT_ENDPOINT = "http://127.0.0.1:7979"
 # up to two minutes of reconnect backoff.
 _CHANNEL_OPTIONS = [
     ("grpc.initial_reconnect_backoff_ms", 100),
-    ("grpc.min_reconnect_backoff_ms", 100),
-    ("grpc.max_reconnect_backoff_ms", 1000),
+    # grpc-core also takes this as each connection attempt's timeout (its
+    # "min connect timeout"): at 100 ms a busy machine's daemon could not
+    # finish the HTTP/2 handshake in time ("connection attempt timed out
+    # before receiving SETTINGS frame"). Reconnects still start after 100 ms.
+    ("grpc.min_reconnect_backoff_ms", 5000),
+    ("grpc.max_reconnect_backoff_ms", 5000),
     # Answers can be large (a snapshot of a big catalogue).
     ("grpc.max_receive_message_length", -1),
 ]

@@ -262,6 +262,7 @@ mod tests {
                 origin: Origin::Set,
                 detail: String::new(),
                 changes: Vec::new(),
+                host: String::new(),
             },
         }
     }

@@ -271,6 +271,8 @@ pub enum Origin {
     Startup,
     /// `profiles.toml` was edited outside cfgd (by Prefect or by hand).
     ProfilesFile,
+    /// The shared store's profiles taken in whole (etcd store).
+    SharedState,
     /// Something newer than this SDK knows.
     Unknown,
 }
@@ -285,6 +287,7 @@ impl fmt::Display for Origin {
             Origin::Rollback => "rollback",
             Origin::Startup => "startup",
             Origin::ProfilesFile => "profiles-file",
+            Origin::SharedState => "shared-state",
             Origin::Unknown => "unknown",
         })
     }
@@ -320,6 +323,9 @@ pub struct Change {
     pub detail: String,
     /// What changed.
     pub changes: Vec<KeyChange>,
+    /// The daemon (host id) that made a shared change (etcd store); empty
+    /// otherwise.
+    pub host: String,
 }
 
 impl From<pb::Change> for Change {
@@ -335,9 +341,11 @@ impl From<pb::Change> for Change {
                 pb::Origin::Rollback => Origin::Rollback,
                 pb::Origin::Startup => Origin::Startup,
                 pb::Origin::ProfilesFile => Origin::ProfilesFile,
+                pb::Origin::SharedState => Origin::SharedState,
                 pb::Origin::Unspecified => Origin::Unknown,
             },
             detail: c.detail,
+            host: c.host,
             changes: c
                 .changes
                 .into_iter()
@@ -516,6 +524,39 @@ pub struct Status {
     pub started_ms: i64,
     /// How many settings are declared.
     pub settings: u32,
+    /// The config-dir reload loop.
+    pub reload: ReloadState,
+    /// Client connections and their limit.
+    pub connections: Connections,
+    /// The store and its state.
+    pub store: super::fleet::StoreStatus,
+}
+
+/// The daemon's config-dir reload loop, as status shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReloadState {
+    /// Re-reads of the config dir since the daemon started.
+    pub reloads: u64,
+    /// Why the config files as last read are not in force (the daemon keeps
+    /// retrying); `None` when they are.
+    pub error: Option<String>,
+    /// Attempts that failed so far.
+    pub failed_attempts: u32,
+    /// When the next attempt is due, ms since the Unix epoch (0: none).
+    pub next_attempt_ms: i64,
+}
+
+/// The daemon's client connections, as status shows them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Connections {
+    /// Open now.
+    pub open: u32,
+    /// The most the daemon accepts at once.
+    pub limit: u32,
+    /// Refused at the limit since the daemon started.
+    pub refused: u64,
+    /// Closed after being idle (no stream open) for the idle timeout.
+    pub closed_idle: u64,
 }
 
 impl From<pb::StatusResponse> for Status {
@@ -551,6 +592,25 @@ impl From<pb::StatusResponse> for Status {
             watchers: s.watchers,
             started_ms: s.started_unix_ms,
             settings: s.settings,
+            reload: s
+                .reload
+                .map(|r| ReloadState {
+                    reloads: r.reloads,
+                    error: (!r.error.is_empty()).then_some(r.error),
+                    failed_attempts: r.failed_attempts,
+                    next_attempt_ms: r.next_attempt_unix_ms,
+                })
+                .unwrap_or_default(),
+            connections: s
+                .connections
+                .map(|c| Connections {
+                    open: c.open,
+                    limit: c.limit,
+                    refused: c.refused,
+                    closed_idle: c.closed_idle,
+                })
+                .unwrap_or_default(),
+            store: s.store.map(Into::into).unwrap_or_default(),
         }
     }
 }
