@@ -44,8 +44,8 @@
 mod authority;
 pub mod config;
 mod core;
-mod dirwatch;
 pub mod daemon_config;
+mod dirwatch;
 pub mod error;
 mod fleet;
 mod http;

@@ -84,11 +84,12 @@ pub(crate) trait Apply: Send + Sync + 'static {
 
 impl Apply for WriterHandle {
     async fn apply(&self, dir: Arc<ConfigDir>, detail: String) -> Result<(), OpError> {
-        let answer = self.run(Op::Reload {
-            dir: dir.clone(),
-            detail,
-        })
-        .await;
+        let answer = self
+            .run(Op::Reload {
+                dir: dir.clone(),
+                detail,
+            })
+            .await;
         crate::metrics::reload(crate::metrics::reload_outcome(&dir, &answer));
         answer.map(drop)
     }

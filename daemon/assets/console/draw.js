@@ -9,6 +9,7 @@ const SVG = "http://www.w3.org/2000/svg";
 const ORIGINS = [
   ["set", "set"], ["unset", "unset"], ["file", "file"], ["profile", "profile"],
   ["rollback", "rollback"], ["startup", "start-up"], ["profiles_file", "profiles file"],
+  ["shared_state", "the fleet"],
 ];
 
 function el(name, attrs, text) {

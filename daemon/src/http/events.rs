@@ -147,6 +147,8 @@ pub(super) async fn events(
         epoch: resume.map(|(e, _)| e),
         names: Vec::new(),
         reveal_secrets: false,
+        // The console is a viewer, not a service: it never reports an ack.
+        ..pb::WatchRequest::default()
     };
     // Only the token travels on; nothing else of the caller's headers.
     let mut auth = HeaderMap::new();

@@ -110,6 +110,7 @@ fn origin(o: i32) -> &'static str {
         pb::Origin::Rollback => "rollback",
         pb::Origin::Startup => "startup",
         pb::Origin::ProfilesFile => "profiles_file",
+        pb::Origin::SharedState => "shared_state",
         pb::Origin::Unspecified => "unknown",
     }
 }
