@@ -4,7 +4,6 @@
 //! condition, suggested delays, the budget).
 
 use std::fmt;
-use std::sync::Arc;
 
 use cfgd_settings::Delays;
 
@@ -86,7 +85,7 @@ pub(crate) trait Kind {
     fn draw_jitter(owner: &Self::Owner, base: f64, factor: f64) -> f64;
 
     /// The per-name budget (tasks only).
-    fn budget(owner: &Self::Owner) -> Option<Arc<RetryBudget>>;
+    fn budget(owner: &Self::Owner) -> Option<&RetryBudget>;
 
     /// The delay the error suggests, if the owner knows how to read one.
     fn suggested(owner: &Self::Owner, error: &Self::Err) -> Option<SuggestedDelay>;
