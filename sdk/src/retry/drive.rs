@@ -12,7 +12,7 @@ use futures_util::FutureExt;
 use tracing::Instrument;
 
 use super::context::{self, Context, Tokens};
-use super::engine::{Engine, Step};
+use super::engine::{Engine, Invalid, Step};
 use super::error::RunError;
 use super::flow::{Flow, FlowKind};
 use super::kind::{Kind, RunKind};
@@ -32,29 +32,37 @@ pub(crate) struct Attempt {
     pub(crate) context: Option<Context>,
 }
 
-/// A started run: its engine, the tokens it obeys, its span, and the
+/// A run as it starts: its engine (or, when a parameter is invalid, its
+/// record ended `Failed`, and why), the tokens it obeys, its span, and the
 /// contexts it runs in and sets.
+///
+/// The loops keep it where [`start`] built it and borrow its parts: it is
+/// a few hundred bytes, and each move of it cost about as much as a clock
+/// read.
 struct Started<K: Kind> {
-    engine: Engine<K>,
+    engine: Result<Engine<K>, Invalid<K::Run>>,
     tokens: Tokens,
     span: tracing::Span,
     outer: Context,
     inner: Option<Context>,
 }
 
-fn start<K: Kind>(owner: &K::Owner) -> Result<Started<K>, Finished<K, ()>>
+fn start<K: Kind>(owner: &K::Owner) -> Started<K>
 where
     K::Err: fmt::Debug + fmt::Display,
 {
     let outer = context::current().unwrap_or_default();
-    let engine = match Engine::<K>::begin(owner, &outer) {
-        Ok(engine) => engine,
-        Err(invalid) => {
-            let (run, error) = *invalid;
-            return Err((run, Err(RunError::Invalid(error))));
-        }
+    let engine = Engine::<K>::begin(owner, &outer);
+    let Ok(started) = &engine else {
+        return Started {
+            engine,
+            tokens: Tokens::default(),
+            span: tracing::Span::none(),
+            outer,
+            inner: None,
+        };
     };
-    let core = engine.run.core();
+    let core = started.run.core();
     let span = match K::KIND {
         RunKind::Task => tracing::info_span!(
             target: "cfgd_sdk::retry", "task_run",
@@ -69,25 +77,38 @@ where
         span.record("revision", revision);
     }
     let own = K::params(owner).cancel.clone();
-    let inner = K::inner_context(&engine.run, &outer, own.as_ref());
+    let inner = K::inner_context(&started.run, &outer, own.as_ref());
     let tokens = Tokens {
         own,
         ambient: outer.cancel.clone(),
     };
-    Ok(Started {
+    Started {
         engine,
         tokens,
         span,
         outer,
         inner,
-    })
+    }
 }
 
-fn never_started<K: Kind, T>((run, error): Finished<K, ()>) -> Finished<K, T> {
-    (
-        run,
-        error.map(|()| unreachable!("a run that never started has no value")),
-    )
+impl<K: Kind> Started<K> {
+    /// The record of a run that never started, ended `Failed`.
+    fn never_started<T>(self) -> Finished<K, T> {
+        let Err(invalid) = self.engine else {
+            unreachable!("only an invalid run never starts")
+        };
+        let (run, error) = *invalid;
+        (run, Err(RunError::Invalid(error)))
+    }
+
+    /// The record of a run that ran, once it has ended with `result`.
+    fn finish<T>(self, result: Result<T, RunError<K::Err>>) -> Finished<K, T> {
+        let Ok(Engine { run, .. }) = self.engine else {
+            unreachable!("a run that ran has its engine")
+        };
+        K::report(&run, &self.outer);
+        (run, result)
+    }
 }
 
 /// The async attempt loop.
@@ -98,18 +119,20 @@ where
     A: Fn(Attempt) -> AF,
     AF: Future<Output = Result<T, Failure<K::Err>>>,
 {
+    let mut started = start::<K>(owner);
     let Started {
-        mut engine,
+        engine,
         tokens,
         span,
-        outer,
         inner,
-    } = match start::<K>(owner) {
-        Ok(started) => started,
-        Err(never) => return never_started::<K, T>(never),
+        ..
+    } = &mut started;
+    let Ok(engine) = engine else {
+        return started.never_started();
     };
+    let span = std::mem::replace(span, tracing::Span::none());
     let watched = tokens.any();
-    let timeout = engine.timeout;
+    let timeout = K::params(owner).timeout();
     let this = || Attempt {
         timeout,
         kind: K::KIND,
@@ -168,8 +191,7 @@ where
     }
     .instrument(span)
     .await;
-    K::report(&engine.run, &outer);
-    (engine.run, result)
+    started.finish(result)
 }
 
 /// The blocking attempt loop (no runtime needed).
@@ -181,17 +203,18 @@ where
     K: Kind,
     K::Err: fmt::Debug + fmt::Display,
 {
+    let mut started = start::<K>(owner);
     let Started {
-        mut engine,
+        engine,
         tokens,
         span,
-        outer,
         inner,
-    } = match start::<K>(owner) {
-        Ok(started) => started,
-        Err(never) => return never_started::<K, T>(never),
+        ..
+    } = &mut started;
+    let Ok(engine) = engine else {
+        return started.never_started();
     };
-    let timeout = engine.timeout;
+    let timeout = K::params(owner).timeout();
     let this = || Attempt {
         timeout,
         kind: K::KIND,
@@ -228,8 +251,7 @@ where
             }
         }
     });
-    K::report(&engine.run, &outer);
-    (engine.run, result)
+    started.finish(result)
 }
 
 /// Polls `fut` to completion on this thread, parking between polls (an
@@ -261,11 +283,18 @@ where
     Fut: Future<Output = R>,
     R: IntoAttempt<T, E>,
 {
+    // Only what is needed after the await is kept in the future.
+    let Attempt {
+        timeout,
+        kind,
+        context,
+    } = this;
+    drop(context);
     let fut = match catch_unwind(AssertUnwindSafe(f)) {
         Ok(fut) => AssertUnwindSafe(fut).catch_unwind(),
         Err(panic) => return Err(Failure::Panic(panic_message(&*panic))),
     };
-    let caught = match this.timeout {
+    let caught = match timeout {
         None => Ok(fut.await),
         Some(t) => tokio::time::timeout(t.limit, fut).await.map_err(|_| t),
     };
@@ -273,10 +302,25 @@ where
         Ok(Ok(output)) => output.into_attempt().map_err(Failure::from),
         Ok(Err(panic)) => Err(Failure::Panic(panic_message(&*panic))),
         Err(t) => Err(Failure::Timeout(TimeoutError {
-            kind: this.kind,
+            kind,
             seconds: t.seconds,
         })),
     }
+}
+
+/// One async attempt of a flow: [`attempt_async`] inside the flow's
+/// context.
+fn flow_attempt<F, Fut, R, T, E>(
+    f: &F,
+    mut this: Attempt,
+) -> impl Future<Output = Result<T, Failure<E>>>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = R>,
+    R: IntoAttempt<T, E>,
+{
+    let context = this.context.take().expect("a flow attempt has its context");
+    context::scope(context, attempt_async(f, this))
 }
 
 /// One sync attempt: panics caught; a late return counts as a timeout.
@@ -320,7 +364,11 @@ impl<E: fmt::Debug + fmt::Display> Task<E> {
         F: Fn() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        self.run_with_history(f).await.1
+        // Not through `run_with_history`: each layer of future copies the
+        // whole run's state once more.
+        drive::<TaskKind<E>, _, _, _>(self, |this| attempt_async(&f, this))
+            .await
+            .1
     }
 
     /// [`Task::run`], also returning the [`TaskRun`] with its states.
@@ -356,7 +404,11 @@ impl<E: fmt::Debug + fmt::Display> Task<E> {
     where
         F: Fn() -> Result<T, E>,
     {
-        self.run_sync_with_history(f).await.1
+        drive::<TaskKind<E>, _, _, _>(self, |this| {
+            std::future::ready(attempt_sync(&f, this, tokio_now))
+        })
+        .await
+        .1
     }
 
     /// [`Task::run_sync`], also returning the [`TaskRun`].
@@ -414,7 +466,9 @@ impl Flow {
         Fut: Future<Output = Result<T, E>>,
         E: fmt::Debug + fmt::Display,
     {
-        self.run_with_history(f).await.1
+        drive::<FlowKind<E>, _, _, _>(self, |this| flow_attempt(&f, this))
+            .await
+            .1
     }
 
     /// [`Flow::run`], also returning the [`FlowRun`] with its states and
@@ -425,11 +479,7 @@ impl Flow {
         Fut: Future<Output = Result<T, E>>,
         E: fmt::Debug + fmt::Display,
     {
-        drive::<FlowKind<E>, _, _, _>(self, |mut this| {
-            let context = this.context.take().expect("a flow attempt has its context");
-            context::scope(context, attempt_async(&f, this))
-        })
-        .await
+        drive::<FlowKind<E>, _, _, _>(self, |this| flow_attempt(&f, this)).await
     }
 
     /// Runs the sync function `f` as one flow run, blocking the current

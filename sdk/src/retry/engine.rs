@@ -23,7 +23,6 @@ use super::error::{ConfigError, PyFloat, RunError};
 use super::kind::{Consult, Kind, RunKind, describe};
 use super::log::{self, Origin};
 use super::outcome::Failure;
-use super::params::Timeout;
 use super::run::{Policy, Record, RunCore};
 use super::state::{State, StateName};
 
@@ -40,12 +39,10 @@ pub(crate) enum Step<T, E> {
 /// One run in progress.
 pub(crate) struct Engine<K: Kind> {
     pub(crate) run: K::Run,
-    jitter: Option<f64>,
-    /// The budget's settings, when the run draws its retries from the
-    /// owner's budget (which the owner keeps: nothing to count per run).
+    /// When the run draws its retries from the owner's budget (which the
+    /// owner keeps: nothing to count per run).
     budget: Option<Budgeted>,
     max_suggested: Duration,
-    pub(crate) timeout: Option<Timeout>,
     /// Retries started so far.
     retried: u32,
     /// When the next attempt starts, if already known (a zero-delay retry
@@ -136,10 +133,8 @@ where
         });
         Ok(Self {
             run,
-            jitter,
             budget,
             max_suggested,
-            timeout: params.timeout.as_ref().ok().copied().flatten(),
             retried: 0,
             next_start: None,
         })
@@ -274,7 +269,7 @@ where
             return (delay, Origin::Suggested { suggested, clamped });
         }
         let base = self.run.core().policy.retry_delay.for_retry(k);
-        let delay = match (K::KIND, self.jitter) {
+        let delay = match (K::KIND, self.run.core().policy.retry_jitter_factor) {
             (RunKind::Flow, _) => base.trunc(),
             (RunKind::Task, Some(c)) if c > 0.0 && base > 0.0 => K::draw_jitter(owner, base, c),
             (RunKind::Task, _) => base,

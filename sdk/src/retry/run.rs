@@ -78,6 +78,7 @@ impl History {
         }
     }
 
+    #[inline]
     pub(crate) fn push(&mut self, state: State) {
         debug_assert!(!self.current().is_final(), "a run ends once");
         if state.state_type() == super::state::StateType::Running {
@@ -86,6 +87,7 @@ impl History {
         self.states.push(state);
     }
 
+    #[inline]
     pub(crate) fn current(&self) -> &State {
         self.states.last().expect("a history starts with Pending")
     }
