@@ -24,12 +24,13 @@ use super::task::{Task, TaskKind};
 
 type Finished<K, T> = (<K as Kind>::Run, Result<T, RunError<<K as Kind>::Err>>);
 
-/// What one attempt runs with: its timeout and, for a flow, the context
-/// its tasks see.
+/// What one attempt runs with: its timeout and kind. A flow's attempt is
+/// also lent the context its tasks see (a task's is lent none), so a task
+/// attempt carries nothing it has to drop.
+#[derive(Clone, Copy)]
 pub(crate) struct Attempt {
     pub(crate) timeout: Option<Timeout>,
     pub(crate) kind: RunKind,
-    pub(crate) context: Option<Context>,
 }
 
 /// A run as it starts: its engine (or, when a parameter is invalid, its
@@ -102,6 +103,7 @@ impl<K: Kind> Started<K> {
     }
 
     /// The record of a run that ran, once it has ended with `result`.
+    #[inline(always)]
     fn finish<T>(self, result: Result<T, RunError<K::Err>>) -> Finished<K, T> {
         let Ok(Engine { run, .. }) = self.engine else {
             unreachable!("a run that ran has its engine")
@@ -116,7 +118,7 @@ pub(crate) async fn drive<K, T, A, AF>(owner: &K::Owner, attempt: A) -> Finished
 where
     K: Kind,
     K::Err: fmt::Debug + fmt::Display,
-    A: Fn(Attempt) -> AF,
+    A: Fn(Attempt, Option<&Context>) -> AF,
     AF: Future<Output = Result<T, Failure<K::Err>>>,
 {
     let mut started = start::<K>(owner);
@@ -132,11 +134,9 @@ where
     };
     let span = std::mem::replace(span, tracing::Span::none());
     let watched = tokens.any();
-    let timeout = K::params(owner).timeout();
-    let this = || Attempt {
-        timeout,
+    let this = Attempt {
+        timeout: K::params(owner).timeout(),
         kind: K::KIND,
-        context: inner.clone(),
     };
     let result = async {
         loop {
@@ -144,19 +144,22 @@ where
                 return engine.cancel();
             }
             engine.start_attempt(owner);
+            // The outcome goes straight on to `settle`: wrapping it (in an
+            // `Option` for the cancelled case) copied it through memory
+            // just after it was written, a stall on every attempt.
             let outcome = if watched {
                 tokio::select! {
                     biased;
-                    () = tokens.cancelled() => None,
-                    outcome = attempt(this()) => Some(outcome),
+                    () = tokens.cancelled() => {
+                        K::end_attempt(&mut engine.run, inner.as_ref());
+                        return engine.cancel();
+                    }
+                    outcome = attempt(this, inner.as_ref()) => outcome,
                 }
             } else {
-                Some(attempt(this()).await)
+                attempt(this, inner.as_ref()).await
             };
             K::end_attempt(&mut engine.run, inner.as_ref());
-            let Some(outcome) = outcome else {
-                return engine.cancel();
-            };
             // A failure that comes with (or from) cancellation is not retried.
             if watched && outcome.is_err() && tokens.is_cancelled() {
                 return engine.cancel();
@@ -197,7 +200,7 @@ where
 /// The blocking attempt loop (no runtime needed).
 pub(crate) fn drive_blocking<K, T>(
     owner: &K::Owner,
-    attempt: impl Fn(Attempt) -> Result<T, Failure<K::Err>>,
+    attempt: impl Fn(Attempt, Option<&Context>) -> Result<T, Failure<K::Err>>,
 ) -> Finished<K, T>
 where
     K: Kind,
@@ -214,11 +217,9 @@ where
     let Ok(engine) = engine else {
         return started.never_started();
     };
-    let timeout = K::params(owner).timeout();
-    let this = || Attempt {
-        timeout,
+    let this = Attempt {
+        timeout: K::params(owner).timeout(),
         kind: K::KIND,
-        context: inner.clone(),
     };
     let result = span.in_scope(|| {
         loop {
@@ -226,7 +227,7 @@ where
                 return engine.cancel();
             }
             engine.start_attempt(owner);
-            let outcome = attempt(this());
+            let outcome = attempt(this, inner.as_ref());
             K::end_attempt(&mut engine.run, inner.as_ref());
             if outcome.is_err() && tokens.is_cancelled() {
                 return engine.cancel();
@@ -283,13 +284,7 @@ where
     Fut: Future<Output = R>,
     R: IntoAttempt<T, E>,
 {
-    // Only what is needed after the await is kept in the future.
-    let Attempt {
-        timeout,
-        kind,
-        context,
-    } = this;
-    drop(context);
+    let Attempt { timeout, kind } = this;
     let fut = match catch_unwind(AssertUnwindSafe(f)) {
         Ok(fut) => AssertUnwindSafe(fut).catch_unwind(),
         Err(panic) => return Err(Failure::Panic(panic_message(&*panic))),
@@ -310,29 +305,35 @@ where
 
 /// One async attempt of a flow: [`attempt_async`] inside the flow's
 /// context.
-fn flow_attempt<F, Fut, R, T, E>(
-    f: &F,
-    mut this: Attempt,
-) -> impl Future<Output = Result<T, Failure<E>>>
+fn flow_attempt<'f, F, Fut, R, T, E>(
+    f: &'f F,
+    this: Attempt,
+    context: Option<&Context>,
+) -> impl Future<Output = Result<T, Failure<E>>> + use<'f, F, Fut, R, T, E>
 where
     F: Fn() -> Fut,
     Fut: Future<Output = R>,
     R: IntoAttempt<T, E>,
 {
-    let context = this.context.take().expect("a flow attempt has its context");
+    let context = context.expect("a flow attempt has its context").clone();
     context::scope(context, attempt_async(f, this))
 }
 
 /// One sync attempt: panics caught; a late return counts as a timeout.
-fn attempt_sync<F, R, T, E>(f: &F, this: Attempt, now: fn() -> Instant) -> Result<T, Failure<E>>
+fn attempt_sync<F, R, T, E>(
+    f: &F,
+    this: Attempt,
+    context: Option<&Context>,
+    now: fn() -> Instant,
+) -> Result<T, Failure<E>>
 where
     F: Fn() -> R,
     R: IntoAttempt<T, E>,
 {
     let started = this.timeout.map(|_| now());
     let call = || catch_unwind(AssertUnwindSafe(f));
-    let caught = match this.context {
-        Some(context) => context::scope_blocking(context, call),
+    let caught = match context {
+        Some(context) => context::scope_blocking(context.clone(), call),
         None => call(),
     };
     if let (Some(t), Some(started)) = (this.timeout, started)
@@ -366,7 +367,7 @@ impl<E: fmt::Debug + fmt::Display> Task<E> {
     {
         // Not through `run_with_history`: each layer of future copies the
         // whole run's state once more.
-        drive::<TaskKind<E>, _, _, _>(self, |this| attempt_async(&f, this))
+        drive::<TaskKind<E>, _, _, _>(self, |this, _| attempt_async(&f, this))
             .await
             .1
     }
@@ -377,7 +378,7 @@ impl<E: fmt::Debug + fmt::Display> Task<E> {
         F: Fn() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        drive::<TaskKind<E>, _, _, _>(self, |this| attempt_async(&f, this)).await
+        drive::<TaskKind<E>, _, _, _>(self, |this, _| attempt_async(&f, this)).await
     }
 
     /// [`Task::run_with_history`] for a function that may end an attempt
@@ -390,7 +391,7 @@ impl<E: fmt::Debug + fmt::Display> Task<E> {
         Fut: Future<Output = R>,
         R: IntoAttempt<T, E>,
     {
-        drive::<TaskKind<E>, _, _, _>(self, |this| attempt_async(&f, this)).await
+        drive::<TaskKind<E>, _, _, _>(self, |this, _| attempt_async(&f, this)).await
     }
 
     /// Runs the sync function `f` on the async engine: each attempt is a
@@ -404,8 +405,8 @@ impl<E: fmt::Debug + fmt::Display> Task<E> {
     where
         F: Fn() -> Result<T, E>,
     {
-        drive::<TaskKind<E>, _, _, _>(self, |this| {
-            std::future::ready(attempt_sync(&f, this, tokio_now))
+        drive::<TaskKind<E>, _, _, _>(self, |this, context| {
+            std::future::ready(attempt_sync(&f, this, context, tokio_now))
         })
         .await
         .1
@@ -416,8 +417,8 @@ impl<E: fmt::Debug + fmt::Display> Task<E> {
     where
         F: Fn() -> Result<T, E>,
     {
-        drive::<TaskKind<E>, _, _, _>(self, |this| {
-            std::future::ready(attempt_sync(&f, this, tokio_now))
+        drive::<TaskKind<E>, _, _, _>(self, |this, context| {
+            std::future::ready(attempt_sync(&f, this, context, tokio_now))
         })
         .await
     }
@@ -450,7 +451,9 @@ impl<E: fmt::Debug + fmt::Display> Task<E> {
         F: Fn() -> R,
         R: IntoAttempt<T, E>,
     {
-        drive_blocking::<TaskKind<E>, _>(self, |this| attempt_sync(&f, this, Instant::now))
+        drive_blocking::<TaskKind<E>, _>(self, |this, context| {
+            attempt_sync(&f, this, context, Instant::now)
+        })
     }
 }
 
@@ -466,7 +469,7 @@ impl Flow {
         Fut: Future<Output = Result<T, E>>,
         E: fmt::Debug + fmt::Display,
     {
-        drive::<FlowKind<E>, _, _, _>(self, |this| flow_attempt(&f, this))
+        drive::<FlowKind<E>, _, _, _>(self, |this, context| flow_attempt(&f, this, context))
             .await
             .1
     }
@@ -479,7 +482,7 @@ impl Flow {
         Fut: Future<Output = Result<T, E>>,
         E: fmt::Debug + fmt::Display,
     {
-        drive::<FlowKind<E>, _, _, _>(self, |this| flow_attempt(&f, this)).await
+        drive::<FlowKind<E>, _, _, _>(self, |this, context| flow_attempt(&f, this, context)).await
     }
 
     /// Runs the sync function `f` as one flow run, blocking the current
@@ -502,6 +505,8 @@ impl Flow {
         F: Fn() -> Result<T, E>,
         E: fmt::Debug + fmt::Display,
     {
-        drive_blocking::<FlowKind<E>, _>(self, |this| attempt_sync(&f, this, Instant::now))
+        drive_blocking::<FlowKind<E>, _>(self, |this, context| {
+            attempt_sync(&f, this, context, Instant::now)
+        })
     }
 }
