@@ -205,33 +205,33 @@ pub fn now_seconds(time: SystemTime) -> u64 {
 }
 
 /// [`now_seconds`] of a run's successive times, which mostly fall in one
-/// second: a time in the second last converted costs two comparisons
+/// second: a time in the span last converted costs two comparisons
 /// instead of a subtraction from the epoch.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Seconds {
     second: u64,
-    /// The second's span, `[from, until)`; empty when it cannot be
-    /// represented (before the epoch, or at the end of time).
+    /// Times known to fall in `second`: `[from, until)`, from the time
+    /// last converted to the end of its second; empty before the epoch or
+    /// at the end of time.
     from: SystemTime,
     until: SystemTime,
 }
 
 impl Seconds {
     pub(crate) fn new(time: SystemTime) -> Self {
-        let second = now_seconds(time);
-        let from = UNIX_EPOCH.checked_add(Duration::from_secs(second));
-        let until = from.and_then(|f| f.checked_add(Duration::from_secs(1)));
-        match (from, until) {
-            (Some(from), Some(until)) if time >= UNIX_EPOCH => Self {
-                second,
-                from,
-                until,
-            },
-            _ => Self {
-                second,
+        let Ok(since) = time.duration_since(UNIX_EPOCH) else {
+            return Self {
+                second: 0,
                 from: time,
                 until: time,
-            },
+            };
+        };
+        // To the end of `time`'s second.
+        let rest = Duration::new(0, 1_000_000_000 - since.subsec_nanos());
+        Self {
+            second: since.as_secs(),
+            from: time,
+            until: time.checked_add(rest).unwrap_or(time),
         }
     }
 

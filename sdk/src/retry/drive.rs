@@ -101,16 +101,19 @@ impl<K: Kind> Started<K> {
         let (run, error) = *invalid;
         (run, Err(RunError::Invalid(error)))
     }
+}
 
-    /// The record of a run that ran, once it has ended with `result`.
-    #[inline(always)]
-    fn finish<T>(self, result: Result<T, RunError<K::Err>>) -> Finished<K, T> {
-        let Ok(Engine { run, .. }) = self.engine else {
+/// The record of a run that ran, once it has ended with `result`. A
+/// macro, not a method: the run's state is taken apart where it lies
+/// (passing it whole copied it).
+macro_rules! finished {
+    ($started:ident, $result:expr) => {{
+        let Ok(Engine { run, .. }) = $started.engine else {
             unreachable!("a run that ran has its engine")
         };
-        K::report(&run, &self.outer);
-        (run, result)
-    }
+        K::report(&run, &$started.outer);
+        (run, $result)
+    }};
 }
 
 /// The async attempt loop.
@@ -194,7 +197,7 @@ where
     }
     .instrument(span)
     .await;
-    started.finish(result)
+    finished!(started, result)
 }
 
 /// The blocking attempt loop (no runtime needed).
@@ -252,7 +255,7 @@ where
             }
         }
     });
-    started.finish(result)
+    finished!(started, result)
 }
 
 /// Polls `fut` to completion on this thread, parking between polls (an
