@@ -74,7 +74,7 @@ where
     /// `Failed`, with why.
     pub(crate) fn begin(owner: &K::Owner, context: &Context) -> Result<Self, Invalid<K::Run>> {
         let params = K::params(owner);
-        let checked = params.check().and_then(|()| K::check(owner));
+        let checked = K::check(owner);
         let resolved = with_source(params.defaults.as_ref(), |source| {
             source.with(|d| {
                 let retries = params.retries.unwrap_or_else(|| K::default_retries(d));

@@ -75,7 +75,7 @@ pub(crate) trait Kind {
     fn default_retries(d: &Defaults<'_>) -> u32;
     fn default_delay<'a>(d: &Defaults<'a>) -> &'a Delays;
 
-    /// The first invalid kind-specific parameter, if any.
+    /// The first invalid parameter, shared or kind-specific, if any.
     fn check(owner: &Self::Owner) -> Result<(), ConfigError>;
 
     /// The jitter factor (set here, else the default); flows have none.
