@@ -345,7 +345,9 @@ where
         self.run.core_mut().history.push(state);
     }
 
-    /// Calls the hooks of `event` with the run's current state.
+    /// Calls the hooks of `event` with the run's current state. Inline:
+    /// every attempt asks, and usually there are none.
+    #[inline]
     fn fire_current(
         &self,
         owner: &K::Owner,
@@ -361,6 +363,16 @@ where
         if hooks.is_empty() {
             return error;
         }
+        self.fire_hooks(owner, hooks, error)
+    }
+
+    #[inline(never)]
+    fn fire_hooks(
+        &self,
+        owner: &K::Owner,
+        hooks: &super::params::HookList<K::Owner, K::Run, K::HookErr>,
+        error: Option<K::Err>,
+    ) -> Option<K::Err> {
         let state = self.run.core().history.current().clone();
         K::fire(owner, &self.run, hooks, state, error)
     }
