@@ -5,6 +5,10 @@
 #
 #   bench/run.sh            # 3 runs of everything
 #   RUNS=1 bench/run.sh     # one run (quicker, no spread)
+#   RUNS=1 bench/run.sh --only fleet   # one section (arguments go to loadgen)
+#
+# The fleet section starts its own 3-member etcd cluster and three cfgd
+# daemons on it (--store etcd://…), beside a single daemon, in a temp dir.
 #
 # It installs etcd from Debian's packages when absent (etcd-server,
 # etcd-client), builds the release binaries, runs the criterion benches
@@ -65,7 +69,13 @@ trap 'exit 130' INT TERM
 # --- criterion: SDK read (this crate) and retry engine (the SDK's bench) ----
 CRITERION_ARGS=(--warm-up-time 0.3 --measurement-time 1 --sample-size 20 --noplot)
 CRITERION_DIRS=()
-for i in $(seq 1 "$RUNS"); do
+# `--only` without sdk or retry: the criterion benches are not wanted.
+CRITERION_RUNS=$RUNS
+ONLY=$(printf '%s\n' "$@" | sed -n 's/^--only=//p; /^--only$/{n;p}' | head -1)
+if [ -n "$ONLY" ] && ! printf '%s' "$ONLY" | grep -Eq '(^|,)(sdk|retry)(,|$)'; then
+    CRITERION_RUNS=0
+fi
+for i in $(seq 1 "$CRITERION_RUNS"); do
     dir=$WORK/criterion-$i
     say "criterion benches, run $i of $RUNS"
     ok=1

@@ -1,9 +1,10 @@
 //! Change fan-out: N watchers on one key, then writes one at a time; for
 //! each write, the time from issuing it to the *last* watcher receiving it.
 //!
-//! Every watcher is its own stream (a cfgd `Watch` filtered on the key, an
-//! etcd `Watch` stream carrying one watch on the key), and streams share
-//! connections, [`Watchers::per_connection`] to each. Arrivals are stamped
+//! Every watcher is its own stream (a cfgd `Watch` filtered on the key, a
+//! `cfgd-etcd` watch: one etcd `Watch` stream carrying one watch on the
+//! key), and streams share connections, [`Watchers::per_connection`] to
+//! each. Arrivals are stamped
 //! by the watcher tasks themselves, so the time the writer takes to notice
 //! the last one is not counted.
 
@@ -19,10 +20,6 @@ use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tonic::transport::Channel;
 
-use crate::pb::etcd::kv_client::KvClient;
-use crate::pb::etcd::watch_client::WatchClient;
-use crate::pb::etcd::watch_request::RequestUnion;
-use crate::pb::etcd::{PutRequest, WatchCancelRequest, WatchCreateRequest, WatchRequest};
 use crate::stats::Samples;
 
 /// Which server the watchers watch.
@@ -108,6 +105,23 @@ impl Watchers {
         per_connection: usize,
         key: &(dyn Fn(usize) -> String + Sync),
     ) -> anyhow::Result<Self> {
+        Self::open_spread(system, &[endpoint], n, per_connection, key).await
+    }
+
+    /// [`Watchers::open`] over several servers: connection `c` goes to
+    /// `endpoints[c % len]`, so the watchers spread evenly (a fleet of
+    /// daemons, or the members of an etcd cluster).
+    ///
+    /// # Errors
+    /// As [`Watchers::open`].
+    pub async fn open_spread(
+        system: System,
+        endpoints: &[&str],
+        n: usize,
+        per_connection: usize,
+        key: &(dyn Fn(usize) -> String + Sync),
+    ) -> anyhow::Result<Self> {
+        anyhow::ensure!(!endpoints.is_empty(), "no endpoint to watch");
         let started = Instant::now();
         let shared = Arc::new(Shared {
             base: Instant::now(),
@@ -120,18 +134,40 @@ impl Watchers {
             expected: AtomicU64::new(u64::MAX),
             all_arrived: Notify::new(),
         });
-        let per_connection = per_connection.max(1);
-        let connections = n.div_ceil(per_connection);
         let mut tasks = JoinSet::new();
         let (closing, closed) = tokio::sync::watch::channel(false);
+        // Fewer streams per connection when spread, so every server gets
+        // some (N = 100 over three daemons: 34, 33, 33).
+        let per_connection = per_connection.min(n.div_ceil(endpoints.len())).max(1);
+        let connections = n.div_ceil(per_connection);
         for c in 0..connections {
-            let channel = crate::connect(endpoint).await?;
-            for i in c * per_connection..n.min((c + 1) * per_connection) {
-                let (ch, sh, k) = (channel.clone(), shared.clone(), key(i));
-                match system {
-                    System::Cfgd => tasks.spawn(cfgd_watcher(ch, sh, k, n as u64)),
-                    System::Etcd => tasks.spawn(etcd_watcher(ch, sh, k, n as u64, closed.clone())),
-                };
+            let endpoint = endpoints[c % endpoints.len()];
+            let watchers = c * per_connection..n.min((c + 1) * per_connection);
+            match system {
+                System::Cfgd => {
+                    let channel = crate::connect(endpoint).await?;
+                    for i in watchers {
+                        tasks.spawn(cfgd_watcher(
+                            channel.clone(),
+                            shared.clone(),
+                            key(i),
+                            n as u64,
+                        ));
+                    }
+                }
+                System::Etcd => {
+                    let client = crate::etcd_client(endpoint, ARRIVAL_TIMEOUT)?;
+                    for i in watchers {
+                        let (sh, k) = (shared.clone(), key(i));
+                        tasks.spawn(etcd_watcher(
+                            client.clone(),
+                            sh,
+                            k,
+                            n as u64,
+                            closed.clone(),
+                        ));
+                    }
+                }
             }
         }
         tokio::time::timeout(OPEN_TIMEOUT, shared.opened.notified())
@@ -230,7 +266,7 @@ async fn cfgd_watcher(channel: Channel, shared: Arc<Shared>, key: String, total:
         _ => return shared.ready(total, false),
     }
     while let Ok(Some(event)) = stream.message().await {
-        if let Some(cfgd_pb::watch_event::Event::Change(change)) = event.event {
+        if let Some(cfgd_pb::watch_response::Event::Change(change)) = event.event {
             let value = change.changes.iter().find_map(|k| {
                 match k.new_value.as_ref().and_then(|v| v.kind.as_ref()) {
                     Some(cfgd_pb::value::Kind::Integer(n)) => u64::try_from(*n).ok(),
@@ -242,51 +278,29 @@ async fn cfgd_watcher(channel: Channel, shared: Arc<Shared>, key: String, total:
     }
 }
 
-/// The id each etcd watcher gives its one watch (ids are per stream).
-const WATCH_ID: i64 = 1;
-
 async fn etcd_watcher(
-    channel: Channel,
+    client: cfgd_etcd::Client,
     shared: Arc<Shared>,
     key: String,
     total: u64,
     mut closing: tokio::sync::watch::Receiver<bool>,
 ) {
-    let mut client = WatchClient::new(channel);
-    let create = WatchRequest {
-        request_union: Some(RequestUnion::CreateRequest(WatchCreateRequest {
-            key: key.into_bytes(),
-            watch_id: WATCH_ID,
-            ..Default::default()
-        })),
-    };
-    // etcd ends a watch stream whose request side ends, so the request side
-    // stays open until closing: then it cancels the watch and ends.
-    let cancel = async move {
-        let _ = closing.wait_for(|c| *c).await;
-        WatchRequest {
-            request_union: Some(RequestUnion::CancelRequest(WatchCancelRequest {
-                watch_id: WATCH_ID,
-            })),
-        }
-    };
-    let outbound = futures_util::StreamExt::chain(
-        futures_util::stream::iter([create]),
-        futures_util::stream::once(cancel),
-    );
-    let mut stream = match client.watch(outbound).await {
-        Ok(r) => r.into_inner(),
-        Err(_) => return shared.ready(total, false),
-    };
-    match stream.message().await {
-        Ok(Some(r)) if r.created => shared.ready(total, true),
-        _ => return shared.ready(total, false),
+    // Dropping the watch (on closing) cancels it on etcd, then ends its
+    // stream, as etcd's own client does.
+    let mut watch = client.watch(key.into_bytes(), Vec::new(), 0);
+    tokio::select! {
+        () = watch.created() => shared.ready(total, true),
+        () = tokio::time::sleep(OPEN_TIMEOUT) => return shared.ready(total, false),
     }
-    while let Ok(Some(response)) = stream.message().await {
-        if response.canceled {
+    loop {
+        let item = tokio::select! {
+            _ = closing.wait_for(|c| *c) => return,
+            item = watch.next() => item,
+        };
+        let Some(Ok(cfgd_etcd::WatchEvent::Events { events, .. })) = item else {
             return;
-        }
-        for event in &response.events {
+        };
+        for event in &events {
             let value = event
                 .kv
                 .as_ref()
@@ -302,8 +316,8 @@ async fn etcd_watcher(
 pub enum Writer {
     /// cfgd `Set`.
     Cfgd(SettingsClient<Channel>),
-    /// etcd `Put`.
-    Etcd(KvClient<Channel>),
+    /// etcd `Put`, through `cfgd-etcd`.
+    Etcd(cfgd_etcd::Client),
 }
 
 impl Writer {
@@ -312,10 +326,9 @@ impl Writer {
     /// # Errors
     /// When the connection cannot be made.
     pub async fn connect(system: System, endpoint: &str) -> anyhow::Result<Self> {
-        let channel = crate::connect(endpoint).await?;
         Ok(match system {
-            System::Cfgd => Writer::Cfgd(SettingsClient::new(channel)),
-            System::Etcd => Writer::Etcd(KvClient::new(channel)),
+            System::Cfgd => Writer::Cfgd(SettingsClient::new(crate::connect(endpoint).await?)),
+            System::Etcd => Writer::Etcd(crate::etcd_client(endpoint, ARRIVAL_TIMEOUT)?),
         })
     }
 
@@ -325,12 +338,7 @@ impl Writer {
                 c.set(crate::unary::set_request(value)).await?;
             }
             Writer::Etcd(c) => {
-                c.put(PutRequest {
-                    key: crate::ETCD_KEY.into(),
-                    value: value.to_string().into_bytes(),
-                    ..Default::default()
-                })
-                .await?;
+                c.put(crate::ETCD_KEY, value.to_string()).await?;
             }
         }
         Ok(())

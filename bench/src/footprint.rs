@@ -16,8 +16,6 @@ use cfgd_proto::pb::settings_client::SettingsClient;
 use futures_util::StreamExt;
 
 use crate::fanout::{System, Watchers};
-use crate::pb::etcd::PutRequest;
-use crate::pb::etcd::kv_client::KvClient;
 use crate::procs::Proc;
 use crate::stats::Samples;
 
@@ -82,6 +80,7 @@ async fn first_get(endpoint: &str, name: &str) -> anyhow::Result<()> {
     let get = c.get(cfgd_pb::GetRequest {
         name: name.into(),
         reveal_secrets: false,
+        ..Default::default()
     });
     tokio::time::timeout(FIRST_ANSWER, get)
         .await
@@ -171,18 +170,11 @@ pub async fn etcd(
     let startup = etcd.spawned.elapsed();
     tokio::time::sleep(SETTLE).await;
     let idle_kib = etcd.rss_kib()?;
-    let kv = KvClient::new(crate::connect(&etcd.endpoint).await?);
+    let kv = crate::etcd_client(&etcd.endpoint, Duration::from_secs(5))?;
     let results: Vec<_> = futures_util::stream::iter(0..keys)
         .map(|i| {
-            let mut kv = kv.clone();
-            async move {
-                kv.put(PutRequest {
-                    key: etcd_key(i).into_bytes(),
-                    value: (i % 100 + 1).to_string().into_bytes(),
-                    ..Default::default()
-                })
-                .await
-            }
+            let kv = kv.clone();
+            async move { kv.put(etcd_key(i), (i % 100 + 1).to_string()).await }
         })
         .buffer_unordered(32)
         .collect()

@@ -7,8 +7,8 @@
 //! `loadgen all`, and writes `bench/results/latest.{md,json}`.
 //!
 //! # Layout
-//! - [`pb`] — the generated code: a wire-compatible subset of etcd's v3 API
-//!   (`proto/etcd.proto`) and the echo service (`proto/echo.proto`).
+//! - [`pb`] — the echo service generated from `proto/echo.proto`; etcd is
+//!   reached through `cfgd-etcd`, the client the daemon uses too.
 //! - [`echo`] — the echo server, the floor.
 //! - [`procs`] — spawning and stopping cfgd and etcd, reading their RSS.
 //! - [`stats`] — percentiles of a run, median/min/max over runs.
@@ -44,10 +44,6 @@ pub mod unary;
 /// Generated protobuf code.
 #[allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]
 pub mod pb {
-    /// The etcd v3 subset: `KV.Range`, `KV.Put`, `Watch.Watch`.
-    pub mod etcd {
-        tonic::include_proto!("etcdserverpb");
-    }
     /// The echo service.
     pub mod echo {
         tonic::include_proto!("cfgdbench.echo");
@@ -59,6 +55,22 @@ pub const KEY: &str = "PREFECT_TASKS_DEFAULT_RETRIES";
 
 /// The etcd key standing for [`KEY`].
 pub const ETCD_KEY: &str = "/cfgd-bench/PREFECT_TASKS_DEFAULT_RETRIES";
+
+/// A `cfgd-etcd` client of the one etcd at `endpoint`, on its own HTTP/2
+/// connection (each call makes a new one; clones share it), that gives a
+/// call `timeout` before it counts as failed.
+///
+/// # Errors
+/// An invalid endpoint.
+pub fn etcd_client(
+    endpoint: &str,
+    timeout: std::time::Duration,
+) -> anyhow::Result<cfgd_etcd::Client> {
+    let config = cfgd_etcd::Config::new([endpoint])
+        .try_timeout(timeout)
+        .deadline(timeout);
+    Ok(cfgd_etcd::Client::new(config)?)
+}
 
 /// Connects one HTTP/2 connection to `endpoint` (each call makes a new one).
 ///

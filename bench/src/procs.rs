@@ -11,9 +11,6 @@ use anyhow::{Context, bail};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, ChildStdout, Command};
 
-use crate::pb::etcd::RangeRequest;
-use crate::pb::etcd::kv_client::KvClient;
-
 /// How long a daemon may take to become ready.
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -161,16 +158,10 @@ impl Proc {
 /// Polls `endpoint` with a `Range` until etcd answers.
 async fn wait_etcd(endpoint: &str, since: Instant) -> anyhow::Result<()> {
     let deadline = since + READY_TIMEOUT;
+    let client = crate::etcd_client(endpoint, Duration::from_millis(200))?;
     loop {
-        if let Ok(channel) = crate::connect(endpoint).await {
-            let mut kv = KvClient::new(channel);
-            let req = RangeRequest {
-                key: b"/".to_vec(),
-                ..Default::default()
-            };
-            if kv.range(req).await.is_ok() {
-                return Ok(());
-            }
+        if client.range(cfgd_etcd::Range::key("/")).await.is_ok() {
+            return Ok(());
         }
         if Instant::now() > deadline {
             bail!("etcd at {endpoint} did not answer within {READY_TIMEOUT:?}");

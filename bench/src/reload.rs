@@ -78,11 +78,11 @@ async fn changes_to_watcher(
                 .context("the watch ended")?;
             let elapsed = renamed.elapsed();
             match event.event {
-                Some(cfgd_pb::watch_event::Event::Change(c)) if has_value(&c, i) => {
+                Some(cfgd_pb::watch_response::Event::Change(c)) if has_value(&c, i) => {
                     samples.push(elapsed);
                     break;
                 }
-                Some(cfgd_pb::watch_event::Event::Change(_)) => continue,
+                Some(cfgd_pb::watch_response::Event::Change(_)) => continue,
                 other => bail!("expected the change to {i}, got {other:?}"),
             }
         }

@@ -10,8 +10,9 @@ use serde_json::{Value as Json, json};
 
 use crate::stats::{OverRuns, ratios};
 
-/// The systems a row can hold, in column order. `floor` is the echo server.
-pub const SYSTEMS: [&str; 3] = ["cfgd", "etcd", "floor"];
+/// The systems a row can hold, in column order. `floor` is the echo server;
+/// `single` is one daemon beside a fleet's (the fleet is `cfgd` there).
+pub const SYSTEMS: [&str; 4] = ["cfgd", "single", "etcd", "floor"];
 
 /// One figure for each system, run by run.
 #[derive(Debug, Clone, Serialize)]
@@ -184,7 +185,7 @@ impl Report {
                 .into_iter()
                 .filter(|s| rows.iter().any(|r| r.values.contains_key(*s)))
                 .collect();
-            let bases: Vec<&str> = ["etcd", "floor"]
+            let bases: Vec<&str> = ["single", "etcd", "floor"]
                 .into_iter()
                 .filter(|b| systems.contains(b))
                 .collect();

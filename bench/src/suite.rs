@@ -4,6 +4,9 @@
 //!
 //! # Layout
 //! - `network` — load on the daemons `run.sh` started: reads, writes, fan-out.
+//! - `fleet` — three daemons on a 3-member etcd cluster it starts: a set on
+//!   one → the last of N watchers over the three, beside one daemon and
+//!   beside etcd's watches.
 //! - `local` — daemons this suite starts itself (hot reload, footprint,
 //!   start-up), whole-process CLI runs, the retry delay overshoot.
 //! - [`criterion`] — the criterion benches' figures (SDK read, retry
@@ -11,6 +14,7 @@
 //! - `targets` — issue 6's targets, judged.
 
 pub mod criterion;
+mod fleet;
 mod local;
 mod network;
 mod targets;
@@ -61,6 +65,8 @@ pub struct Suite {
     pub fanout: Vec<usize>,
     /// Largest watcher count etcd's fan-out is measured at.
     pub etcd_fanout_max: usize,
+    /// Watcher counts for the fleet's fan-out.
+    pub fleet_fanout: Vec<usize>,
     /// Watch streams per HTTP/2 connection.
     pub per_connection: usize,
     /// cfgd's debounce for the hot-reload measurement, in ms.
@@ -70,7 +76,7 @@ pub struct Suite {
     /// One directory per criterion run (see [`criterion`]).
     pub criterion_runs: Vec<PathBuf>,
     /// Only these sections (all when empty): `read`, `write`, `fanout`,
-    /// `reload`, `footprint`, `cli`, `sdk`, `retry`.
+    /// `fleet`, `reload`, `footprint`, `cli`, `sdk`, `retry`.
     pub only: Vec<String>,
 }
 
@@ -94,6 +100,9 @@ impl Suite {
             }
             if self.wants("fanout") {
                 self.fanout(report).await;
+            }
+            if self.wants("fleet") {
+                self.fleet(report).await;
             }
             if self.wants("reload") {
                 self.reload(report).await;

@@ -4,8 +4,9 @@
 //! duration and a request count, whichever comes first).
 //!
 //! The calls: cfgd `Get` and `Set` through the generated raw client (no SDK
-//! in between, like for like with the others), etcd `Range` and `Put`, and
-//! the echo server's `Echo`.
+//! in between, like for like with the others), etcd `Range` and `Put`
+//! through `cfgd-etcd` (one client per connection, as the daemon holds one
+//! per member), and the echo server's `Echo`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
@@ -17,8 +18,6 @@ use tonic::transport::Channel;
 
 use crate::pb::echo::EchoRequest;
 use crate::pb::echo::echo_client::EchoClient;
-use crate::pb::etcd::kv_client::KvClient;
-use crate::pb::etcd::{PutRequest, RangeRequest};
 use crate::stats::Samples;
 
 /// One kind of request.
@@ -108,56 +107,69 @@ fn next_value() -> u64 {
     NEXT_VALUE.fetch_add(1, Ordering::Relaxed)
 }
 
+/// One connection the callers share: a raw channel (cfgd, echo) or a
+/// `cfgd-etcd` client (etcd).
+#[derive(Debug)]
+enum Connection {
+    Grpc(Channel),
+    Etcd(cfgd_etcd::Client),
+}
+
 /// A client bound to one call.
 #[derive(Debug, Clone)]
 enum Caller {
     Cfgd(SettingsClient<Channel>, Call),
-    Etcd(KvClient<Channel>, Call),
+    Etcd(cfgd_etcd::Client, Call),
     Echo(EchoClient<Channel>, u32),
 }
 
 impl Caller {
-    fn new(channel: Channel, call: Call) -> Self {
-        match call {
-            Call::CfgdGet | Call::CfgdSet => Caller::Cfgd(SettingsClient::new(channel), call),
-            Call::EtcdRange | Call::EtcdPut => Caller::Etcd(KvClient::new(channel), call),
-            Call::Echo { reply_bytes } => Caller::Echo(EchoClient::new(channel), reply_bytes),
+    /// A caller of `call` on `connection`.
+    fn new(connection: &Connection, call: Call) -> Self {
+        match (connection, call) {
+            (Connection::Etcd(client), _) => Caller::Etcd(client.clone(), call),
+            (Connection::Grpc(channel), Call::Echo { reply_bytes }) => {
+                Caller::Echo(EchoClient::new(channel.clone()), reply_bytes)
+            }
+            (Connection::Grpc(channel), _) => {
+                Caller::Cfgd(SettingsClient::new(channel.clone()), call)
+            }
         }
     }
 
-    async fn call(&mut self) -> Result<(), tonic::Status> {
+    async fn call(&mut self) -> Result<(), String> {
         match self {
             Caller::Cfgd(c, Call::CfgdGet) => {
                 c.get(cfgd_pb::GetRequest {
                     name: crate::KEY.into(),
                     reveal_secrets: false,
+                    ..Default::default()
                 })
-                .await?;
+                .await
+                .map_err(|e| e.to_string())?;
             }
             Caller::Cfgd(c, _) => {
-                c.set(set_request(next_value())).await?;
+                c.set(set_request(next_value()))
+                    .await
+                    .map_err(|e| e.to_string())?;
             }
             Caller::Etcd(c, Call::EtcdRange) => {
-                c.range(RangeRequest {
-                    key: crate::ETCD_KEY.into(),
-                    ..Default::default()
-                })
-                .await?;
+                c.range(cfgd_etcd::Range::key(crate::ETCD_KEY))
+                    .await
+                    .map_err(|e| e.to_string())?;
             }
             Caller::Etcd(c, _) => {
-                c.put(PutRequest {
-                    key: crate::ETCD_KEY.into(),
-                    value: next_value().to_string().into_bytes(),
-                    ..Default::default()
-                })
-                .await?;
+                c.put(crate::ETCD_KEY, next_value().to_string())
+                    .await
+                    .map_err(|e| e.to_string())?;
             }
             Caller::Echo(c, reply_bytes) => {
                 c.echo(EchoRequest {
                     name: crate::KEY.into(),
                     reply_bytes: *reply_bytes,
                 })
-                .await?;
+                .await
+                .map_err(|e| e.to_string())?;
             }
         }
         Ok(())
@@ -172,6 +184,7 @@ pub fn set_request(value: u64) -> cfgd_pb::SetRequest {
             value: Some(cfgd_pb::assignment::Value::Raw(value.to_string())),
         }],
         expected_revision: None,
+        ..Default::default()
     }
 }
 
@@ -192,16 +205,24 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 /// # Errors
 /// When a connection cannot be made.
 pub async fn run(endpoint: &str, call: Call, load: Load) -> anyhow::Result<LoadResult> {
-    let mut channels = Vec::with_capacity(load.connections.max(1));
+    let mut connections = Vec::with_capacity(load.connections.max(1));
     for _ in 0..load.connections.max(1) {
-        channels.push(crate::connect(endpoint).await?);
+        connections.push(match call {
+            Call::EtcdRange | Call::EtcdPut => {
+                let client = crate::etcd_client(endpoint, CALL_TIMEOUT)?;
+                // Connected before the clock starts, like the others.
+                client.range(cfgd_etcd::Range::key(crate::ETCD_KEY)).await?;
+                Connection::Etcd(client)
+            }
+            _ => Connection::Grpc(crate::connect(endpoint).await?),
+        });
     }
     let phase = Arc::new(AtomicU8::new(WARMUP));
     let measured = Arc::new(AtomicU64::new(0));
     let limit_hit = Arc::new(tokio::sync::Notify::new());
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..load.concurrency.max(1) {
-        let mut caller = Caller::new(channels[i % channels.len()].clone(), call);
+        let mut caller = Caller::new(&connections[i % connections.len()], call);
         let (phase, measured, limit_hit) = (phase.clone(), measured.clone(), limit_hit.clone());
         tasks.spawn(async move {
             let mut out = LoadResult::default();
@@ -219,7 +240,7 @@ pub async fn run(endpoint: &str, call: Call, load: Load) -> anyhow::Result<LoadR
                     Ok(Ok(())) => out.latencies.push(t.elapsed()),
                     Ok(Err(e)) => {
                         out.errors += 1;
-                        out.first_error.get_or_insert_with(|| e.to_string());
+                        out.first_error.get_or_insert(e);
                     }
                     Err(_) => {
                         out.errors += 1;
@@ -272,6 +293,7 @@ pub async fn cfgd_get_size(endpoint: &str) -> anyhow::Result<usize> {
         .get(cfgd_pb::GetRequest {
             name: crate::KEY.into(),
             reveal_secrets: false,
+            ..Default::default()
         })
         .await?;
     Ok(r.get_ref().encoded_len())
@@ -284,18 +306,8 @@ pub async fn cfgd_get_size(endpoint: &str) -> anyhow::Result<usize> {
 /// When etcd cannot be reached.
 pub async fn etcd_prepare(endpoint: &str) -> anyhow::Result<usize> {
     use prost::Message;
-    let mut c = KvClient::new(crate::connect(endpoint).await?);
-    c.put(PutRequest {
-        key: crate::ETCD_KEY.into(),
-        value: b"0".to_vec(),
-        ..Default::default()
-    })
-    .await?;
-    let r = c
-        .range(RangeRequest {
-            key: crate::ETCD_KEY.into(),
-            ..Default::default()
-        })
-        .await?;
-    Ok(r.get_ref().encoded_len())
+    let c = crate::etcd_client(endpoint, CALL_TIMEOUT)?;
+    c.put(crate::ETCD_KEY, "0").await?;
+    let r = c.range(cfgd_etcd::Range::key(crate::ETCD_KEY)).await?;
+    Ok(r.encoded_len())
 }

@@ -19,7 +19,10 @@ use clap::{Args, Parser, Subcommand};
     after_help = "Examples:\n  \
         cfg set PREFECT_TASK_DEFAULT_RETRIES=3\n  \
         cfg set PREFECT_FLOW_DEFAULT_RETRY_DELAY_SECONDS = [1, 10, 100]\n  \
+        cfg set PREFECT_API_KEY            # asks for the value, without echo\n  \
         cfg view --show-defaults\n  \
+        cfg -p staging view\n  \
+        cfg run -- python my_flow.py\n  \
         cfg watch\n  \
         cfg --endpoint http://127.0.0.1:7979 status"
 )]
@@ -44,9 +47,32 @@ pub struct Global {
         value_name = "URL"
     )]
     pub endpoint: String,
-    /// The daemon's token, needed for writes and for --show-secrets when it has one.
-    #[arg(long, global = true, env = "CFGD_TOKEN", hide_env_values = true)]
+    /// The daemon's token, needed for writes and for --show-secrets when it
+    /// has one. Prefer --token-file: a token on the command line shows in
+    /// the process list and the shell's history.
+    #[arg(
+        long,
+        global = true,
+        env = "CFGD_TOKEN",
+        hide_env_values = true,
+        conflicts_with = "token_file"
+    )]
     pub token: Option<String>,
+    /// Read the daemon's token from this file (surrounding whitespace is
+    /// ignored).
+    #[arg(long, global = true, env = "CFGD_TOKEN_FILE", value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Use this profile instead of the active one: reads resolve with it,
+    /// writes go into it (as `prefect -p NAME`). PREFECT_PROFILE, as in
+    /// Prefect, does the same.
+    #[arg(
+        short = 'p',
+        long,
+        global = true,
+        env = "PREFECT_PROFILE",
+        value_name = "NAME"
+    )]
+    pub profile: Option<String>,
     /// A CA certificate (PEM) to trust for an https:// endpoint.
     #[arg(long, global = true, env = "CFGD_CA_CERT", value_name = "FILE")]
     pub ca_cert: Option<PathBuf>,
@@ -63,9 +89,15 @@ pub enum Command {
         cfg set PREFECT_TASK_DEFAULT_RETRIES=3\n  \
         cfg set PREFECT_TASKS_DEFAULT_RETRIES=3 PREFECT_TASKS_DEFAULT_RETRY_DELAY_SECONDS=10\n  \
         cfg set PREFECT_FLOW_DEFAULT_RETRY_DELAY_SECONDS = [1, 10, 100]\n  \
-        cfg set 'PREFECT_TASK_DEFAULT_RETRY_DELAY_SECONDS=[1, 10, 100]'\n\n\
+        cfg set 'PREFECT_TASK_DEFAULT_RETRY_DELAY_SECONDS=[1, 10, 100]'\n  \
+        cfg set PREFECT_API_KEY                       # asks, without echo\n  \
+        printf %s \"$KEY\" | cfg set PREFECT_API_KEY    # reads stdin\n  \
+        cfg -p staging set PREFECT_LOGGING_LEVEL=DEBUG\n\n\
         A value continues over the next words while it is incomplete (empty, an open '[', or a \
-        trailing ','), so the spaced form above works unquoted. Other spaces need quotes.")]
+        trailing ','), so the spaced form above works unquoted. Other spaces need quotes.\n\
+        A lone NAME (no '=') takes its value from stdin: asked for without echo on a terminal, \
+        else read to the end (one trailing newline dropped), so a secret never reaches the \
+        process list or the shell's history.")]
     Set(SetArgs),
     /// Remove settings from the active profile.
     #[command(after_help = "Examples:\n  \
@@ -104,13 +136,42 @@ pub enum Command {
     /// Restore the profiles as they were at a revision (as a new revision).
     #[command(after_help = "Examples:\n  \
         cfg history        # find the revision\n  \
-        cfg rollback 12")]
+        cfg rollback 12\n  \
+        cfg rollback -y 12 # no question on a terminal")]
     Rollback(RollbackArgs),
+    /// Print the effective settings as KEY=value lines (dotenv, shell or JSON).
+    #[command(after_help = "Examples:\n  \
+        cfg env > .env\n  \
+        eval \"$(cfg env --format shell)\"\n  \
+        cfg env --all --format json\n\n\
+        Only settings some layer sets are printed (not defaults) unless --all; secrets are \
+        masked unless --show-secrets.")]
+    Env(EnvArgs),
+    /// Run a command with the effective settings in its environment.
+    #[command(after_help = "Examples:\n  \
+        cfg run -- python my_flow.py\n  \
+        cfg -p staging run -- prefect config view\n\n\
+        The command gets cfg's own environment plus every setting some layer sets (profile, \
+        config files, .env, the daemon's environment), secrets in clear, in the form Prefect \
+        reads from its environment. Defaults are left out, so Prefect computes its own (paths \
+        under PREFECT_HOME, for one). A setting already in cfg's environment, under any of its \
+        names, is left as it is: your shell's value wins, as an environment variable wins over \
+        a profile in Prefect. The command's exit code is cfg's.")]
+    Run(RunArgs),
     /// Show the daemon's address, revision, epoch, profile and config files.
     #[command(after_help = "Examples:\n  \
         cfg status\n  \
         CFGD_ENDPOINT=http://127.0.0.1:7980 cfg status -o json")]
     Status(StatusArgs),
+    /// Show which hosts (daemons) and services run which revision.
+    #[command(after_help = "Examples:\n  \
+        cfg fleet\n  \
+        cfg fleet -o json\n  \
+        cfg set --wait=30s PREFECT_TASK_DEFAULT_RETRIES=3   # until the fleet has it\n\n\
+        With the etcd store (cfgd --store etcd://…) every live daemon of the fleet is listed; \
+        with the file store, the one daemon. Services appear once their SDK reports the \
+        revision it applied.")]
+    Fleet(FleetArgs),
     /// Manage profiles.
     #[command(
         alias = "profiles",
@@ -140,6 +201,17 @@ pub struct SetArgs {
         value_name = "NAME=VALUE"
     )]
     pub assignments: Vec<String>,
+    /// Return only once every live host and its services have applied the
+    /// change (at most TIMEOUT, default 60s; such as --wait=30s); name those
+    /// that have not.
+    #[arg(
+        long,
+        value_name = "TIMEOUT",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "60s"
+    )]
+    pub wait: Option<String>,
 }
 
 /// `cfg unset`.
@@ -230,11 +302,51 @@ pub struct HistoryArgs {
 pub struct RollbackArgs {
     /// The revision whose profiles to restore (see `cfg history`).
     pub revision: u64,
+    /// Do not ask for confirmation.
+    #[arg(short, long)]
+    pub yes: bool,
+}
+
+/// The formats of `cfg env`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EnvFormat {
+    /// `NAME=value` lines, quoted where needed (a `.env` Prefect reads).
+    Dotenv,
+    /// `export NAME='value'` lines for a POSIX shell.
+    Shell,
+    /// One JSON object of names to values.
+    Json,
+}
+
+/// `cfg env`.
+#[derive(Debug, Args)]
+pub struct EnvArgs {
+    /// The output format.
+    #[arg(long, value_enum, default_value = "dotenv")]
+    pub format: EnvFormat,
+    /// Also print settings at their defaults.
+    #[arg(long)]
+    pub all: bool,
+    /// Show secrets in clear (needs the token when the daemon has one).
+    #[arg(long)]
+    pub show_secrets: bool,
+}
+
+/// `cfg run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The command and its arguments (after `--`).
+    #[arg(required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true, value_name = "CMD")]
+    pub command: Vec<std::ffi::OsString>,
 }
 
 /// `cfg status`.
 #[derive(Debug, Args)]
 pub struct StatusArgs {}
+
+/// `cfg fleet`.
+#[derive(Debug, Args)]
+pub struct FleetArgs {}
 
 /// `cfg profile …`.
 #[derive(Debug, Subcommand)]

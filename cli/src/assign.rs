@@ -52,7 +52,7 @@ impl FromStr for Assignment {
 }
 
 /// A word that can be a setting name: `[A-Za-z_][A-Za-z0-9_]*`.
-fn is_name(word: &str) -> bool {
+pub(crate) fn is_name(word: &str) -> bool {
     let mut bytes = word.bytes();
     bytes
         .next()

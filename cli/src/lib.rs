@@ -13,10 +13,13 @@
 //! - `args` — the command line as clap sees it ([`Cli`]).
 //! - `assign` — `NAME=VALUE` words, including the spaced forms, to assignments.
 //! - `output` — output format, colour ([`Printer`]), confirmations, shared text.
-//! - `error` — [`Failure`], the one error type; `main` maps it to exit 1.
+//! - `error` — [`Failure`], the one error type; `main` maps it to exit 1. A
+//!   refusal is written from the daemon's typed problems.
+//! - `prompt` — reading a secret on the terminal without echo.
 //! - `commands` — one module per command group: `set` (set, unset), `view`
 //!   (view, get), `validate`, `watch`, `history` (history, rollback),
-//!   `status`, `profile`, and shell completions.
+//!   `status`, `profile`, `env` (env, run: the settings as an environment),
+//!   and shell completions.
 //!
 //! # Example
 //! ```no_run
@@ -35,6 +38,7 @@ mod assign;
 mod commands;
 mod error;
 mod output;
+mod prompt;
 
 pub use args::Cli;
 pub use error::Failure;

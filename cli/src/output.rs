@@ -170,6 +170,47 @@ pub(crate) fn source(s: &Source) -> String {
     s.to_string()
 }
 
+/// A source for JSON, with its parts as fields: `{"layer": "profile",
+/// "profile": "default"}`, `{"layer": "config_file", "file": "…", "line":
+/// 3}`, `{"layer": "env", "variable": "PREFECT_X"}`, `{"layer":
+/// "dotenv", "file": "…", "line": 2, "variable": "PREFECT_X"}`,
+/// `{"layer": "defaults"}`; `text` is how the text output says it.
+pub(crate) fn source_json(s: &Source) -> serde_json::Value {
+    use cfgd_settings::LayerKind as L;
+    let layer = match s.layer {
+        L::Defaults => "defaults",
+        L::Profile => "profile",
+        L::File => "config_file",
+        L::DotEnv => "dotenv",
+        L::Env => "env",
+        L::ProcessEnv => "process_env",
+        L::CallSite => "call_site",
+    };
+    let mut doc = serde_json::json!({"layer": layer});
+    if let Some(file) = &s.file {
+        doc["file"] = file.clone().into();
+    }
+    if let Some(line) = s.line {
+        doc["line"] = line.into();
+    }
+    if let Some(detail) = &s.detail {
+        let key = if s.layer == L::Profile {
+            "profile"
+        } else {
+            "variable"
+        };
+        doc[key] = detail.clone().into();
+    }
+    doc["text"] = s.to_string().into();
+    doc
+}
+
+/// A revision epoch for JSON: a string, as a u64 does not fit a JSON number
+/// (JavaScript and many parsers lose digits past 2^53).
+pub(crate) fn epoch_json(epoch: u64) -> serde_json::Value {
+    epoch.to_string().into()
+}
+
 /// Milliseconds since the Unix epoch as `2026-11-28 23:32:54 UTC`.
 pub(crate) fn utc(ms: i64) -> String {
     let secs = ms.div_euclid(1000);

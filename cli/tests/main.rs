@@ -4,8 +4,12 @@
 mod common;
 
 mod connection;
+mod env;
+mod fleet;
 mod history;
+mod prefect_interop;
 mod profile;
+mod refusal_details;
 mod set;
 mod status;
 mod terminal;

@@ -244,7 +244,11 @@ fn set_json_reports_values_and_overrides() {
     assert_eq!(s[0]["effective"]["value"], "5");
     assert_eq!(
         s[0]["overridden_by"][0]["source"],
-        "env PREFECT_TASK_DEFAULT_RETRIES"
+        serde_json::json!({
+            "layer": "env",
+            "variable": "PREFECT_TASK_DEFAULT_RETRIES",
+            "text": "env PREFECT_TASK_DEFAULT_RETRIES",
+        })
     );
     assert_eq!(s[1]["value"], "********", "secrets stay masked in JSON too");
     assert!(!out.stdout.contains("s3cret"));

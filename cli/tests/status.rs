@@ -53,7 +53,11 @@ fn status_names_the_daemon_and_every_file_with_its_errors() {
 
     let doc = d.cfg(&["status", "-o", "json"]).json();
     assert_eq!(doc["revision"], status.revision);
-    assert_eq!(doc["epoch"], status.epoch);
+    assert_eq!(
+        doc["epoch"],
+        status.epoch.to_string(),
+        "a u64 epoch is a JSON string"
+    );
     assert_eq!(doc["endpoint"], d.endpoint);
     let files = doc["files"].as_array().unwrap();
     let bad_json = files

@@ -1,6 +1,7 @@
-//! Behaviour that only shows on a terminal: confirmations and colour. `cfg`
-//! runs under util-linux `script`, which gives it a pseudo-terminal; where
-//! `script` is missing these tests say so and check nothing.
+//! Behaviour that only shows on a terminal: confirmations, prompts and
+//! colour. `cfg` runs under util-linux `script`, which gives it a
+//! pseudo-terminal; a machine without `script` fails these tests, naming
+//! `.ci/deps.sh`.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -16,10 +17,10 @@ fn on_terminal(d: &Daemon, args: &[&str], input: &str, no_color: bool) -> Option
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
-    if !available {
-        eprintln!("util-linux `script` is not installed: terminal behaviour not checked");
-        return None;
-    }
+    assert!(
+        available,
+        "util-linux `script` is not installed (Debian package bsdutils): run .ci/deps.sh"
+    );
     let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
     let mut line = vec![
         quote(env!("CARGO_BIN_EXE_cfg")),
@@ -31,6 +32,8 @@ fn on_terminal(d: &Daemon, args: &[&str], input: &str, no_color: bool) -> Option
     cmd.args(["-qec", &line.join(" "), "/dev/null"])
         .env_remove("CFGD_ENDPOINT")
         .env_remove("CFGD_TOKEN")
+        .env_remove("CFGD_TOKEN_FILE")
+        .env_remove("PREFECT_PROFILE")
         .env_remove("NO_COLOR")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -150,13 +153,88 @@ fn colour_on_a_terminal_unless_no_color() {
             .contains("\x1b[33mPREFECT_TASKS_DEFAULT_RETRIES is overridden by env"),
         "{out:?}"
     );
-    let err = on_terminal(&d, &["set", "NOPE"], "", false).unwrap();
+    let err = on_terminal(&d, &["set", "=NOPE"], "", false).unwrap();
     assert!(
         err.stdout
-            .contains("\x1b[31mFailed to parse argument 'NOPE'."),
+            .contains("\x1b[31mFailed to parse argument '=NOPE'."),
         "{err:?}"
     );
     let plain = on_terminal(&d, &["set", "PREFECT_TASKS_DEFAULT_RETRIES=3"], "", true).unwrap();
     assert_eq!(plain.code, 0);
     assert!(!plain.stdout.contains('\x1b'), "{plain:?}");
+}
+
+#[test]
+fn rollback_asks_first_and_yes_skips_the_question() {
+    let d = Daemon::start();
+    d.cfg(&["set", "PREFECT_TASKS_DEFAULT_RETRIES=3"]).ok();
+    let at = d.revision();
+    d.cfg(&["set", "PREFECT_TASKS_DEFAULT_RETRIES=4"]).ok();
+    let before = d.revision();
+    let rev = at.to_string();
+    let no = on_terminal(&d, &["rollback", &rev], "n\n", true).unwrap();
+    assert_eq!(no.code, 1, "{no:?}");
+    assert!(
+        no.stdout.contains(&format!(
+            "Are you sure you want to restore the profiles as they were at revision {at}? [y/N]: Rollback aborted.\n"
+        )),
+        "{no:?}"
+    );
+    assert_eq!(d.revision(), before);
+    let yes = on_terminal(&d, &["rollback", "-y", &rev], "", true).unwrap();
+    assert_eq!(yes.code, 0, "{yes:?}");
+    assert!(!yes.stdout.contains("Are you sure"), "{yes:?}");
+    assert_eq!(d.effective("PREFECT_TASKS_DEFAULT_RETRIES").0, "3");
+}
+
+#[test]
+fn a_secret_is_asked_for_without_echo() {
+    use std::io::Read;
+    let d = Daemon::start();
+    // Type only once the prompt is up: a terminal echoes what arrives
+    // before the echo is turned off.
+    let line = format!(
+        "'{}' --endpoint '{}' set PREFECT_API_KEY",
+        env!("CARGO_BIN_EXE_cfg"),
+        d.endpoint
+    );
+    let mut child = Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .env_remove("CFGD_TOKEN")
+        .env_remove("CFGD_TOKEN_FILE")
+        .env_remove("PREFECT_PROFILE")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("util-linux `script` (Debian bsdutils): run .ci/deps.sh");
+    let mut stdout = child.stdout.take().expect("piped");
+    let mut seen = Vec::new();
+    let prompt = b"Value for PREFECT_API_KEY (not echoed): ";
+    let mut byte = [0u8; 1];
+    while !seen.ends_with(prompt) {
+        let n = stdout.read(&mut byte).expect("read the terminal");
+        assert!(n > 0, "no prompt: {}", String::from_utf8_lossy(&seen));
+        seen.push(byte[0]);
+    }
+    let mut stdin = child.stdin.take().expect("piped");
+    stdin.write_all(b"pnu_typed\n").expect("type the secret");
+    drop(stdin);
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).expect("read the rest");
+    let status = child.wait().expect("script ends");
+    assert!(status.success(), "{rest}");
+    assert!(
+        !rest.contains("pnu_typed"),
+        "the value was echoed: {rest:?}"
+    );
+    assert!(
+        rest.contains("Set 'PREFECT_API_KEY' to '********'."),
+        "{rest:?}"
+    );
+    assert_eq!(
+        d.profile(),
+        [("PREFECT_API_KEY".to_owned(), "pnu_typed".to_owned())]
+    );
 }

@@ -82,5 +82,8 @@ fn unset_json_lists_what_is_now_in_force() {
     let doc = out.json();
     assert_eq!(doc["settings"][0]["name"], "PREFECT_TASKS_DEFAULT_RETRIES");
     assert_eq!(doc["settings"][0]["value"], serde_json::Value::Null);
-    assert_eq!(doc["settings"][0]["effective"]["source"], "defaults");
+    assert_eq!(
+        doc["settings"][0]["effective"]["source"],
+        serde_json::json!({"layer": "defaults", "text": "defaults"})
+    );
 }

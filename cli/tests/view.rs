@@ -26,20 +26,26 @@ fn view_shows_the_profile_and_non_default_values_with_sources() {
 #[test]
 fn show_defaults_lists_every_setting_sorted() {
     let d = Daemon::start();
-    assert_eq!(
-        d.cfg(&["view", "--show-defaults"]).ok(),
-        "PREFECT_PROFILE='default'\n\
-         PREFECT_API_KEY='None' (from defaults)\n\
-         PREFECT_FLOWS_DEFAULT_RETRIES='0' (from defaults)\n\
-         PREFECT_FLOWS_DEFAULT_RETRY_DELAY_SECONDS='0' (from defaults)\n\
-         PREFECT_TASKS_DEFAULT_RETRIES='0' (from defaults)\n\
-         PREFECT_TASKS_DEFAULT_RETRY_BUDGET_FLOOR='1' (from defaults)\n\
-         PREFECT_TASKS_DEFAULT_RETRY_BUDGET_GLOBAL='false' (from defaults)\n\
-         PREFECT_TASKS_DEFAULT_RETRY_BUDGET_RATIO='None' (from defaults)\n\
-         PREFECT_TASKS_DEFAULT_RETRY_DELAY_SECONDS='0' (from defaults)\n\
-         PREFECT_TASKS_DEFAULT_RETRY_JITTER_FACTOR='None' (from defaults)\n\
-         PREFECT_TASKS_DEFAULT_RETRY_MAX_SUGGESTED_DELAY_SECONDS='60' (from defaults)\n"
-    );
+    let out = d.cfg(&["view", "--show-defaults"]);
+    let lines: Vec<&str> = out.ok().lines().collect();
+    assert_eq!(lines[0], "PREFECT_PROFILE='default'");
+    // Prefect's 227 settings and cfgd's 5 extensions, sorted by name.
+    assert_eq!(lines.len(), 1 + 227 + 5);
+    let mut sorted = lines[1..].to_vec();
+    sorted.sort_unstable();
+    assert_eq!(sorted, lines[1..]);
+    for line in [
+        "PREFECT_API_KEY='None' (from defaults)",
+        "PREFECT_LOGGING_LEVEL='INFO' (from defaults)",
+        "PREFECT_TASKS_DEFAULT_RETRIES='0' (from defaults)",
+        "PREFECT_TASKS_DEFAULT_RETRY_DELAY_SECONDS='0' (from defaults)",
+        "PREFECT_TASKS_DEFAULT_RETRY_JITTER_FACTOR='None' (from defaults)",
+        "PREFECT_SERVER_EVENTS_RETENTION_PERIOD='604800' (from defaults)",
+        "PREFECT_TASKS_DEFAULT_RETRY_BUDGET_FLOOR='1' (from defaults)",
+        "PREFECT_TASKS_DEFAULT_RETRY_MAX_SUGGESTED_DELAY_SECONDS='60' (from defaults)",
+    ] {
+        assert!(lines.contains(&line), "no {line:?}");
+    }
     assert_eq!(d.cfg(&["view"]).ok(), "PREFECT_PROFILE='default'\n");
 }
 
@@ -109,7 +115,7 @@ fn view_json_has_prefects_shape() {
             "settings": [{
                 "name": "PREFECT_TASKS_DEFAULT_RETRIES",
                 "value": "3",
-                "source": "profile 'default'",
+                "source": {"layer": "profile", "profile": "default", "text": "profile 'default'"},
             }],
         })
     );
@@ -133,8 +139,9 @@ fn get_shows_the_value_its_source_and_what_it_overrides() {
         .cfg(&["get", "PREFECT_TASKS_DEFAULT_RETRIES", "-o", "json"])
         .json();
     assert_eq!(doc["value"], "5");
-    assert_eq!(doc["layer"], "env");
-    assert_eq!(doc["overrides"][0]["source"], "profile 'default'");
+    assert_eq!(doc["source"]["layer"], "env");
+    assert_eq!(doc["source"]["variable"], "PREFECT_TASK_DEFAULT_RETRIES");
+    assert_eq!(doc["overrides"][0]["source"]["profile"], "default");
     assert_eq!(doc["overrides"][0]["value"], "3");
 }
 

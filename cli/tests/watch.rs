@@ -76,7 +76,9 @@ fn watch_json_prints_one_document_per_line() {
     assert_eq!(resync["type"], "resync");
     assert_eq!(resync["reason"], "initial");
     assert_eq!(resync["profile"], "default");
-    assert_eq!(resync["settings"].as_array().unwrap().len(), 6);
+    assert_eq!(resync["settings"].as_array().unwrap().len(), 227 + 5);
+    assert!(resync["epoch"].is_string(), "a u64 epoch is a JSON string");
+    assert_eq!(resync["settings"][0]["source"]["layer"], "defaults");
     d.cfg(&["set", "PREFECT_FLOWS_DEFAULT_RETRIES=2"]).ok();
     let next = w.stdout_until(|_| true);
     let change: serde_json::Value = serde_json::from_str(&next[0]).unwrap();
@@ -88,7 +90,10 @@ fn watch_json_prints_one_document_per_line() {
         "PREFECT_FLOWS_DEFAULT_RETRIES"
     );
     assert_eq!(change["changes"][0]["new"], "2");
-    assert_eq!(change["changes"][0]["new_source"], "profile 'default'");
+    assert_eq!(
+        change["changes"][0]["new_source"],
+        serde_json::json!({"layer": "profile", "profile": "default", "text": "profile 'default'"})
+    );
 }
 
 #[test]

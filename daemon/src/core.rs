@@ -9,12 +9,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use cfgd_settings::{
-    Catalog, ConfigDir, Entry, Layer, LayerKind, ProfilesDelta, ProfilesFile, Resolution,
+    Catalog, ConfigDir, Entry, Layer, LayerKind, Layers, ProfilesDelta, ProfilesFile, Resolution,
     SettingsError, Source, Value, resolve,
 };
 
 use crate::error::OpError;
-use crate::store::{Effective, KeyChange, Origin, Record};
+use crate::store::{Effective, KeyChange, Numbering, Origin, Record, shared_revision};
 
 /// A value given by a client: a string for the one parser, or typed.
 #[derive(Debug, Clone)]
@@ -32,6 +32,56 @@ pub(crate) struct Valid {
     pub(crate) name: String,
     /// The typed value.
     pub(crate) value: Value,
+}
+
+/// A profile operation, as data: a writer group that lost a race with
+/// another daemon is applied again after the other's changes, so an
+/// operation must be able to run more than once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ProfileChange {
+    /// A new profile, empty or a copy of `from`.
+    Create {
+        /// Its name.
+        name: String,
+        /// The profile it copies.
+        from: Option<String>,
+    },
+    /// Make a profile the active one.
+    Use(String),
+    /// Delete a profile that is not active.
+    Delete(String),
+    /// Rename a profile (the active one too).
+    Rename {
+        /// The old name.
+        from: String,
+        /// The new name.
+        to: String,
+    },
+}
+
+impl ProfileChange {
+    fn apply(&self, p: &mut ProfilesFile) -> Result<(), SettingsError> {
+        match self {
+            ProfileChange::Create { name, from } => p.create(name, from.as_deref()),
+            ProfileChange::Use(name) => p.use_profile(name),
+            ProfileChange::Delete(name) => p.delete(name),
+            ProfileChange::Rename { from, to } => p.rename(from, to),
+        }
+    }
+
+    /// What it does, for the record.
+    pub(crate) fn detail(&self) -> String {
+        match self {
+            ProfileChange::Create { name, from: None } => format!("create {name}"),
+            ProfileChange::Create {
+                name,
+                from: Some(f),
+            } => format!("create {name} from {f}"),
+            ProfileChange::Use(name) => format!("use {name}"),
+            ProfileChange::Delete(name) => format!("delete {name}"),
+            ProfileChange::Rename { from, to } => format!("rename {from} to {to}"),
+        }
+    }
 }
 
 /// Bounds on the profile layer, so no client can grow the state (and every
@@ -54,6 +104,34 @@ impl Default for ProfileLimits {
     }
 }
 
+/// Every layer the daemon resolves, shared (cheap to clone): what a read
+/// "as if profile P were active" re-resolves with P's layer in place of
+/// the active one.
+#[derive(Debug, Clone)]
+pub(crate) struct LayerSet {
+    defaults: Arc<Layer>,
+    profile: Arc<Layer>,
+    config_dir: Arc<ConfigDir>,
+    env: Arc<Layer>,
+}
+
+impl LayerSet {
+    /// The layers in precedence order.
+    pub(crate) fn layers(&self) -> Layers<'_> {
+        let mut layers = Layers::new()
+            .with(&self.defaults)
+            .with(&self.profile)
+            .with(&self.env);
+        layers.extend(self.config_dir.layers());
+        layers
+    }
+
+    /// The catalogue these layers were built for.
+    pub(crate) fn catalog(&self) -> &Catalog {
+        self.config_dir.catalog()
+    }
+}
+
 /// The settings state: every layer, the resolution, the revision.
 ///
 /// Cheap to clone (the writer keeps a checkpoint of it per group): every
@@ -72,6 +150,7 @@ pub(crate) struct Core {
     revision: u64,
     epoch: u64,
     limits: ProfileLimits,
+    numbering: Numbering,
 }
 
 impl Core {
@@ -96,6 +175,7 @@ impl Core {
             revision,
             epoch,
             limits: ProfileLimits::default(),
+            numbering: Numbering::Dense,
         };
         core.rebuild_env();
         core.rebuild_profile();
@@ -106,6 +186,13 @@ impl Core {
     /// Sets the bounds on the profile layer.
     pub(crate) fn with_limits(mut self, limits: ProfileLimits) -> Self {
         self.limits = limits;
+        self
+    }
+
+    /// Numbers revisions as `numbering` says (a fleet's shared changes
+    /// take the next shared revision).
+    pub(crate) fn with_numbering(mut self, numbering: Numbering) -> Self {
+        self.numbering = numbering;
         self
     }
 
@@ -145,38 +232,41 @@ impl Core {
         self.env_errors.iter().chain(self.profile_errors.iter())
     }
 
+    /// Problems that leave the active profile in force (unknown `PREFECT_`
+    /// names, kept in the file as they are).
+    pub(crate) fn layer_warnings(&self) -> impl Iterator<Item = &SettingsError> {
+        self.profile_layer.warnings.iter()
+    }
+
     /// Effective values by name (what the revision log tracks).
     pub(crate) fn effective(&self) -> BTreeMap<String, Effective> {
         effective_of(&self.resolution)
     }
 
     fn rebuild_env(&mut self) {
-        let catalog = self.config_dir.catalog();
         // A bad variable is left out and reported, so it does not hide the rest.
-        let mut errors = Vec::new();
-        let good: Vec<(&str, &str)> = self
-            .env
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .filter(
-                |pair| match Layer::from_env(catalog, LayerKind::Env, [*pair]) {
-                    Ok(_) => true,
-                    Err(e) => {
-                        errors.extend(e.0);
-                        false
-                    }
-                },
-            )
-            .collect();
-        self.env_layer = Arc::new(
-            Layer::from_env(catalog, LayerKind::Env, good)
-                .expect("every variable parsed on its own"),
+        let (layer, errors) = Layer::from_env_lenient(
+            self.config_dir.catalog(),
+            LayerKind::Env,
+            self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())),
         );
+        self.env_layer = Arc::new(layer);
         self.env_errors = Arc::new(errors);
     }
 
+    /// The profile in force: `PREFECT_PROFILE` in the daemon's environment
+    /// pins it, as it pins Prefect's (env beats the file's `active`);
+    /// otherwise the file's `active`.
+    pub(crate) fn active_profile(&self) -> &str {
+        self.env
+            .iter()
+            .rev()
+            .find(|(k, v)| k == "PREFECT_PROFILE" && !v.is_empty())
+            .map_or_else(|| self.profiles.active_name(), |(_, v)| v.as_str())
+    }
+
     fn rebuild_profile(&mut self) {
-        let name = self.profiles.active_name().to_owned();
+        let name = self.active_profile().to_owned();
         let (layer, errors) = Layer::from_profile_lenient(
             self.config_dir.catalog(),
             &name,
@@ -186,10 +276,22 @@ impl Core {
         self.profile_errors = Arc::new(errors);
     }
 
+    /// Every layer of the daemon, shared.
+    pub(crate) fn layer_set(&self) -> LayerSet {
+        LayerSet {
+            defaults: self.defaults.clone(),
+            profile: self.profile_layer.clone(),
+            config_dir: self.config_dir.clone(),
+            env: self.env_layer.clone(),
+        }
+    }
+
     fn resolve(&self) -> Resolution {
-        let mut layers = vec![&*self.defaults, &*self.profile_layer];
+        let mut layers = Layers::new()
+            .with(&self.defaults)
+            .with(&self.profile_layer)
+            .with(&self.env_layer);
         layers.extend(self.config_dir.layers());
-        layers.push(&*self.env_layer);
         resolve(self.config_dir.catalog(), &layers)
     }
 
@@ -205,7 +307,7 @@ impl Core {
         if delta.is_empty() {
             return None;
         }
-        let active_before = self.profiles.active_name().to_owned();
+        let active_before = self.active_profile().to_owned();
         Arc::make_mut(&mut self.profiles).apply(&delta);
         if delta.touches_active(&active_before) {
             self.rebuild_profile();
@@ -240,7 +342,7 @@ impl Core {
         if changes.is_empty() && profiles.is_empty() {
             return None;
         }
-        self.revision += 1;
+        self.revision = self.numbering.next(self.revision, origin);
         Some(Record {
             revision: self.revision,
             time_ms: now_ms,
@@ -248,6 +350,80 @@ impl Core {
             detail,
             changes,
             profiles,
+            host: None,
+        })
+    }
+
+    /// Applies a profile-layer delta and recomputes what is in force;
+    /// returns the effective changes.
+    fn apply_profiles(&mut self, delta: &ProfilesDelta) -> Vec<KeyChange> {
+        let active_before = self.active_profile().to_owned();
+        Arc::make_mut(&mut self.profiles).apply(delta);
+        if delta.touches_active(&active_before) {
+            self.rebuild_profile();
+        }
+        let new = Arc::new(self.resolve());
+        let changes = changes_between(&self.resolution, &new, self.config_dir.catalog());
+        self.resolution = new;
+        changes
+    }
+
+    /// A shared change another daemon made (or this one, learnt back
+    /// through the shared store): applied as it was made, at shared
+    /// revision `seq`. Always a record, even when no effective value here
+    /// changes: every host has every shared revision.
+    pub(crate) fn remote(
+        &mut self,
+        seq: u64,
+        delta: &ProfilesDelta,
+        origin: Origin,
+        detail: &str,
+        time_ms: i64,
+        host: &str,
+    ) -> Record {
+        let changes = self.apply_profiles(delta);
+        self.revision = shared_revision(seq);
+        Record {
+            revision: self.revision,
+            time_ms,
+            origin,
+            detail: detail.to_owned(),
+            changes,
+            profiles: delta.clone(),
+            host: Some(host.to_owned()),
+        }
+    }
+
+    /// Takes the shared store's profiles whole: at shared revision `seq`
+    /// when that is ahead of this core (its history no longer reaches
+    /// back), else as a local change (this core had other profiles than
+    /// the fleet at the same shared revision). None when they are equal.
+    pub(crate) fn shared_state(
+        &mut self,
+        seq: u64,
+        profiles: &ProfilesFile,
+        detail: String,
+        now_ms: i64,
+    ) -> Option<Record> {
+        let delta = self.profiles.diff(profiles);
+        let ahead = shared_revision(seq) > self.revision;
+        if delta.is_empty() && !ahead {
+            return None;
+        }
+        let changes = self.apply_profiles(&delta);
+        self.revision = if ahead {
+            shared_revision(seq)
+        } else {
+            self.revision + 1
+        };
+        Some(Record {
+            revision: self.revision,
+            time_ms: now_ms,
+            origin: Origin::SharedState,
+            detail,
+            changes,
+            profiles: delta,
+            host: None,
         })
     }
 
@@ -269,16 +445,16 @@ impl Core {
         // A change that shrinks (or keeps) an over-limit state is allowed,
         // so an operator can always get back under the limit.
         if count > self.limits.max_profiles && count > count_before {
-            return Err(OpError::Limit(format!(
-                "too many profiles: this would make {count} (the limit is {}); nothing was changed",
-                self.limits.max_profiles
-            )));
+            return Err(OpError::Limit(crate::error::Limit::Profiles {
+                count,
+                limit: self.limits.max_profiles,
+            }));
         }
         if bytes > self.limits.max_bytes && bytes > bytes_before {
-            return Err(OpError::Limit(format!(
-                "the profiles would hold {bytes} bytes of names and values (the limit is {}); nothing was changed",
-                self.limits.max_bytes
-            )));
+            return Err(OpError::Limit(crate::error::Limit::ProfileBytes {
+                bytes,
+                limit: self.limits.max_bytes,
+            }));
         }
         Ok(())
     }
@@ -288,25 +464,50 @@ impl Core {
     /// # Errors
     /// [`OpError::Invalid`] with one message per bad assignment.
     pub(crate) fn validate(&self, batch: &[(String, Input)]) -> Result<Vec<Valid>, OpError> {
-        validate(
-            self.config_dir.catalog(),
-            self.profiles.active_name(),
-            batch,
-        )
+        validate(self.config_dir.catalog(), self.active_profile(), batch)
     }
 
     /// `Set`: writes a validated batch into the active profile.
     ///
     /// # Errors
     /// A stale `expected` revision, or a batch over the profile limits.
+    #[cfg(test)]
     pub(crate) fn set(
         &mut self,
         batch: &[Valid],
         expected: Option<u64>,
         now_ms: i64,
     ) -> Result<Option<Record>, OpError> {
+        self.set_in(batch, expected, None, now_ms)
+    }
+
+    /// The profile a write goes into: `profile` (which must exist), or the
+    /// one in force.
+    fn target(&self, profile: Option<&str>) -> Result<String, OpError> {
+        match profile {
+            None => Ok(self.active_profile().to_owned()),
+            Some(p) if self.profiles.profiles.contains_key(p) || p == self.active_profile() => {
+                Ok(p.to_owned())
+            }
+            Some(p) => Err(OpError::Settings(SettingsError::ProfileNotFound(
+                p.to_owned(),
+            ))),
+        }
+    }
+
+    /// `Set` into `profile` (`cfg -p NAME set`), or the one in force.
+    ///
+    /// # Errors
+    /// A stale `expected` revision, an unknown profile.
+    pub(crate) fn set_in(
+        &mut self,
+        batch: &[Valid],
+        expected: Option<u64>,
+        profile: Option<&str>,
+        now_ms: i64,
+    ) -> Result<Option<Record>, OpError> {
         self.check_expected(expected)?;
-        let profile = self.profiles.active_name().to_owned();
+        let profile = self.target(profile)?;
         let catalog = self.config_dir.catalog();
         let mut delta = ProfilesDelta::default();
         for v in batch {
@@ -326,15 +527,30 @@ impl Core {
     ///
     /// # Errors
     /// An unknown name, a name the profile does not hold, a stale revision.
+    #[cfg(test)]
     pub(crate) fn unset(
         &mut self,
         names: &[String],
         expected: Option<u64>,
         now_ms: i64,
     ) -> Result<Option<Record>, OpError> {
+        self.unset_in(names, expected, None, now_ms)
+    }
+
+    /// `Unset` from `profile` (`cfg -p NAME unset`), or the one in force.
+    ///
+    /// # Errors
+    /// As [`Core::unset`], or an unknown profile.
+    pub(crate) fn unset_in(
+        &mut self,
+        names: &[String],
+        expected: Option<u64>,
+        profile: Option<&str>,
+        now_ms: i64,
+    ) -> Result<Option<Record>, OpError> {
         self.check_expected(expected)?;
         let catalog = self.config_dir.catalog();
-        let profile = self.profiles.active_name().to_owned();
+        let profile = self.target(profile)?;
         let held = self.profiles.profiles.get(&profile);
         let mut errors = Vec::new();
         let mut canonical: Vec<String> = Vec::new();
@@ -380,24 +596,24 @@ impl Core {
         Ok(self.commit_profiles(delta, Origin::Unset, canonical.join(","), now_ms))
     }
 
-    /// A profile operation: `f` changes the profiles; `detail` describes it.
+    /// A profile operation.
     ///
     /// # Errors
-    /// Whatever `f` returns, a stale revision, or the profile limits;
-    /// nothing changes then.
+    /// What the profiles refuse (an unknown or taken name, the active
+    /// profile deleted), a stale revision, or the profile limits; nothing
+    /// changes then.
     pub(crate) fn profile_op(
         &mut self,
         expected: Option<u64>,
-        detail: String,
+        change: &ProfileChange,
         now_ms: i64,
-        f: impl FnOnce(&mut ProfilesFile) -> Result<(), SettingsError>,
     ) -> Result<Option<Record>, OpError> {
         self.check_expected(expected)?;
         let mut next = (*self.profiles).clone();
-        f(&mut next).map_err(OpError::Settings)?;
+        change.apply(&mut next).map_err(OpError::Settings)?;
         let delta = self.profiles.diff(&next);
         self.check_limits(&delta)?;
-        Ok(self.commit_profiles(delta, Origin::Profile, detail, now_ms))
+        Ok(self.commit_profiles(delta, Origin::Profile, change.detail(), now_ms))
     }
 
     /// `Rollback`: restores `profiles` (the state at revision `target`).
@@ -520,10 +736,10 @@ pub(crate) fn validate(
             seen.insert(&entry.name, first);
             continue;
         }
-        let parsed = match input {
+        let parsed = cfgd_settings::value::check_settable(entry).and_then(|()| match input {
             Input::Raw(raw) => cfgd_settings::value::parse(entry, raw),
             Input::Typed(v) => cfgd_settings::value::coerce(entry, v.clone()),
-        };
+        });
         match parsed {
             Ok(value) => ok.push(Valid {
                 name: entry.name.clone(),

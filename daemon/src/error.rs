@@ -1,21 +1,14 @@
-//! Operation errors, and their mapping to gRPC status codes — in this one
-//! place.
+//! Operation errors, and the one place they become a gRPC `Status`
+//! (`status`): a code that follows gRPC's status-code guide, a message for
+//! people, and typed details for programs.
+
+mod status;
 
 use cfgd_settings::SettingsError;
-use tonic::{Code, Status};
+
+pub(crate) use status::{GivenNames, QUOTE, clip, problems};
 
 use crate::store::StoreError;
-
-/// Why the durable store refused a change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StoreFailure {
-    /// The disk (or a quota) is full; passes once space is freed.
-    NoSpace,
-    /// The state dir was deleted or replaced under the daemon; needs a restart.
-    StateDirGone,
-    /// Another I/O failure.
-    Io,
-}
 
 /// Why a request was refused. Nothing was changed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -57,9 +50,9 @@ pub enum OpError {
     /// A missing or wrong token.
     #[error("{0}")]
     Unauthenticated(String),
-    /// A request over one of the daemon's limits.
-    #[error("{0}")]
-    Limit(String),
+    /// A request over one of the daemon's limits, or not well-formed.
+    #[error(transparent)]
+    Limit(Limit),
     /// The durable store failed; the change was not made.
     #[error("the change could not be made durable, so it was not made: {message}")]
     Store {
@@ -76,6 +69,113 @@ pub enum OpError {
     /// The daemon is shutting down.
     #[error("cfgd is shutting down")]
     ShuttingDown,
+    /// The shared store (etcd) cannot be reached; the change was not made.
+    #[error("the shared store cannot be reached, so the change was not made: {0}")]
+    SharedUnavailable(String),
+    /// The shared store refused the change itself (such as one too large
+    /// for it); the change was not made.
+    #[error("the shared store refused the change, so it was not made: {0}")]
+    SharedRefused(String),
+    /// The change was sent to the shared store but its outcome could not
+    /// be learnt: it may still be applied.
+    #[error(
+        "the change was sent to the shared store, but whether it was applied could not be learnt in time: it may still be applied (cfg history shows it if it was; it was not retried): {0}"
+    )]
+    OutcomeUnknown(String),
+    /// Other daemons kept writing first.
+    #[error(
+        "other daemons wrote to the shared store first {tries} times in a row; the change was not made (try again)"
+    )]
+    Contended {
+        /// Transactions lost.
+        tries: u32,
+    },
+}
+
+/// A request over one of the daemon's limits, or one that is not
+/// well-formed. Names are quoted as a short prefix.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Limit {
+    /// A `Set`, `Unset` or `Validate` with nothing in it.
+    #[error("the batch is empty: give at least one setting")]
+    EmptyBatch,
+    /// More assignments or names in one `Set`/`Unset` than allowed.
+    #[error("the batch holds {len} settings; the limit is {limit} per request")]
+    Batch {
+        /// How many were sent.
+        len: usize,
+        /// The most allowed.
+        limit: usize,
+    },
+    /// More names in one `Get`/`Snapshot`/`Watch` than allowed.
+    #[error("the request names {len} settings; the limit is {limit} per request")]
+    Names {
+        /// How many were sent.
+        len: usize,
+        /// The most allowed.
+        limit: usize,
+    },
+    /// A setting or profile name that is too long.
+    #[error("{what} is {len} bytes long; the limit is {limit} bytes")]
+    NameLength {
+        /// "a setting name" or "a profile name".
+        what: &'static str,
+        /// The start of the name as given.
+        given: String,
+        /// Its length.
+        len: usize,
+        /// The longest allowed.
+        limit: usize,
+    },
+    /// A value that is too long.
+    #[error("the value for {name} is {len} bytes long; the limit is {limit} bytes")]
+    ValueLength {
+        /// The start of the name as given.
+        name: String,
+        /// Its length.
+        len: usize,
+        /// The longest allowed.
+        limit: usize,
+    },
+    /// A request message over the size limit.
+    #[error("the request message is {len} bytes; the limit is {limit} bytes")]
+    Message {
+        /// Its size.
+        len: usize,
+        /// The largest allowed.
+        limit: usize,
+    },
+    /// A change that would leave more profiles than allowed.
+    #[error(
+        "too many profiles: this would make {count}; the limit is {limit}; nothing was changed"
+    )]
+    Profiles {
+        /// Profiles after the change.
+        count: usize,
+        /// The most allowed.
+        limit: usize,
+    },
+    /// A change that would make the profiles hold more bytes than allowed.
+    #[error(
+        "the profiles would hold {bytes} bytes of names and values; the limit is {limit}; nothing was changed"
+    )]
+    ProfileBytes {
+        /// Bytes after the change.
+        bytes: usize,
+        /// The most allowed.
+        limit: usize,
+    },
+}
+
+/// Why the durable store refused a change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreFailure {
+    /// The disk (or a quota) is full; passes once space is freed.
+    NoSpace,
+    /// The state dir was deleted or replaced under the daemon; needs a restart.
+    StateDirGone,
+    /// Another I/O failure.
+    Io,
 }
 
 impl OpError {
@@ -101,32 +201,8 @@ impl From<StoreError> for OpError {
     }
 }
 
-impl From<OpError> for Status {
-    fn from(e: OpError) -> Self {
-        let code = match &e {
-            OpError::Invalid(_) | OpError::Limit(_) => Code::InvalidArgument,
-            OpError::Settings(s) => match s {
-                SettingsError::ProfileNotFound(_) => Code::NotFound,
-                SettingsError::ProfileExists(_) => Code::AlreadyExists,
-                SettingsError::UnknownName { .. }
-                | SettingsError::InvalidValue { .. }
-                | SettingsError::ProfileName(_) => Code::InvalidArgument,
-                _ => Code::FailedPrecondition,
-            },
-            OpError::Conflict { .. } => Code::Aborted,
-            OpError::Compacted { .. } | OpError::Future { .. } => Code::OutOfRange,
-            OpError::Unauthenticated(_) => Code::Unauthenticated,
-            // Out of space: RESOURCE_EXHAUSTED ("perhaps the entire file
-            // system is out of space"); a state dir gone needs an operator;
-            // other I/O failures may pass, so the client may retry.
-            OpError::Store { kind, .. } => match kind {
-                StoreFailure::NoSpace => Code::ResourceExhausted,
-                StoreFailure::StateDirGone => Code::FailedPrecondition,
-                StoreFailure::Io => Code::Unavailable,
-            },
-            OpError::ProfilesFileInvalid(_) => Code::FailedPrecondition,
-            OpError::ShuttingDown => Code::Unavailable,
-        };
-        Status::new(code, e.to_string())
+impl From<Limit> for OpError {
+    fn from(l: Limit) -> Self {
+        OpError::Limit(l)
     }
 }

@@ -37,6 +37,8 @@ pub(crate) struct FileStatus {
     pub(crate) error: Option<String>,
     /// The line of the first error, if known.
     pub(crate) error_line: Option<u32>,
+    /// Problems that leave the file in force (unknown `PREFECT_` names).
+    pub(crate) warnings: Vec<String>,
 }
 
 /// Everything a read needs, swapped whole on every change.
@@ -56,6 +58,8 @@ pub(crate) struct View {
     pub(crate) profiles: Arc<ProfilesFile>,
     /// Config files and their errors.
     pub(crate) files: Arc<Vec<FileStatus>>,
+    /// The layers `resolution` was resolved from.
+    pub(crate) layers: crate::core::LayerSet,
 }
 
 /// What a new watcher gets before the live stream.

@@ -2,18 +2,32 @@
 //! change, a resumable watch and hot reload.
 //!
 //! # Layout
-//! Public: [`serve`], [`Config`], [`Listener`], the errors and the
-//! [`store::Store`] seam; everything else is internal.
-//! - [`config`] — [`Config`], [`ListenAddr`], [`Limits`].
-//! - `listener` — [`Listener`]: TCP or a Unix socket.
+//! Public: [`serve`] (and [`serve_with_ready`]), [`Config`], [`Listener`],
+//! the errors and the [`store::Store`] seam; everything else is internal.
+//! - [`config`] — [`Config`], [`ListenAddr`], [`Limits`],
+//!   [`ConnectionLimits`], the security check.
+//! - `listener` — [`Listener`]: TCP or a Unix socket (only a stale socket
+//!   is ever replaced).
+//! - `transport` — accepted connections: the connection cap, idle and
+//!   keep-alive timeouts, streams per connection.
+//! - [`daemon_config`] — `cfgd.toml` under the environment and the flags
+//!   (figment), and `--print-config`.
+//! - `authority` — grpc-core's `:authority` accepted on the Unix socket.
 //! - `startup` — the state dir and its lock; recovery into the core.
 //! - `core` — the settings state and every operation on it (no I/O).
 //! - [`store`] — durable state: the revision log and the profiles file.
 //! - `writer` — the single writer: group commit, publish, answer.
 //! - `hub` — the published view, history and the watch broadcast.
-//! - `service` — the gRPC service, auth, limits, wire conversions.
-//! - `reload` — the config-dir watcher and reload loop.
-//! - [`error`] — operation errors and their gRPC codes.
+//! - `service` — the gRPC service (with server reflection): auth,
+//!   limits, names, masking, responses, watch streams.
+//! - `dirwatch` — watching a directory: OS watcher or polling, recreated
+//!   dirs, debounce with a maximum wait.
+//! - `reload` — the config-dir reload loop (retries what the writer could
+//!   not make durable).
+//! - `fleet` — which hosts and services run which revision (acks, the
+//!   fleet registry), and following a shared store (etcd).
+//! - [`error`] — operation errors, and the one place they become a gRPC
+//!   `Status` (code, message, typed details).
 //!
 //! # Example
 //! ```no_run
@@ -25,32 +39,39 @@
 //! # Ok(()) }
 //! ```
 
+mod authority;
 pub mod config;
 mod core;
+mod dirwatch;
+pub mod daemon_config;
 pub mod error;
+mod fleet;
 mod hub;
 mod listener;
 mod reload;
 mod service;
 mod startup;
 pub mod store;
+mod transport;
 mod writer;
 
 use std::collections::VecDeque;
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use cfgd_proto::pb::settings_server::SettingsServer;
 use cfgd_settings::ConfigDir;
 use tokio_util::sync::CancellationToken;
 
-pub use config::{Config, Limits, ListenAddr, TlsFiles};
+pub use config::{Config, ConnectionLimits, Limits, ListenAddr, TlsFiles};
 pub use listener::Listener;
 
 use crate::core::ProfileLimits;
 use crate::hub::Hub;
 use crate::service::{Auth, Info, SettingsService};
-use crate::store::{FileStore, Store};
+use crate::store::FileStore;
+use crate::transport::Connections;
 
 /// Why the daemon could not start or stopped badly.
 #[derive(Debug, thiserror::Error)]
@@ -74,15 +95,49 @@ pub enum DaemonError {
     /// The durable store failed.
     #[error(transparent)]
     Store(#[from] store::StoreError),
+    /// The etcd store cannot be used as configured.
+    #[error("etcd store: {0}")]
+    Etcd(String),
     /// The file watcher failed.
     #[error("cannot watch the config dir: {0}")]
     Watch(#[from] notify::Error),
+    /// A token that is empty or only whitespace: authentication would be
+    /// silently off.
+    #[error(
+        "the token is empty (or only whitespace), which would turn authentication off; give a real token, or no token at all"
+    )]
+    EmptyToken,
+    /// An address beyond loopback without TLS or a token, not allowed.
+    #[error(
+        "refusing to listen on {addr} without {missing}: anyone who can reach it could change settings or read the token; add them, listen on loopback, or pass --allow-insecure-listen"
+    )]
+    Exposed {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// What is missing.
+        missing: String,
+    },
     /// The TLS certificate or key cannot be used.
     #[error("TLS: {0}")]
     Tls(String),
+    /// The descriptors for server reflection do not load.
+    #[error("gRPC reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
     /// The gRPC server failed.
     #[error("gRPC server error: {0}")]
     Serve(#[from] tonic::transport::Error),
+}
+
+/// What the daemon reports once it is serving.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Serving {
+    /// Where it listens: `127.0.0.1:7979` or `unix:/path`.
+    pub listen: String,
+    /// The revision it serves at start.
+    pub revision: u64,
+    /// The store's epoch.
+    pub epoch: u64,
 }
 
 /// Runs the daemon on `listener` until `shutdown` completes, then stops
@@ -91,41 +146,56 @@ pub enum DaemonError {
 ///
 /// # Errors
 /// A config or state dir that cannot be used, a store that cannot be
-/// recovered, or a server failure.
+/// recovered, an unsafe configuration ([`Config::check_security`]) or a
+/// server failure.
 pub async fn serve(
     config: Config,
     listener: Listener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), DaemonError> {
+    serve_with_ready(config, listener, shutdown, |_| {}).await
+}
+
+/// [`serve`], calling `ready` once the daemon really serves: the state dir
+/// is locked and recovered, the config dir loaded and connections are being
+/// accepted. Nothing before that point should claim the daemon is up.
+///
+/// # Errors
+/// As [`serve`]; `ready` is not called then.
+pub async fn serve_with_ready(
+    config: Config,
+    listener: Listener,
+    shutdown: impl Future<Output = ()> + Send,
+    ready: impl FnOnce(&Serving) + Send + 'static,
+) -> Result<(), DaemonError> {
     let started_ms = writer::now_ms();
-    if !config.config_dir.is_dir() {
-        return Err(DaemonError::ConfigDir(
-            config.config_dir.display().to_string(),
-        ));
+    if let Some(addr) = listener.listen_addr() {
+        config.check_security(&addr)?;
     }
+    let config_dir_abs = config_dir_path(&config)?;
     let _state_lock = startup::create_state_dir(&config.state_dir)?;
-    // File watchers report absolute paths; an absolute config dir keeps
-    // every path (watcher events, status, errors) comparable.
-    let config_dir_abs = std::fs::canonicalize(&config.config_dir)
-        .map_err(|_| DaemonError::ConfigDir(config.config_dir.display().to_string()))?;
-    let dir_path = config_dir_abs.clone();
-    let config_dir = tokio::task::spawn_blocking(move || ConfigDir::load(&dir_path))
-        .await
-        .expect("loading the config dir does not panic");
-    for (path, err) in config_dir.errors() {
-        tracing::error!(file = %path.display(), error = %err, "config file not applied");
+    let (dir_path, max_bytes) = (config_dir_abs.clone(), config.max_config_file_bytes);
+    let config_dir =
+        tokio::task::spawn_blocking(move || ConfigDir::load_with(&dir_path, max_bytes))
+            .await
+            .expect("loading the config dir does not panic");
+    for f in config_dir.files() {
+        if let Some(error) = f.error_text() {
+            tracing::error!(file = %f.path.display(), %error, "config file not applied");
+        }
     }
     let env = Arc::new(config.env.clone());
     let profiles_path = config.profiles_path();
-    let mut store = FileStore::new(&config.state_dir, &profiles_path);
+    let mut local = FileStore::new(&config.state_dir, &profiles_path);
     if config.repair_state {
-        store = store.repairing();
+        local = local.repairing();
     }
+    let (mut store, opened) = fleet::start::open(&config.store, local)?;
     let limits = ProfileLimits {
         max_profiles: config.limits.max_profiles,
         max_bytes: config.limits.max_profile_bytes,
     };
-    let started = startup::recover(&mut store, &config_dir, &env, limits)?;
+    let started = startup::recover(&mut *store, &config_dir, &env, limits, opened.numbering)?;
     for e in started.core.layer_errors() {
         tracing::error!(error = %e, "value not applied");
     }
@@ -144,28 +214,49 @@ pub async fn serve(
     };
     let (writer, writer_thread) = writer::spawn(
         started.core,
-        Box::new(store),
+        store,
         hub.clone(),
         retention,
         started.profiles,
     );
 
     let stop = CancellationToken::new();
-    let reload_task = reload::spawn(
+    let (reload_task, reload_status) = reload::spawn(
         config_dir_abs.clone(),
-        config.debounce,
+        reload::watch_options(config.debounce, config.debounce_max),
         config_dir,
         writer.clone(),
         stop.clone(),
-    )?;
+    );
+    let connections = Connections::new(config.connections);
     let info = Info {
         listen: listener.local_addr(),
         config_dir: config_dir_abs.display().to_string(),
         state_dir: config.state_dir.display().to_string(),
         profiles_path: profiles_path.display().to_string(),
         started_ms,
+        reload: reload_status,
+        connections: connections.clone(),
     };
-    tracing::info!(listen = %info.listen, revision, epoch, config_dir = %info.config_dir, "cfgd serving");
+    let serving = Serving {
+        listen: info.listen.clone(),
+        revision,
+        epoch,
+    };
+    let host = match &opened.etcd {
+        Some((_, _, etcd)) => etcd.host.clone(),
+        None => String::new(),
+    };
+    let fleet = Arc::new(fleet::Fleet::new(
+        host,
+        info.listen.clone(),
+        hub.clone(),
+        opened.state.clone(),
+        opened.etcd.as_ref().map(|(c, k, _)| (c.clone(), k.clone())),
+    ));
+    let fleet_tasks =
+        fleet::start::start(&opened, &fleet, &hub, &writer, &config.state_dir, &stop).await;
+    let store_kind = opened.state.get().kind;
     let service = SettingsService::new(
         hub,
         writer,
@@ -173,22 +264,34 @@ pub async fn serve(
         config.limits,
         stop.clone(),
         info,
+        fleet,
     );
     let (health, health_service) = tonic_health::server::health_reporter();
     health
         .set_serving::<SettingsServer<SettingsService>>()
         .await;
-    let mut server = tonic::transport::Server::builder();
-    if let Some(tls) = &config.tls {
-        server = server
-            .tls_config(load_tls(tls)?)
-            .map_err(|e| DaemonError::Tls(e.to_string()))?;
-    }
-    let router = server.add_service(health_service).add_service(
-        SettingsServer::new(service)
-            .max_decoding_message_size(config.limits.max_message_bytes)
-            .max_encoding_message_size(usize::MAX),
-    );
+    let health_task = fleet::health::spawn(health.clone(), opened.state.clone(), stop.clone());
+    let tls = config.tls.as_ref().map(load_tls).transpose()?;
+    // Both reflection versions (newer tools ask v1, older ones v1alpha);
+    // google.rpc's descriptors let them show a refusal's error details.
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(cfgd_proto::pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
+    };
+    let plain = tls.is_none();
+    let router = transport::server(&connections, tls)
+        .map_err(|e| DaemonError::Tls(e.to_string()))?
+        .add_service(health_service)
+        .add_service(reflection().build_v1()?)
+        .add_service(reflection().build_v1alpha()?)
+        .add_service(service::MessageLimit::new(
+            SettingsServer::new(service)
+                .max_decoding_message_size(config.limits.max_message_bytes)
+                .max_encoding_message_size(usize::MAX),
+            config.limits.max_message_bytes,
+        ));
 
     let stopping = stop.clone();
     let signal = async move {
@@ -196,29 +299,11 @@ pub async fn serve(
         tracing::info!("shutting down: no new connections; ending watch streams");
         stopping.cancel();
     };
-    let served = async {
-        match listener {
-            Listener::Tcp(l) => {
-                router
-                    .serve_with_incoming_shutdown(
-                        // Small request/response pairs: Nagle would add ~40 ms.
-                        tonic::transport::server::TcpIncoming::from(l).with_nodelay(Some(true)),
-                        signal,
-                    )
-                    .await
-            }
-            Listener::Unix(l, path) => {
-                let r = router
-                    .serve_with_incoming_shutdown(
-                        tokio_stream::wrappers::UnixListenerStream::new(l),
-                        signal,
-                    )
-                    .await;
-                let _ = std::fs::remove_file(path);
-                r
-            }
-        }
+    let ready = move || {
+        tracing::info!(listen = %serving.listen, revision, epoch, store = store_kind, "cfgd serving");
+        ready(&serving);
     };
+    let served = transport::serve(router, listener, plain, connections, signal, ready);
     let grace = config.shutdown_grace;
     let deadline = async {
         stop.cancelled().await;
@@ -231,6 +316,8 @@ pub async fn serve(
     stop.cancel();
     reload_task.abort();
     let _ = reload_task.await;
+    let _ = health_task.await;
+    fleet_tasks.join(grace).await;
     // The service (and with it the last writer handle) is gone: the writer
     // finishes the writes it has, flushes the profiles file and stops.
     let joined = tokio::task::spawn_blocking(move || writer_thread.join());
@@ -239,6 +326,27 @@ pub async fn serve(
     }
     tracing::info!("cfgd stopped");
     Ok(())
+}
+
+/// The config dir as an absolute path. A missing dir is an error when it
+/// was asked for; the default one may be absent, and the daemon then serves
+/// the embedded catalogue (and watches for the dir to appear).
+fn config_dir_path(config: &Config) -> Result<PathBuf, DaemonError> {
+    let dir = &config.config_dir;
+    // File watchers report absolute paths; an absolute config dir keeps
+    // every path (watcher events, status, errors) comparable.
+    if let Ok(abs) = std::fs::canonicalize(dir)
+        && abs.is_dir()
+    {
+        return Ok(abs);
+    }
+    let missing = || DaemonError::ConfigDir(dir.display().to_string());
+    if config.config_dir_required || dir.exists() {
+        return Err(missing());
+    }
+    let abs = std::path::absolute(dir).map_err(|_| missing())?;
+    tracing::info!(config_dir = %abs.display(), "no config dir (none was given): serving the embedded catalogue with no value files; the dir is read if it appears");
+    Ok(abs)
 }
 
 fn load_tls(tls: &TlsFiles) -> Result<tonic::transport::ServerTlsConfig, DaemonError> {

@@ -8,7 +8,7 @@ use cfgd_settings::{ConfigDir, ProfilesDelta, ProfilesFile};
 
 use crate::DaemonError;
 use crate::core::{Core, ProfileLimits};
-use crate::store::{Base, OnDisk, Record, Store};
+use crate::store::{Base, Numbering, OnDisk, Record, Store};
 use crate::writer::{self, ProfilesStart};
 
 /// The recovered state, ready to serve.
@@ -36,6 +36,7 @@ pub(crate) fn recover(
     config_dir: &ConfigDir,
     env: &Arc<Vec<(String, String)>>,
     limits: ProfileLimits,
+    numbering: Numbering,
 ) -> Result<Started, DaemonError> {
     let initial = |profiles: &ProfilesFile| {
         Core::new(config_dir.clone(), env.clone(), profiles.clone(), 0, 0).effective()
@@ -66,7 +67,8 @@ pub(crate) fn recover(
         rec.base.epoch,
         rec.revision(),
     )
-    .with_limits(limits);
+    .with_limits(limits)
+    .with_numbering(numbering);
     let mut records = rec.records;
     if let Some(r) = core.startup(&last, edit, writer::now_ms()) {
         tracing::info!(

@@ -11,13 +11,15 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use cfgd_settings::{ConfigDir, ProfilesFile, SettingsError};
+use cfgd_settings::{ConfigDir, SettingsError};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::core::{Core, Input};
+use crate::core::{Core, Input, ProfileChange};
 use crate::error::OpError;
 use crate::hub::{FileRole, FileStatus, Hub, View};
-use crate::store::{OnDisk, Record, Store};
+use crate::store::{OnDisk, Record, Remote, Store};
+
+mod shared;
 
 /// Longest the profiles file may lag the log under constant load (the log
 /// is what makes a write durable; the file is for readers such as Prefect).
@@ -34,9 +36,6 @@ const RETRY_MAX: Duration = Duration::from_secs(30);
 /// Largest group of requests sharing one fsync.
 const MAX_GROUP: usize = 1024;
 
-/// A change to the profiles (create, delete, rename, use).
-pub(crate) type ProfileFn = Box<dyn FnOnce(&mut ProfilesFile) -> Result<(), SettingsError> + Send>;
-
 /// An operation for the writer.
 pub(crate) enum Op {
     /// Validate and set a batch in the active profile.
@@ -45,6 +44,8 @@ pub(crate) enum Op {
         batch: Vec<(String, Input)>,
         /// Compare-and-set revision.
         expected: Option<u64>,
+        /// Another profile than the active one (`cfg -p NAME`).
+        profile: Option<String>,
     },
     /// Remove names from the active profile.
     Unset {
@@ -52,15 +53,15 @@ pub(crate) enum Op {
         names: Vec<String>,
         /// Compare-and-set revision.
         expected: Option<u64>,
+        /// Another profile than the active one (`cfg -p NAME`).
+        profile: Option<String>,
     },
     /// A profile operation.
     Profile {
-        /// What it does, for the record.
-        detail: String,
         /// Compare-and-set revision.
         expected: Option<u64>,
         /// The change.
-        change: ProfileFn,
+        change: ProfileChange,
     },
     /// Restore the profiles as they were at a revision.
     Rollback {
@@ -80,6 +81,8 @@ pub(crate) enum Op {
     /// outside cfgd.
     #[allow(dead_code)] // sent by the profiles-file watcher, which lands next
     ProfilesFileChanged,
+    /// Shared changes from the shared store (etcd), to apply in order.
+    Remote(Remote),
 }
 
 impl std::fmt::Debug for Op {
@@ -87,10 +90,11 @@ impl std::fmt::Debug for Op {
         match self {
             Op::Set { batch, .. } => write!(f, "Set({} names)", batch.len()),
             Op::Unset { names, .. } => write!(f, "Unset({names:?})"),
-            Op::Profile { detail, .. } => write!(f, "Profile({detail})"),
+            Op::Profile { change, .. } => write!(f, "Profile({})", change.detail()),
             Op::Rollback { target, .. } => write!(f, "Rollback({target})"),
             Op::Reload { detail, .. } => write!(f, "Reload({detail})"),
             Op::ProfilesFileChanged => write!(f, "ProfilesFileChanged"),
+            Op::Remote(r) => write!(f, "Remote({} records)", r.records.len()),
         }
     }
 }
@@ -118,9 +122,26 @@ pub(crate) struct Outcome {
     pub(crate) resolution: Arc<cfgd_settings::Resolution>,
     /// The active profile right after this operation.
     pub(crate) profile: String,
+    /// The layers `resolution` was resolved from.
+    pub(crate) layers: crate::core::LayerSet,
     /// The view after the whole group (catalogue, profiles).
     pub(crate) view: Arc<View>,
 }
+
+/// The revision, effective values, active profile and layers right after
+/// an operation.
+type After = (
+    u64,
+    Arc<cfgd_settings::Resolution>,
+    String,
+    crate::core::LayerSet,
+);
+
+/// A request's reply channel and what its operation did.
+type Answer = (
+    oneshot::Sender<Result<Outcome, OpError>>,
+    Result<(Option<Record>, After), OpError>,
+);
 
 /// A request: an operation and where to send the answer.
 #[derive(Debug)]
@@ -306,6 +327,31 @@ impl Writer {
     }
 
     fn group(&mut self, group: Vec<Request>) {
+        if self.store.shared().is_none() {
+            return self.local_group(group);
+        }
+        // A fleet: shared changes first (they move the shared revision),
+        // then local ones (never held up by the shared store), then writes
+        // (each chunk one transaction in the shared store).
+        let (writes, rest): (Vec<Request>, Vec<Request>) =
+            group.into_iter().partition(|r| r.op.writes_profiles());
+        let (remote, local): (Vec<Request>, Vec<Request>) = rest
+            .into_iter()
+            .partition(|r| matches!(r.op, Op::Remote(_)));
+        for r in remote {
+            self.remote_request(r);
+        }
+        if !local.is_empty() {
+            self.local_group(local);
+        }
+        if !writes.is_empty() {
+            self.shared_group(writes);
+        }
+    }
+
+    /// A group whose records go to the local log only (every group with the
+    /// file store).
+    fn local_group(&mut self, group: Vec<Request>) {
         let checkpoint = self.core.clone();
         let now = now_ms();
         let mut records = Vec::new();
@@ -318,19 +364,13 @@ impl Writer {
                     record: None,
                     revision: self.core.revision(),
                     resolution: self.core.resolution().clone(),
-                    profile: self.core.profiles().active_name().to_owned(),
+                    profile: self.core.active_profile().to_owned(),
+                    layers: self.core.layer_set(),
                     view: self.hub.view(),
                 }));
                 continue;
             }
-            let result = self.apply(op, now).map(|record| {
-                let after = (
-                    self.core.revision(),
-                    self.core.resolution().clone(),
-                    self.core.profiles().active_name().to_owned(),
-                );
-                (record, after)
-            });
+            let result = self.apply(&op, now).map(|record| (record, self.after()));
             if let Ok((Some(r), _)) = &result {
                 records.push(r.clone());
             }
@@ -347,10 +387,28 @@ impl Writer {
             }
         };
         self.publish(&records);
+        self.answer(answers, records);
+        if check_file {
+            self.sync_profiles();
+        }
+    }
+
+    /// The state right after an operation, for its answer.
+    fn after(&self) -> After {
+        (
+            self.core.revision(),
+            self.core.resolution().clone(),
+            self.core.active_profile().to_owned(),
+            self.core.layer_set(),
+        )
+    }
+
+    /// Answers each request of a published group.
+    fn answer(&self, answers: Vec<Answer>, records: Vec<Arc<Record>>) {
         let view = self.hub.view();
         let mut by_revision = records.into_iter();
         for (reply, result) in answers {
-            let outcome = result.map(|(rec, (revision, resolution, profile))| Outcome {
+            let outcome = result.map(|(rec, (revision, resolution, profile, layers))| Outcome {
                 record: rec.map(|r| {
                     by_revision
                         .find(|p| p.revision == r.revision)
@@ -359,12 +417,10 @@ impl Writer {
                 revision,
                 resolution,
                 profile,
+                layers,
                 view: view.clone(),
             });
             let _ = reply.send(outcome);
-        }
-        if check_file {
-            self.sync_profiles();
         }
     }
 
@@ -413,24 +469,31 @@ impl Writer {
         }
     }
 
-    fn apply(&mut self, op: Op, now: i64) -> Result<Option<Record>, OpError> {
+    fn apply(&mut self, op: &Op, now: i64) -> Result<Option<Record>, OpError> {
         if op.writes_profiles()
             && let Some(why) = &self.sync.invalid
         {
             return Err(OpError::ProfilesFileInvalid(why.clone()));
         }
         match op {
-            Op::Set { batch, expected } => {
-                let valid = self.core.validate(&batch)?;
-                self.core.set(&valid, expected, now)
-            }
-            Op::Unset { names, expected } => self.core.unset(&names, expected, now),
-            Op::Profile {
-                detail,
+            Op::Set {
+                batch,
                 expected,
-                change,
-            } => self.core.profile_op(expected, detail, now, change),
+                profile,
+            } => {
+                let valid = self.core.validate(batch)?;
+                self.core.set_in(&valid, *expected, profile.as_deref(), now)
+            }
+            Op::Unset {
+                names,
+                expected,
+                profile,
+            } => self
+                .core
+                .unset_in(names, *expected, profile.as_deref(), now),
+            Op::Profile { expected, change } => self.core.profile_op(*expected, change, now),
             Op::Rollback { target, expected } => {
+                let (target, expected) = (*target, *expected);
                 let profiles = match self.hub.profiles_at(target) {
                     Err(oldest) => {
                         return Err(OpError::Compacted {
@@ -448,8 +511,10 @@ impl Writer {
                 };
                 self.core.rollback(&profiles, target, expected, now)
             }
-            Op::Reload { dir, detail } => Ok(self.core.reload(dir, detail, now)),
-            Op::ProfilesFileChanged => Ok(None),
+            Op::Reload { dir, detail } => Ok(self.core.reload(dir.clone(), detail.clone(), now)),
+            // Shared changes go through `remote_request`; the file store
+            // has none.
+            Op::ProfilesFileChanged | Op::Remote(_) => Ok(None),
         }
     }
 
@@ -569,8 +634,9 @@ pub(crate) fn build_view(core: &Core, profiles_path: &str, health: &StoreHealth)
             FileStatus {
                 path: f.path.display().to_string(),
                 kind: FileRole::Config(f.kind),
-                error: f.error.as_ref().map(ToString::to_string),
+                error: f.error_text(),
                 error_line: first.and_then(SettingsError::line),
+                warnings: f.warnings().iter().map(ToString::to_string).collect(),
             }
         })
         .collect();
@@ -581,6 +647,7 @@ pub(crate) fn build_view(core: &Core, profiles_path: &str, health: &StoreHealth)
         kind: FileRole::Profiles,
         error: (!problems.is_empty()).then(|| problems.join("\n")),
         error_line: None,
+        warnings: core.layer_warnings().map(ToString::to_string).collect(),
     });
     if let Some(e) = &health.log_error {
         files.push(FileStatus {
@@ -588,16 +655,18 @@ pub(crate) fn build_view(core: &Core, profiles_path: &str, health: &StoreHealth)
             kind: FileRole::Log,
             error: Some(format!("{e} (writes are refused until it can be written)")),
             error_line: None,
+            warnings: Vec::new(),
         });
     }
     View {
         revision: core.revision(),
         epoch: core.epoch(),
-        active_profile: core.profiles().active_name().to_owned(),
+        active_profile: core.active_profile().to_owned(),
         resolution: core.resolution().clone(),
         catalog: core.catalog().clone(),
         profiles: core.profiles().clone(),
         files: Arc::new(files),
+        layers: core.layer_set(),
     }
 }
 

@@ -79,7 +79,7 @@ async fn a_relative_config_dir_is_hot_reloaded() {
         .expect("the file change arrives")
         .unwrap()
         .unwrap();
-    let Some(pb::watch_event::Event::Change(change)) = event.event else {
+    let Some(pb::watch_response::Event::Change(change)) = event.event else {
         panic!("{event:?}")
     };
     assert_eq!(change.changes[0].name, "PREFECT_TASKS_DEFAULT_RETRIES");

@@ -5,12 +5,31 @@
 //! these types to their own at their edges; application code never sees them.
 //!
 //! # Layout
-//! - `proto/cfgd/v1/cfgd.proto` — the `cfgd.v1.Settings` service and its messages.
-//! - [`pb`] — the generated messages, client (`pb::settings_client`) and
-//!   server (`pb::settings_server`).
+//! - `proto/cfgd/v1/cfgd.proto` — the `cfgd.v1.Settings` service and its
+//!   messages, error details (`cfgd.v1.Problems`, `cfgd.v1.ErrorReason`)
+//!   included. `proto/buf.yaml` holds the lint rules it follows.
+//! - [`pb`] — the generated messages (each with [`prost::Name`], so an
+//!   `Any`'s type URL comes from the type), client (`pb::settings_client`),
+//!   server (`pb::settings_server`) and the encoded descriptor set
+//!   ([`pb::FILE_DESCRIPTOR_SET`], for server reflection).
+//! - `compat/baseline.binpb` — the contract as last recorded, which every
+//!   change must stay wire- and JSON-compatible with (`buf breaking`).
+//! - `tests/` — every toolchain compiles the contract: the reference
+//!   compiler (`grpcio-tools`) and `buf lint`, with no error or warning; and
+//!   it stays compatible with the baseline.
+//!
+//! # Example
+//! ```
+//! use cfgd_proto::pb;
+//! use prost::Name;
+//! assert_eq!(pb::Problems::type_url(), "type.googleapis.com/cfgd.v1.Problems");
+//! ```
 
 /// Generated protobuf messages and the gRPC client and server for `cfgd.v1`.
 #[allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]
 pub mod pb {
     tonic::include_proto!("cfgd.v1");
+
+    /// The encoded `FileDescriptorSet` of `cfgd/v1/cfgd.proto`.
+    pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("cfgd_descriptor");
 }

@@ -18,7 +18,8 @@
 //! # Layout
 //! - [`client`] — the typed gRPC client, the SDK's own types, and the
 //!   resuming watch.
-//! - [`error`] — errors, mapped from daemon answers in one place.
+//! - [`error`] — errors, mapped from daemon answers (code and typed
+//!   details, never wording) in one place; [`Problem`]s of a refusal.
 //! - [`live`] — [`Settings`], its view and the background watch.
 //! - [`retry`] — tasks, flows, delays, jitter, states.
 
@@ -36,6 +37,6 @@ pub use cfgd_settings::{Catalog, Delays, Entry, Kind, LayerKind, Source, Sourced
 #[cfg(feature = "client")]
 pub use client::{Assign, Client, Connect, Setting, Shown, WatchEvent};
 #[cfg(feature = "client")]
-pub use error::{Code, Error};
+pub use error::{Code, Error, Problem, ProblemKind};
 #[cfg(feature = "client")]
 pub use live::{Key, Options, Settings};

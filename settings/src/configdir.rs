@@ -1,24 +1,41 @@
 //! A config dir, read whole: the catalogue files, the value files and `.env`,
 //! each keeping its last good content.
 //!
-//! Layout of a config dir:
-//! - `catalog.toml` — replaces the embedded built-in catalogue when present;
+//! Layout of a config dir (one rule, [`FileKind::classify`]):
+//! - `catalog.toml` — replaces cfgd's embedded `catalog.toml` when present
+//!   (Prefect's embedded settings always stay);
 //! - `catalog.d/*.toml` — further catalogue files (a service's own settings);
 //! - every other `*.toml` directly in the dir — a value file, applied in
 //!   file-name order (a later name wins);
 //! - `.env` — one more layer above the value files.
 //!
-//! Other files (`*.toml.example`, `.env.example`, editor temp files) are
-//! ignored. A file that fails to read or validate never takes effect: its
-//! last good content stays in force and the error is kept for
-//! [`ConfigDir::files`] until the file is fixed.
+//! Other files (`*.toml.example`, `.env.example`, `prod.env`, dot-files such
+//! as editor temp files and Kubernetes' `..data`) are ignored. A file that
+//! fails to read or validate never takes effect: its last good content stays
+//! in force and the error is kept for [`ConfigDir::files`] until the file is
+//! fixed. Only regular files (or symlinks to them) up to a size limit are
+//! read (see `read`), and at most [`MAX_FILE_ERRORS`] errors are kept per
+//! file.
+//!
+//! [`ConfigDir::reload`] re-reads only the files that a watcher reported or
+//! whose identity on disk (inode, size, times) changed, and says in a
+//! [`ReloadOutcome`] whether values or status changed.
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+mod read;
 
-use crate::catalog::{BUILTIN_CATALOG, Catalog};
-use crate::error::{Errors, SettingsError};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+
+pub use read::DEFAULT_MAX_FILE_BYTES;
+
+use crate::catalog::Catalog;
+use crate::error::Errors;
 use crate::layer::Layer;
+
+/// Most errors kept (and shown) per file; the rest are counted in
+/// [`FileState::errors_omitted`].
+pub const MAX_FILE_ERRORS: usize = 20;
 
 /// The role of a file in the config dir.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -31,6 +48,74 @@ pub enum FileKind {
     DotEnv,
 }
 
+impl FileKind {
+    /// What `path` is in the config dir `dir`, or `None` when the daemon
+    /// does not read it. This is the one rule for every reader (daemon,
+    /// SDK, `cfg validate`, file watchers).
+    pub fn classify(dir: &Path, path: &Path) -> Option<FileKind> {
+        let rel = path.strip_prefix(dir).ok()?;
+        let mut parts = rel.components();
+        let (first, second) = (parts.next()?, parts.next());
+        if parts.next().is_some() {
+            return None;
+        }
+        fn name<'p>(c: Component<'p>) -> Option<&'p str> {
+            match c {
+                Component::Normal(n) => n.to_str(),
+                _ => None,
+            }
+        }
+        match (name(first)?, second.map(name)) {
+            (".env", None) => Some(FileKind::DotEnv),
+            ("catalog.toml", None) => Some(FileKind::Catalog),
+            (n, None) if is_toml_name(n) => Some(FileKind::Values),
+            ("catalog.d", Some(Some(n))) if is_toml_name(n) => Some(FileKind::Catalog),
+            _ => None,
+        }
+    }
+
+    /// What a file named on its own (e.g. `cfg validate FILE`) would be in
+    /// its config dir: its parent dir, or the parent of `catalog.d`.
+    pub fn classify_file(path: &Path) -> Option<FileKind> {
+        let parent = path.parent()?;
+        let dir = match parent.file_name() {
+            Some(n) if n == "catalog.d" => parent.parent()?,
+            _ => parent,
+        };
+        Self::classify(dir, path)
+    }
+}
+
+/// `x.toml`, but not a dot-file (editor temp files, hidden files).
+fn is_toml_name(name: &str) -> bool {
+    name.len() > ".toml".len() && name.ends_with(".toml") && !name.starts_with('.')
+}
+
+/// Whether a change to `path` can matter to a config dir at `dir`: one of
+/// its files, `catalog.d` itself, or Kubernetes' `..data` link (a ConfigMap
+/// update swaps it; the visible files are symlinks through it).
+pub fn is_relevant(dir: &Path, path: &Path) -> bool {
+    FileKind::classify(dir, path).is_some()
+        || path == dir.join("catalog.d")
+        || path == dir.join("..data")
+}
+
+/// What a reload changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ReloadOutcome {
+    /// The catalogue or a value layer in force changed.
+    pub values_changed: bool,
+    /// The files or their errors (what status shows) changed.
+    pub status_changed: bool,
+}
+
+impl ReloadOutcome {
+    /// Whether anything changed.
+    pub fn changed(self) -> bool {
+        self.values_changed || self.status_changed
+    }
+}
+
 /// One file's state: what is in force and what is wrong.
 #[derive(Debug, Clone)]
 pub struct FileState {
@@ -38,18 +123,74 @@ pub struct FileState {
     pub path: PathBuf,
     /// Its role.
     pub kind: FileKind,
+    /// What was read last, and what it was on disk.
+    current: Option<(Arc<str>, read::Identity)>,
     /// The content in force (the last that validated), if any.
-    good: Option<String>,
+    good: Option<Arc<str>>,
     /// The layer built from `good` (value files and `.env`).
     layer: Option<Layer>,
-    /// Why the file's current content is not in force.
+    /// Why the file's current content is not in force (at most
+    /// [`MAX_FILE_ERRORS`] of the reasons).
     pub error: Option<Errors>,
+    /// How many more errors the file has than `error` holds.
+    pub errors_omitted: usize,
 }
 
 impl FileState {
+    fn new(path: PathBuf, kind: FileKind) -> Self {
+        Self {
+            path,
+            kind,
+            current: None,
+            good: None,
+            layer: None,
+            error: None,
+            errors_omitted: 0,
+        }
+    }
+
     /// Whether some content of this file is in force.
     pub fn in_force(&self) -> bool {
         self.good.is_some()
+    }
+
+    /// Problems in the content in force that leave the rest of it applied
+    /// (unknown `PREFECT_` names; bad values in `.env`).
+    pub fn warnings(&self) -> &[crate::error::SettingsError] {
+        self.layer.as_ref().map_or(&[], |l| &l.warnings)
+    }
+
+    /// The errors as shown to people: one per line, then `… and N more`.
+    pub fn error_text(&self) -> Option<String> {
+        let e = self.error.as_ref()?;
+        let mut text = e.to_string();
+        if self.errors_omitted > 0 {
+            text.push_str(&format!(
+                "\n… and {} more error(s) in this file",
+                self.errors_omitted
+            ));
+        }
+        Some(text)
+    }
+
+    fn set_error(&mut self, mut errors: Errors) {
+        self.errors_omitted = errors.0.len().saturating_sub(MAX_FILE_ERRORS);
+        errors.0.truncate(MAX_FILE_ERRORS);
+        self.error = Some(errors);
+    }
+
+    fn clear_error(&mut self) {
+        self.error = None;
+        self.errors_omitted = 0;
+    }
+
+    fn text(&self) -> Result<&str, Errors> {
+        match (&self.current, &self.error) {
+            (Some((t, _)), _) => Ok(t),
+            // Unreadable: the read error is the only one.
+            (None, Some(e)) => Err(e.clone()),
+            (None, None) => Err(Errors(Vec::new())),
+        }
     }
 }
 
@@ -57,20 +198,28 @@ impl FileState {
 #[derive(Debug, Clone)]
 pub struct ConfigDir {
     dir: PathBuf,
+    max_file_bytes: u64,
     catalog: Catalog,
     files: BTreeMap<PathBuf, FileState>,
 }
 
 impl ConfigDir {
-    /// Reads `dir`. Never fails: a missing dir is empty, and each bad file
-    /// is recorded in [`ConfigDir::files`] and left out.
+    /// Reads `dir` with the default size limit ([`DEFAULT_MAX_FILE_BYTES`]).
+    /// Never fails: a missing dir is empty, and each bad file is recorded in
+    /// [`ConfigDir::files`] and left out.
     pub fn load(dir: &Path) -> Self {
+        Self::load_with(dir, DEFAULT_MAX_FILE_BYTES)
+    }
+
+    /// Reads `dir`, refusing files larger than `max_file_bytes`.
+    pub fn load_with(dir: &Path, max_file_bytes: u64) -> Self {
         let mut this = Self {
             dir: dir.to_owned(),
+            max_file_bytes,
             catalog: Catalog::builtin(),
             files: BTreeMap::new(),
         };
-        this.reload();
+        this.reload_all();
         this
     }
 
@@ -79,35 +228,18 @@ impl ConfigDir {
         &self.dir
     }
 
-    /// Re-reads every file. A file that now fails keeps its last good
-    /// content; a deleted file drops out. Returns whether anything in force
-    /// (catalogue or layers) changed.
-    pub fn reload(&mut self) -> bool {
-        let before = (self.catalog_fingerprint(), self.owned_layers());
-        let listed = list_files(&self.dir);
-        // Deleted files drop out; read errors on listed files are kept below.
-        self.files
-            .retain(|path, _| listed.iter().any(|(p, _)| p == path));
-        let mut texts = BTreeMap::new();
-        for (path, kind) in listed {
-            let text = std::fs::read_to_string(&path).map_err(|e| SettingsError::Io {
-                action: "cannot read",
-                path: path.display().to_string(),
-                message: e.to_string(),
-            });
-            texts.insert(path.clone(), text);
-            self.files.entry(path.clone()).or_insert(FileState {
-                path,
-                kind,
-                good: None,
-                layer: None,
-                error: None,
-            });
-        }
-        self.reload_catalog(&texts);
-        self.reload_values(&texts);
-        let after = (self.catalog_fingerprint(), self.owned_layers());
-        before != after
+    /// Re-reads the files in `touched` (what a watcher reported) and any
+    /// file whose identity on disk changed (a ConfigMap swap changes the
+    /// target of every symlink, not the links). A file that now fails keeps
+    /// its last good content; a deleted file drops out.
+    pub fn reload(&mut self, touched: &BTreeSet<PathBuf>) -> ReloadOutcome {
+        self.refresh(&|p| touched.contains(p))
+    }
+
+    /// Re-reads every file (after the dir was recreated or a watcher lost
+    /// events).
+    pub fn reload_all(&mut self) -> ReloadOutcome {
+        self.refresh(&|_| true)
     }
 
     /// The catalogue: built in (or `catalog.toml`) plus `catalog.d/*.toml`.
@@ -132,273 +264,206 @@ impl ConfigDir {
         self.files.values()
     }
 
-    /// The files whose current content is not in force, with why.
+    /// The files whose current content is not in force, with why (at most
+    /// [`MAX_FILE_ERRORS`] reasons each; see [`FileState::error_text`]).
     pub fn errors(&self) -> impl Iterator<Item = (&Path, &Errors)> {
         self.files
             .values()
             .filter_map(|f| f.error.as_ref().map(|e| (f.path.as_path(), e)))
     }
 
-    fn owned_layers(&self) -> Vec<Layer> {
-        self.layers().into_iter().cloned().collect()
+    fn status(&self) -> Vec<(&Path, FileKind, Option<&Errors>, usize)> {
+        self.files
+            .values()
+            .map(|f| (f.path.as_path(), f.kind, f.error.as_ref(), f.errors_omitted))
+            .collect()
     }
 
-    fn catalog_fingerprint(&self) -> Vec<crate::catalog::Entry> {
-        self.catalog.entries().to_vec()
+    fn refresh(&mut self, force: &dyn Fn(&Path) -> bool) -> ReloadOutcome {
+        let status_before: Vec<_> = self
+            .status()
+            .into_iter()
+            .map(|(p, k, e, n)| (p.to_owned(), k, e.cloned(), n))
+            .collect();
+        let listed = list_files(&self.dir);
+        let mut catalog_dirty = false;
+        let mut values_changed = false;
+        let mut dirty_values = BTreeSet::new();
+        self.files.retain(|path, state| {
+            let keep = listed.iter().any(|(p, _)| p == path);
+            if !keep {
+                catalog_dirty |= state.kind == FileKind::Catalog;
+                values_changed |= state.layer.is_some();
+            }
+            keep
+        });
+        for (path, kind) in listed {
+            let state = self
+                .files
+                .entry(path.clone())
+                .or_insert_with(|| FileState::new(path.clone(), kind));
+            let unchanged = state.current.as_ref().is_some_and(|(_, id)| {
+                !force(&path) && read::Identity::current(&path) == Some(*id)
+            });
+            if unchanged {
+                continue;
+            }
+            let before = state.current.as_ref().map(|(t, _)| t.clone());
+            match read::read(&path, self.max_file_bytes) {
+                Ok((text, id)) => {
+                    let same = before.as_deref() == Some(text.as_str());
+                    state.current = Some((Arc::from(text), id));
+                    if same {
+                        continue;
+                    }
+                }
+                Err(e) => {
+                    state.current = None;
+                    state.set_error(e.into());
+                }
+            }
+            match kind {
+                FileKind::Catalog => catalog_dirty = true,
+                _ => {
+                    dirty_values.insert(path);
+                }
+            }
+        }
+        let catalog_changed = catalog_dirty && self.rebuild_catalog();
+        values_changed |= catalog_changed;
+        let catalog = &self.catalog;
+        for state in self.files.values_mut() {
+            if state.kind == FileKind::Catalog
+                || !(catalog_changed || dirty_values.contains(&state.path))
+            {
+                continue;
+            }
+            let (kind, path) = (state.kind, state.path.clone());
+            let build = |text: &str| match kind {
+                FileKind::DotEnv => Layer::from_dotenv(catalog, &path, text),
+                _ => Layer::from_toml(catalog, &path, text),
+            };
+            let old = state.layer.take();
+            match state.text().and_then(|t| build(t).map(|l| (t.into(), l))) {
+                Ok((text, layer)) => {
+                    state.good = Some(text);
+                    state.layer = Some(layer);
+                    state.clear_error();
+                }
+                Err(e) => {
+                    if !e.0.is_empty() {
+                        state.set_error(e);
+                    }
+                    // The last good content stays; the catalogue may have
+                    // changed under it, so it is validated again.
+                    state.layer = if catalog_changed {
+                        state.good.as_deref().and_then(|t| build(t).ok())
+                    } else {
+                        old.clone()
+                    };
+                }
+            }
+            values_changed |= state.layer != old;
+        }
+        let status_changed = self.status()
+            != status_before
+                .iter()
+                .map(|(p, k, e, n)| (p.as_path(), *k, e.as_ref(), *n))
+                .collect::<Vec<_>>();
+        ReloadOutcome {
+            values_changed,
+            status_changed,
+        }
     }
 
-    fn reload_catalog(&mut self, texts: &BTreeMap<PathBuf, Result<String, SettingsError>>) {
+    /// Builds the catalogue from the catalogue files' current (or last
+    /// good) content; returns whether its entries changed.
+    fn rebuild_catalog(&mut self) -> bool {
         let base_path = self.dir.join("catalog.toml");
-        let mut catalog = match texts.get(&base_path) {
-            Some(text) => {
-                let state = self.files.get_mut(&base_path).expect("listed above");
-                let parsed = text
-                    .clone()
-                    .and_then(|t| Catalog::parse(&t, Some(&base_path)).map(|c| (t, c)));
+        let mut catalog = match self.files.get_mut(&base_path) {
+            Some(state) => {
+                let parsed = state.text().and_then(|t| {
+                    Catalog::with_base(t, Some(&base_path))
+                        .map(|c| (Arc::<str>::from(t), c))
+                        .map_err(Errors::from)
+                });
                 match parsed {
                     Ok((text, catalog)) => {
                         state.good = Some(text);
-                        state.error = None;
+                        state.clear_error();
                         catalog
                     }
                     Err(e) => {
-                        state.error = Some(e.into());
+                        if !e.0.is_empty() {
+                            state.set_error(e);
+                        }
                         state
                             .good
                             .as_deref()
-                            .and_then(|t| Catalog::parse(t, Some(&base_path)).ok())
-                            .unwrap_or_else(|| {
-                                Catalog::parse(BUILTIN_CATALOG, None).expect("built-in is valid")
-                            })
+                            .and_then(|t| Catalog::with_base(t, Some(&base_path)).ok())
+                            .unwrap_or_else(Catalog::builtin)
                     }
                 }
             }
             None => Catalog::builtin(),
         };
-        let extra: Vec<PathBuf> = self
-            .files
-            .values()
-            .filter(|f| f.kind == FileKind::Catalog && f.path != base_path)
-            .map(|f| f.path.clone())
-            .collect();
-        for path in extra {
-            let state = self.files.get_mut(&path).expect("listed above");
-            let new = texts.get(&path).cloned().expect("listed above");
+        for state in self.files.values_mut() {
+            if state.kind != FileKind::Catalog || state.path == base_path {
+                continue;
+            }
             let mut candidate = catalog.clone();
-            match new.and_then(|t| candidate.add_file(&t, Some(&path)).map(|()| t)) {
+            let added = state.text().and_then(|t| {
+                candidate
+                    .add_file(t, Some(&state.path))
+                    .map(|()| Arc::<str>::from(t))
+                    .map_err(Errors::from)
+            });
+            match added {
                 Ok(text) => {
                     state.good = Some(text);
-                    state.error = None;
+                    state.clear_error();
                     catalog = candidate;
                 }
                 Err(e) => {
-                    state.error = Some(e.into());
+                    if !e.0.is_empty() {
+                        state.set_error(e);
+                    }
                     if let Some(good) = &state.good {
                         let mut with_good = catalog.clone();
-                        if with_good.add_file(good, Some(&path)).is_ok() {
+                        if with_good.add_file(good, Some(&state.path)).is_ok() {
                             catalog = with_good;
                         }
                     }
                 }
             }
         }
+        let changed = catalog.entries() != self.catalog.entries();
         self.catalog = catalog;
-    }
-
-    fn reload_values(&mut self, texts: &BTreeMap<PathBuf, Result<String, SettingsError>>) {
-        let catalog = &self.catalog;
-        for state in self.files.values_mut() {
-            if state.kind == FileKind::Catalog {
-                continue;
-            }
-            let build = |text: &str| match state.kind {
-                FileKind::DotEnv => Layer::from_dotenv(catalog, &state.path, text),
-                _ => Layer::from_toml(catalog, &state.path, text),
-            };
-            let new = texts.get(&state.path).cloned().expect("listed above");
-            match new
-                .map_err(Errors::from)
-                .and_then(|t| build(&t).map(|l| (t, l)))
-            {
-                Ok((text, layer)) => {
-                    state.good = Some(text);
-                    state.layer = Some(layer);
-                    state.error = None;
-                }
-                Err(e) => {
-                    state.error = Some(e);
-                    // Re-validate the last good content: the catalogue may have changed.
-                    state.layer = state.good.as_deref().and_then(|t| build(t).ok());
-                }
-            }
-        }
+        changed
     }
 }
 
-/// The files of a config dir that matter, with their roles.
+/// The files of a config dir that matter, with their roles. Anything that
+/// is not a directory is listed (a FIFO named `a.toml` is reported, not
+/// skipped); reading decides what can be used.
 fn list_files(dir: &Path) -> Vec<(PathBuf, FileKind)> {
-    let mut out = Vec::new();
-    let toml_files = |d: &Path| -> Vec<PathBuf> {
+    let entries = |d: &Path| -> Vec<PathBuf> {
         let Ok(read) = std::fs::read_dir(d) else {
             return Vec::new();
         };
-        let mut paths: Vec<PathBuf> = read
-            .filter_map(Result::ok)
-            .filter(|e| e.file_type().is_ok_and(|t| t.is_file() || t.is_symlink()))
+        read.filter_map(Result::ok)
+            .filter(|e| e.file_type().is_ok_and(|t| !t.is_dir()))
             .map(|e| e.path())
-            .filter(|p| {
-                p.extension().is_some_and(|x| x == "toml")
-                    && !p
-                        .file_name()
-                        .and_then(|n| n.to_str())
-                        .is_some_and(|n| n.starts_with('.'))
-            })
-            .collect();
-        paths.sort();
-        paths
+            .collect()
     };
-    for path in toml_files(dir) {
-        let kind = if path.file_name().is_some_and(|n| n == "catalog.toml") {
-            FileKind::Catalog
-        } else {
-            FileKind::Values
-        };
-        out.push((path, kind));
-    }
-    for path in toml_files(&dir.join("catalog.d")) {
-        out.push((path, FileKind::Catalog));
-    }
-    let dotenv = dir.join(".env");
-    if dotenv.is_file() {
-        out.push((dotenv, FileKind::DotEnv));
-    }
+    let mut out: Vec<(PathBuf, FileKind)> = entries(dir)
+        .into_iter()
+        .chain(entries(&dir.join("catalog.d")))
+        .filter_map(|p| FileKind::classify(dir, &p).map(|k| (p, k)))
+        .collect();
+    out.sort();
     out
 }
 
-/// Whether a change to `path` can matter to a config dir at `dir` (for file
-/// watchers: editors write temp files and `*.example` files are ignored).
-pub fn is_relevant(dir: &Path, path: &Path) -> bool {
-    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
-        return false;
-    };
-    let parent = path.parent();
-    let in_dir = parent == Some(dir);
-    let in_catalog_d = parent == Some(&dir.join("catalog.d"));
-    (in_dir && (name == ".env" || (name.ends_with(".toml") && !name.starts_with('.'))))
-        || (in_catalog_d && name.ends_with(".toml") && !name.starts_with('.'))
-        || path == dir.join("catalog.d")
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::value::Value;
-
-    fn write(dir: &Path, name: &str, text: &str) {
-        std::fs::create_dir_all(dir.join(name).parent().unwrap()).unwrap();
-        std::fs::write(dir.join(name), text).unwrap();
-    }
-
-    fn value_of(cd: &ConfigDir, name: &str) -> Option<Value> {
-        let defaults = Layer::defaults(cd.catalog());
-        let mut layers = vec![&defaults];
-        layers.extend(cd.layers());
-        let resolution = crate::resolve(cd.catalog(), &layers);
-        resolution.get(name).and_then(|r| r.value.clone())
-    }
-
-    #[test]
-    fn value_files_apply_in_name_order_then_dotenv() {
-        let tmp = tempfile::tempdir().unwrap();
-        let d = tmp.path();
-        write(d, "10-base.toml", "[tasks]\ndefault_retries = 1\n");
-        write(d, "20-prod.toml", "PREFECT_TASK_DEFAULT_RETRIES = 2\n");
-        write(d, "prefect.toml.example", "this is not toml");
-        let cd = ConfigDir::load(d);
-        assert_eq!(cd.errors().count(), 0);
-        assert_eq!(
-            value_of(&cd, "PREFECT_TASKS_DEFAULT_RETRIES"),
-            Some(Value::Integer(2))
-        );
-        write(d, ".env", "PREFECT_TASKS_DEFAULT_RETRIES=3\n");
-        let mut cd = cd;
-        assert!(cd.reload());
-        assert_eq!(
-            value_of(&cd, "PREFECT_TASKS_DEFAULT_RETRIES"),
-            Some(Value::Integer(3))
-        );
-        assert!(!cd.reload(), "nothing changed on disk");
-    }
-
-    #[test]
-    fn a_bad_file_keeps_its_last_good_content_and_recovers() {
-        let tmp = tempfile::tempdir().unwrap();
-        let d = tmp.path();
-        write(d, "a.toml", "[tasks]\ndefault_retries = 1\n");
-        let mut cd = ConfigDir::load(d);
-        write(d, "a.toml", "[tasks]\ndefault_retries = \"many\"\n");
-        assert!(!cd.reload(), "a bad file changes nothing in force");
-        assert_eq!(
-            value_of(&cd, "PREFECT_TASKS_DEFAULT_RETRIES"),
-            Some(Value::Integer(1))
-        );
-        let (path, err) = cd.errors().next().unwrap();
-        assert_eq!(path, d.join("a.toml"));
-        assert_eq!(
-            err.to_string(),
-            format!(
-                "Invalid value for PREFECT_TASKS_DEFAULT_RETRIES from config file {}, line 2: expected an integer, got \"many\"",
-                d.join("a.toml").display()
-            )
-        );
-        assert_eq!(err.0[0].line(), Some(2));
-        write(d, "a.toml", "[tasks]\ndefault_retries = 4\n");
-        assert!(cd.reload());
-        assert_eq!(cd.errors().count(), 0);
-        assert_eq!(
-            value_of(&cd, "PREFECT_TASKS_DEFAULT_RETRIES"),
-            Some(Value::Integer(4))
-        );
-        std::fs::remove_file(d.join("a.toml")).unwrap();
-        assert!(cd.reload());
-        assert_eq!(
-            value_of(&cd, "PREFECT_TASKS_DEFAULT_RETRIES"),
-            Some(Value::Integer(0))
-        );
-    }
-
-    #[test]
-    fn service_catalogues_load_and_value_files_can_use_them() {
-        let tmp = tempfile::tempdir().unwrap();
-        let d = tmp.path();
-        write(d, "app.toml", "[myapp]\ntimeout = 2.5\n");
-        let mut cd = ConfigDir::load(d);
-        assert!(
-            cd.errors()
-                .next()
-                .unwrap()
-                .1
-                .to_string()
-                .contains("Unknown setting name 'myapp.timeout'")
-        );
-        write(
-            d,
-            "catalog.d/myapp.toml",
-            "[[settings]]\nname = \"MYAPP_TIMEOUT\"\npath = \"myapp.timeout\"\ntype = \"number\"\ndefault = 1\n",
-        );
-        assert!(cd.reload());
-        assert_eq!(cd.errors().count(), 0);
-        assert_eq!(value_of(&cd, "MYAPP_TIMEOUT"), Some(Value::Number(2.5)));
-    }
-
-    #[test]
-    fn relevance_filter_ignores_examples_and_temp_files() {
-        let d = Path::new("/cfg");
-        assert!(is_relevant(d, Path::new("/cfg/a.toml")));
-        assert!(is_relevant(d, Path::new("/cfg/.env")));
-        assert!(is_relevant(d, Path::new("/cfg/catalog.d/x.toml")));
-        assert!(!is_relevant(d, Path::new("/cfg/a.toml.example")));
-        assert!(!is_relevant(d, Path::new("/cfg/.a.toml.swp")));
-        assert!(!is_relevant(d, Path::new("/cfg/sub/a.toml")));
-    }
-}
+mod tests;

@@ -155,7 +155,7 @@ impl ProfilesFile {
                 .cloned()
                 .collect();
         }
-        let new = stored(value);
+        let new = stored(catalog, name, value);
         if held(name) != Some(&new) {
             change.put.insert(name.to_owned(), new);
         }

@@ -18,6 +18,22 @@ pub enum SettingsError {
         /// Where the name was found (file and line), if not on a command line.
         at: Option<Source>,
     },
+    /// A `PREFECT_` name that neither Prefect's catalogue nor cfgd's
+    /// declares (a newer Prefect's, or a typo): kept in its file as is, not
+    /// applied, and never a reason to refuse the rest of the file.
+    #[error(
+        "{at}: '{name}' is not a setting of Prefect {} or cfgd; it is kept as is and not applied.{}",
+        crate::catalog::PREFECT_VERSION,
+        Suggestion(suggestion.as_deref())
+    )]
+    UnknownPrefect {
+        /// The name as given (for a TOML path, the path).
+        name: String,
+        /// The closest known name, if one is close.
+        suggestion: Option<String>,
+        /// Where the name was found.
+        at: Source,
+    },
     /// A value that does not fit its setting's type or bounds.
     #[error("Invalid value for {name} from {at}: {expected}")]
     InvalidValue {
@@ -101,6 +117,7 @@ impl SettingsError {
     pub fn setting(&self) -> Option<&str> {
         match self {
             SettingsError::UnknownName { name, .. }
+            | SettingsError::UnknownPrefect { name, .. }
             | SettingsError::InvalidValue { name, .. }
             | SettingsError::NotInProfile { name, .. }
             | SettingsError::GivenTwice { name, .. } => Some(name),
@@ -112,6 +129,7 @@ impl SettingsError {
     pub fn line(&self) -> Option<u32> {
         match self {
             SettingsError::UnknownName { at, .. } => at.as_ref().and_then(|s| s.line),
+            SettingsError::UnknownPrefect { at, .. } => at.line,
             SettingsError::InvalidValue { at, .. } => at.line,
             SettingsError::Syntax { line, .. } | SettingsError::Catalog { line, .. } => *line,
             _ => None,

@@ -4,16 +4,27 @@
 //!
 //! Each builder validates everything it reads and reports every problem,
 //! with the file and line, instead of stopping at the first.
+//!
+//! Names, as Prefect treats them:
+//! - the environment and `.env`: a name that is not a setting is ignored
+//!   (a `.env` holds `DATABASE_URL` and the like); in `.env` a `PREFECT_`
+//!   name nobody declares is a warning, and a bad value drops only that
+//!   setting (a warning with file and line: the rest of the file applies);
+//! - a profile or a TOML value file: an unknown `PREFECT_` name (or a TOML
+//!   path under a Prefect section), e.g. a newer Prefect's setting, is a
+//!   warning ([`SettingsError::UnknownPrefect`]) that never keeps the file
+//!   from applying; other unknown names in a value file are errors.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 
+use serde::de::IntoDeserializer;
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::{Catalog, Entry};
 use crate::error::{Errors, SettingsError};
-use crate::toml_lines::{KeyLines, line_of};
+use crate::toml_lines::{Lines, line_of};
 use crate::value::{self, Value};
 
 /// Which layer a value comes from, lowest precedence first.
@@ -138,6 +149,10 @@ pub struct Layer {
     pub kind: LayerKind,
     /// Values by canonical name.
     pub values: BTreeMap<String, Sourced>,
+    /// Problems that leave the rest of the layer in force: unknown
+    /// `PREFECT_` names, and in `.env` values that do not parse (that
+    /// setting falls back to the layers below). Each names where it is.
+    pub warnings: Vec<SettingsError>,
 }
 
 /// Collects a layer's values, letting the canonical name win over an alias
@@ -189,6 +204,22 @@ impl<'c> Builder<'c> {
         });
     }
 
+    /// A name Prefect may know but this catalogue does not: warned about.
+    fn unknown_prefect(&mut self, name: &str, suggestion: Option<String>, at: Source) {
+        self.layer.warnings.push(SettingsError::UnknownPrefect {
+            name: name.to_owned(),
+            suggestion,
+            at,
+        });
+    }
+
+    /// Moves the errors so far into the warnings (a `.env`: each bad value
+    /// drops only its own setting).
+    fn errors_to_warnings(&mut self) {
+        self.layer.warnings.append(&mut self.errors);
+        self.layer.warnings.sort_by_key(SettingsError::line);
+    }
+
     fn finish(self) -> Result<Layer, Errors> {
         if self.errors.is_empty() {
             Ok(self.layer)
@@ -204,6 +235,7 @@ impl Layer {
         Self {
             kind,
             values: BTreeMap::new(),
+            warnings: Vec::new(),
         }
     }
 
@@ -226,6 +258,7 @@ impl Layer {
         Self {
             kind: LayerKind::Defaults,
             values,
+            warnings: Vec::new(),
         }
     }
 
@@ -278,12 +311,15 @@ impl Layer {
         (b.layer, b.errors)
     }
 
-    /// A `.env` file (`KEY=value` lines, `#` comments, quotes, `export`).
-    /// Unlike the environment, every name in it must be a setting.
+    /// A `.env` file (`KEY=value` lines, `#` comments, quotes, `export`),
+    /// read as Prefect reads one: a name that is not a setting is ignored, as
+    /// in the environment; an unknown `PREFECT_` name and a value that does
+    /// not parse are [`Layer::warnings`] (with file and line), and only that
+    /// setting falls back: the rest of the file applies.
     ///
     /// # Errors
-    /// A line that does not parse, an unknown name, an invalid value — each
-    /// with the file and line.
+    /// A line that is not `NAME=VALUE` (with the file and line): the file
+    /// cannot be read as a whole then.
     pub fn from_dotenv(catalog: &Catalog, path: &Path, text: &str) -> Result<Self, Errors> {
         let file = path.display().to_string();
         let mut b = Builder::new(catalog, LayerKind::DotEnv);
@@ -321,11 +357,19 @@ impl Layer {
                     let parsed = value::parse(entry, &raw);
                     b.put(entry, &name, parsed, source);
                 }
-                None => {
+                None if is_prefect_name(&name) => {
                     let suggestion = catalog.suggest(&name);
-                    b.unknown(&name, suggestion, source);
+                    b.unknown_prefect(&name, suggestion, source);
                 }
+                None => {}
             }
+        }
+        let syntax = b
+            .errors
+            .iter()
+            .any(|e| matches!(e, SettingsError::Syntax { .. }));
+        if !syntax {
+            b.errors_to_warnings();
         }
         b.finish()
     }
@@ -339,14 +383,17 @@ impl Layer {
     /// each with the file and line.
     pub fn from_toml(catalog: &Catalog, path: &Path, text: &str) -> Result<Self, Errors> {
         let file = path.display().to_string();
-        let table: toml::Table = toml::from_str(text).map_err(|e| SettingsError::Syntax {
+        let syntax = |e: toml::de::Error| SettingsError::Syntax {
             file: file.clone(),
             line: e.span().map(|s| line_of(text, s.start)),
             message: e.message().trim().to_owned(),
-        })?;
-        let lines = KeyLines::new(text);
+        };
+        // One parse that keeps spans: each key's line comes from it, and
+        // each value is taken from it as a `toml::Value`.
+        let table = toml::de::DeTable::parse(text).map_err(syntax)?;
+        let lines = Lines::new(text);
         let mut b = Builder::new(catalog, LayerKind::File);
-        walk_toml(&mut b, &file, &lines, "", &table);
+        walk_toml(&mut b, &file, &lines, "", table.into_inner()).map_err(syntax)?;
         b.finish()
     }
 
@@ -370,7 +417,9 @@ impl Layer {
 
     /// As [`Layer::from_profile`], but keeps every valid value and returns
     /// the problems beside it: a profiles file edited by hand (or by Prefect)
-    /// must not take the whole profile down with one bad entry.
+    /// must not take the whole profile down with one bad entry. An unknown
+    /// `PREFECT_` name is a warning in the layer, not a problem: Prefect
+    /// (a newer one) may know it, and the file keeps it as is.
     pub fn from_profile_lenient(
         catalog: &Catalog,
         profile: &str,
@@ -383,6 +432,10 @@ impl Layer {
                     let parsed = value::from_toml(entry, raw);
                     b.put(entry, name, parsed, Source::profile(profile));
                 }
+                None if is_prefect_name(name) => {
+                    let suggestion = catalog.suggest(name);
+                    b.unknown_prefect(name, suggestion, Source::profile(profile));
+                }
                 None => {
                     let suggestion = catalog.suggest(name);
                     b.unknown(name, suggestion, Source::profile(profile));
@@ -393,14 +446,22 @@ impl Layer {
     }
 }
 
-fn walk_toml(b: &mut Builder<'_>, file: &str, lines: &KeyLines, prefix: &str, table: &toml::Table) {
+fn walk_toml(
+    b: &mut Builder<'_>,
+    file: &str,
+    lines: &Lines,
+    prefix: &str,
+    table: toml::de::DeTable<'_>,
+) -> Result<(), toml::de::Error> {
     for (key, value) in table {
+        let line = lines.at(key.span().start);
+        let key: &str = key.get_ref();
         let path = if prefix.is_empty() {
-            key.clone()
+            key.to_owned()
         } else {
             format!("{prefix}.{key}")
         };
-        let source = Source::file(LayerKind::File, file, lines.get(&path));
+        let source = Source::file(LayerKind::File, file, Some(line));
         let catalog = b.catalog;
         // The nested path counts as the canonical spelling; flat names are
         // accepted at the top level only.
@@ -409,25 +470,57 @@ fn walk_toml(b: &mut Builder<'_>, file: &str, lines: &KeyLines, prefix: &str, ta
             None if prefix.is_empty() => catalog
                 .get(key)
                 .filter(|e| e.names().any(|n| n == key))
-                .map(|e| (e, key.as_str())),
+                .map(|e| (e, key)),
             None => None,
         };
-        match (entry, value) {
+        match (entry, value.into_inner()) {
             (Some((entry, given)), value) => {
-                let parsed = value::from_toml(entry, value);
+                let value =
+                    toml::Value::deserialize(toml::Spanned::new(0..0, value).into_deserializer())?;
+                let parsed = value::from_toml(entry, &value);
                 b.put(entry, given, parsed, source);
             }
-            (None, toml::Value::Table(inner)) => walk_toml(b, file, lines, &path, inner),
+            (None, toml::de::DeValue::Table(inner)) => walk_toml(b, file, lines, &path, inner)?,
             (None, _) => {
                 let suggestion = if prefix.is_empty() {
                     catalog.suggest(key).or_else(|| catalog.suggest_path(&path))
                 } else {
                     catalog.suggest_path(&path)
                 };
-                b.unknown(&path, suggestion, source);
+                let prefect = if prefix.is_empty() {
+                    is_prefect_name(key)
+                } else {
+                    is_prefect_section(catalog, &path)
+                };
+                if prefect {
+                    b.unknown_prefect(&path, suggestion, source);
+                } else {
+                    b.unknown(&path, suggestion, source);
+                }
             }
         }
     }
+    Ok(())
+}
+
+/// Whether `name` is in Prefect's namespace (a newer Prefect may declare it).
+fn is_prefect_name(name: &str) -> bool {
+    name.get(..8)
+        .is_some_and(|p| p.eq_ignore_ascii_case("PREFECT_"))
+}
+
+/// Whether a nested TOML `path` is under a section Prefect's settings use
+/// (`[server.api] new_thing = 1` is a newer Prefect's; `[myapp] x = 1` is
+/// a service's, and must be declared).
+fn is_prefect_section(catalog: &Catalog, path: &str) -> bool {
+    let top = path.split('.').next().unwrap_or(path);
+    catalog.entries().iter().any(|e| {
+        e.file.is_none()
+            && is_prefect_name(&e.name)
+            && e.path
+                .as_deref()
+                .is_some_and(|p| p.split('.').next() == Some(top) && p.contains('.'))
+    })
 }
 
 /// The line of the last assignment to `name` in a `.env` text (the one
@@ -443,4 +536,80 @@ fn dotenv_line(text: &str, name: &str) -> Option<u32> {
         })
         .last()
         .map(|(i, _)| i as u32 + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dotenv(text: &str) -> Layer {
+        Layer::from_dotenv(&Catalog::builtin(), Path::new("cfg/.env"), text).unwrap()
+    }
+
+    #[test]
+    fn dotenv_ignores_names_that_are_not_settings() {
+        let layer =
+            dotenv("DATABASE_URL=postgres://x\nSECRET_KEY=abc\nPREFECT_TASK_DEFAULT_RETRIES=4\n");
+        assert_eq!(
+            layer.values["PREFECT_TASKS_DEFAULT_RETRIES"].value,
+            Value::Integer(4)
+        );
+        assert_eq!(layer.values.len(), 1);
+        assert!(layer.warnings.is_empty(), "{:?}", layer.warnings);
+    }
+
+    #[test]
+    fn a_bad_dotenv_value_drops_only_its_setting_with_file_and_line() {
+        let layer = dotenv(
+            "PREFECT_TASKS_DEFAULT_RETRIES=many\nPREFECT_FLOWS_DEFAULT_RETRIES=2\nPREFECT_LOGGING_LEVEL=loud\nPREFECT_NEWER_THING=1\n",
+        );
+        assert_eq!(
+            layer.values["PREFECT_FLOWS_DEFAULT_RETRIES"].value,
+            Value::Integer(2)
+        );
+        assert!(!layer.values.contains_key("PREFECT_TASKS_DEFAULT_RETRIES"));
+        let warnings: Vec<(String, Option<u32>)> = layer
+            .warnings
+            .iter()
+            .map(|w| (w.to_string(), w.line()))
+            .collect();
+        assert_eq!(
+            warnings,
+            [
+                (
+                    "Invalid value for PREFECT_TASKS_DEFAULT_RETRIES from .env file cfg/.env, line 1: expected an integer, got \"many\"".to_owned(),
+                    Some(1)
+                ),
+                (
+                    "Invalid value for PREFECT_LOGGING_LEVEL from .env file cfg/.env, line 3: expected one of 'DEBUG', 'INFO', 'WARNING', 'ERROR', 'CRITICAL', got \"loud\"".to_owned(),
+                    Some(3)
+                ),
+                (
+                    ".env file cfg/.env, line 4: 'PREFECT_NEWER_THING' is not a setting of Prefect 3.9.1 or cfgd; it is kept as is and not applied.".to_owned(),
+                    Some(4)
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_prefect_names_in_a_profile_are_warnings_others_are_problems() {
+        let values = BTreeMap::from([
+            (
+                "PREFECT_TASKS_DEFAULT_RETRIES".to_owned(),
+                toml::Value::from("2"),
+            ),
+            ("PREFECT_SOMETHING_NEW".to_owned(), toml::Value::from("x")),
+            ("MYAPP_X".to_owned(), toml::Value::from("x")),
+        ]);
+        let (layer, problems) =
+            Layer::from_profile_lenient(&Catalog::builtin(), "default", &values);
+        assert_eq!(layer.values.len(), 1);
+        assert_eq!(layer.warnings.len(), 1);
+        assert_eq!(problems.len(), 1);
+        assert_eq!(
+            problems[0].to_string(),
+            "profile 'default': Unknown setting name 'MYAPP_X'."
+        );
+    }
 }

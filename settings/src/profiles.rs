@@ -117,7 +117,9 @@ impl ProfilesFile {
     }
 
     /// Stores `value` under the canonical `name` in `profile` (created if
-    /// missing), removing any alias spelling of it, as Prefect does.
+    /// missing), removing any alias spelling of it, as Prefect does. The
+    /// value is written in the form Prefect reads back as the same value
+    /// ([`crate::value::to_profile`]).
     pub fn set(&mut self, catalog: &Catalog, profile: &str, name: &str, value: &Value) {
         let values = self.profiles.entry(profile.to_owned()).or_default();
         if let Some(entry) = catalog.get(name) {
@@ -125,7 +127,7 @@ impl ProfilesFile {
                 values.remove(alias);
             }
         }
-        values.insert(name.to_owned(), stored(value));
+        values.insert(name.to_owned(), stored(catalog, name, value));
     }
 
     /// Removes `name` (and its aliases) from `profile`.
@@ -228,10 +230,14 @@ impl ProfilesFile {
     }
 }
 
-/// How a value is stored in the profiles file: as a string, as Prefect
-/// writes it.
-pub(crate) fn stored(value: &Value) -> toml::Value {
-    toml::Value::String(value.to_string())
+/// How a value is stored in the profiles file: in the form Prefect reads
+/// back as the same value ([`crate::value::to_profile`]); a name the
+/// catalogue does not declare as a string, as Prefect writes it.
+pub(crate) fn stored(catalog: &Catalog, name: &str, value: &Value) -> toml::Value {
+    match catalog.get(name) {
+        Some(entry) => crate::value::to_profile(entry, value),
+        None => toml::Value::String(value.to_string()),
+    }
 }
 
 fn check_profile_name(name: &str) -> Result<(), SettingsError> {
@@ -258,6 +264,9 @@ mod tests {
 
 [profiles.ephemeral]
 PREFECT_SERVER_ALLOW_EPHEMERAL_MODE = "true"
+PREFECT_API_URL = "http://127.0.0.1:4200/api"
+PREFECT_LOGGING_LEVEL = "debug"
+PREFECT_FROM_A_NEWER_PREFECT = "1"
 
 [profiles.prod]
 PREFECT_TASK_DEFAULT_RETRIES = "3"
@@ -286,13 +295,29 @@ PREFECT_API_KEY = "pnu_secret"
             Value::Delays(Delays::list(vec![5.0, 10.0]).unwrap())
         );
         assert_eq!(get("PREFECT_API_KEY"), Value::Secret("pnu_secret".into()));
-        // A profile with a setting cfgd does not declare is reported, by name.
+        // Prefect's other settings load; a name only a newer Prefect knows
+        // is a warning, never an error.
         let mut other = file.clone();
         other.use_profile("ephemeral").unwrap();
-        let err = other.active_layer(&catalog).unwrap_err().to_string();
+        let layer = other.active_layer(&catalog).unwrap();
         assert_eq!(
-            err,
-            "profile 'ephemeral': Unknown setting name 'PREFECT_SERVER_ALLOW_EPHEMERAL_MODE'."
+            layer.values["PREFECT_SERVER_EPHEMERAL_ENABLED"].value,
+            Value::Boolean(true)
+        );
+        assert_eq!(
+            layer.values["PREFECT_LOGGING_LEVEL"].value,
+            Value::String("DEBUG".into())
+        );
+        assert_eq!(
+            layer.values["PREFECT_API_URL"].value,
+            Value::String("http://127.0.0.1:4200/api".into())
+        );
+        let warnings: Vec<String> = layer.warnings.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            warnings,
+            [
+                "profile 'ephemeral': 'PREFECT_FROM_A_NEWER_PREFECT' is not a setting of Prefect 3.9.1 or cfgd; it is kept as is and not applied."
+            ]
         );
     }
 
@@ -324,7 +349,7 @@ PREFECT_API_KEY = "pnu_secret"
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(
             text,
-            "active = \"default\"\n\n[profiles.default]\nPREFECT_TASKS_DEFAULT_RETRIES = \"2\"\nPREFECT_TASKS_DEFAULT_RETRY_DELAY_SECONDS = \"[1, 10.5]\"\n"
+            "active = \"default\"\n\n[profiles.default]\nPREFECT_TASKS_DEFAULT_RETRIES = \"2\"\nPREFECT_TASKS_DEFAULT_RETRY_DELAY_SECONDS = \"1,10.5\"\n"
         );
         let again = ProfilesFile::load(&path).unwrap();
         assert_eq!(again, file);

@@ -74,11 +74,89 @@ impl Resolution {
     }
 }
 
-/// Resolves every catalogue setting over `layers`, given lowest precedence
-/// first (defaults, profile, config files in name order, `.env`, env, and
-/// in the SDK process env and call site). A later layer wins; the values it
-/// hides are listed as shadowed, highest first.
-pub fn resolve(catalog: &Catalog, layers: &[&Layer]) -> Resolution {
+/// The layers of one resolution, kept in precedence order — the one place
+/// that order lives: by [`LayerKind`](crate::LayerKind) (defaults, profile, config files,
+/// `.env`, env, process env, call site), and layers of one kind (the config
+/// files) in the order they were added (file-name order). However a caller
+/// gathers its layers, [`resolve`] sees them in this order.
+///
+/// # Example
+/// ```
+/// use cfgd_settings::{Catalog, Layer, LayerKind, Layers, resolve};
+///
+/// let catalog = Catalog::builtin();
+/// let env = Layer::from_env(&catalog, LayerKind::Env, [("PREFECT_TASK_DEFAULT_RETRIES", "3")]).unwrap();
+/// let defaults = Layer::defaults(&catalog);
+/// // Added highest first, still resolved lowest first.
+/// let layers = Layers::new().with(&env).with(&defaults);
+/// let r = resolve(&catalog, &layers);
+/// assert_eq!(r.get("PREFECT_TASKS_DEFAULT_RETRIES").unwrap().source.layer, LayerKind::Env);
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Layers<'a> {
+    layers: Vec<&'a Layer>,
+}
+
+impl<'a> Layers<'a> {
+    /// No layers yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds `layer` in its place: above every layer of a lower kind and
+    /// every layer of its own kind added before it.
+    pub fn push(&mut self, layer: &'a Layer) {
+        let at = self.layers.partition_point(|l| l.kind <= layer.kind);
+        self.layers.insert(at, layer);
+    }
+
+    /// [`Layers::push`], by value.
+    pub fn with(mut self, layer: &'a Layer) -> Self {
+        self.push(layer);
+        self
+    }
+
+    /// These layers with every layer of `layer`'s kind replaced by it (what
+    /// the settings would be with another profile active).
+    pub fn replacing(&self, layer: &'a Layer) -> Self {
+        let mut out = Self {
+            layers: self
+                .layers
+                .iter()
+                .copied()
+                .filter(|l| l.kind != layer.kind)
+                .collect(),
+        };
+        out.push(layer);
+        out
+    }
+
+    /// The layers, lowest precedence first.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &'a Layer> + '_ {
+        self.layers.iter().copied()
+    }
+}
+
+impl<'a> Extend<&'a Layer> for Layers<'a> {
+    fn extend<I: IntoIterator<Item = &'a Layer>>(&mut self, iter: I) {
+        for l in iter {
+            self.push(l);
+        }
+    }
+}
+
+impl<'a> FromIterator<&'a Layer> for Layers<'a> {
+    fn from_iter<I: IntoIterator<Item = &'a Layer>>(iter: I) -> Self {
+        let mut out = Self::new();
+        out.extend(iter);
+        out
+    }
+}
+
+/// Resolves every catalogue setting over `layers` (in their precedence
+/// order, see [`Layers`]): the highest layer that gives a value wins; the
+/// values it hides are listed as shadowed, highest first.
+pub fn resolve(catalog: &Catalog, layers: &Layers<'_>) -> Resolution {
     let settings = catalog
         .entries()
         .iter()
@@ -175,7 +253,8 @@ mod tests {
         let catalog = Catalog::builtin();
         for pair in ORDER.windows(2) {
             let (low, high) = (pair[0], pair[1]);
-            let r = resolve(&catalog, &[&layer(&catalog, low), &layer(&catalog, high)]);
+            let (low_l, high_l) = (layer(&catalog, low), layer(&catalog, high));
+            let r = resolve(&catalog, &Layers::from_iter([&low_l, &high_l]));
             let got = r.get(RETRIES).unwrap();
             let expected_value = ORDER.iter().position(|k| *k == high).unwrap() as i64;
             assert_eq!(
@@ -195,7 +274,10 @@ mod tests {
         let catalog = Catalog::builtin();
         let layers: Vec<Layer> = ORDER.iter().map(|k| layer(&catalog, *k)).collect();
         let refs: Vec<&Layer> = layers.iter().collect();
-        let got = resolve(&catalog, &refs).get(RETRIES).unwrap().clone();
+        let got = resolve(&catalog, &refs.into_iter().collect())
+            .get(RETRIES)
+            .unwrap()
+            .clone();
         assert_eq!(got.value, Some(Value::Integer(6)));
         let sources: Vec<String> = got.shadowed.iter().map(|s| s.source.to_string()).collect();
         assert_eq!(
@@ -214,7 +296,8 @@ mod tests {
     #[test]
     fn an_unset_optional_setting_has_no_value_and_reports_defaults() {
         let catalog = Catalog::builtin();
-        let r = resolve(&catalog, &[&Layer::defaults(&catalog)]);
+        let defaults = Layer::defaults(&catalog);
+        let r = resolve(&catalog, &Layers::new().with(&defaults));
         let jitter = r.get("PREFECT_TASKS_DEFAULT_RETRY_JITTER_FACTOR").unwrap();
         assert_eq!(jitter.value, None);
         assert_eq!(jitter.source.layer, LayerKind::Defaults);
@@ -268,15 +351,23 @@ mod tests {
     fn toml_errors_name_the_file_line_and_suggest() {
         let catalog = Catalog::builtin();
         let p = Path::new("cfg/a.toml");
-        let err = Layer::from_toml(&catalog, p, "[tasks]\ndefault_retrys = 2\n").unwrap_err();
+        // A name under Prefect's sections is warned about (a newer Prefect
+        // may have it); the file still applies.
+        let ok = Layer::from_toml(&catalog, p, "[tasks]\ndefault_retrys = 2\n").unwrap();
         assert_eq!(
-            err.to_string(),
-            "config file cfg/a.toml, line 2: Unknown setting name 'tasks.default_retrys'. Did you mean 'tasks.default_retries'?"
+            ok.warnings[0].to_string(),
+            "config file cfg/a.toml, line 2: 'tasks.default_retrys' is not a setting of Prefect 3.9.1 or cfgd; it is kept as is and not applied. Did you mean 'tasks.default_retries'?"
         );
-        let err = Layer::from_toml(&catalog, p, "PREFECT_TASK_DEFAULT_RETRYS = 2\n").unwrap_err();
+        let ok = Layer::from_toml(&catalog, p, "PREFECT_TASK_DEFAULT_RETRYS = 2\n").unwrap();
+        assert_eq!(
+            ok.warnings[0].to_string(),
+            "config file cfg/a.toml, line 1: 'PREFECT_TASK_DEFAULT_RETRYS' is not a setting of Prefect 3.9.1 or cfgd; it is kept as is and not applied. Did you mean 'PREFECT_TASK_DEFAULT_RETRIES'?"
+        );
+        // A service's undeclared setting is an error.
+        let err = Layer::from_toml(&catalog, p, "[myapp]\ntimeout = 2\n").unwrap_err();
         assert_eq!(
             err.to_string(),
-            "config file cfg/a.toml, line 1: Unknown setting name 'PREFECT_TASK_DEFAULT_RETRYS'. Did you mean 'PREFECT_TASK_DEFAULT_RETRIES'?"
+            "config file cfg/a.toml, line 2: Unknown setting name 'myapp.timeout'."
         );
         let err = Layer::from_toml(
             &catalog,
@@ -292,21 +383,19 @@ mod tests {
         assert_eq!(err.0.len(), 1);
         assert!(err.to_string().starts_with("cfg/a.toml, line 2: "), "{err}");
         // Several problems are all reported.
-        let err =
-            Layer::from_toml(&catalog, p, "[tasks]\ndefault_retries = -1\nnope = 1\n").unwrap_err();
+        let err = Layer::from_toml(
+            &catalog,
+            p,
+            "[tasks]\ndefault_retries = -1\n[myapp]\nnope = 1\n",
+        )
+        .unwrap_err();
         assert_eq!(err.0.len(), 2);
     }
 
     #[test]
-    fn dotenv_rejects_unknown_names_and_bad_lines_with_lines() {
+    fn dotenv_reads_like_prefects_and_rejects_only_bad_lines() {
         let catalog = Catalog::builtin();
         let p = Path::new("cfg/.env");
-        let err =
-            Layer::from_dotenv(&catalog, p, "\nPREFECT_TASKS_DEFAULT_RETRIESS=1\n").unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            ".env file cfg/.env, line 2: Unknown setting name 'PREFECT_TASKS_DEFAULT_RETRIESS'. Did you mean 'PREFECT_TASKS_DEFAULT_RETRIES'?"
-        );
         let err = Layer::from_dotenv(&catalog, p, "PREFECT_TASKS_DEFAULT_RETRIES=1\nnot a line\n")
             .unwrap_err();
         assert!(
@@ -333,8 +422,8 @@ mod tests {
         let catalog = Catalog::builtin();
         let defaults = layer(&catalog, LayerKind::Defaults);
         let profile = layer(&catalog, LayerKind::Profile);
-        let a = resolve(&catalog, &[&defaults]);
-        let b = resolve(&catalog, &[&defaults, &profile]);
+        let a = resolve(&catalog, &Layers::from_iter([&defaults]));
+        let b = resolve(&catalog, &Layers::from_iter([&defaults, &profile]));
         let d = a.diff(&b);
         assert_eq!(d.len(), 1);
         assert_eq!(d[0].0, RETRIES);

@@ -18,6 +18,28 @@ pub fn line_of(text: &str, offset: usize) -> u32 {
     u32::try_from(newlines + 1).unwrap_or(u32::MAX)
 }
 
+/// Lines of a text by byte offset: the newlines' offsets once, then each
+/// lookup is a binary search.
+#[derive(Debug)]
+pub(crate) struct Lines(Vec<usize>);
+
+impl Lines {
+    pub(crate) fn new(text: &str) -> Self {
+        Self(
+            text.bytes()
+                .enumerate()
+                .filter(|(_, b)| *b == b'\n')
+                .map(|(i, _)| i)
+                .collect(),
+        )
+    }
+
+    /// The 1-based line holding byte `offset`.
+    pub(crate) fn at(&self, offset: usize) -> u32 {
+        line_at(&self.0, offset)
+    }
+}
+
 /// The line of every key in a TOML document, by dotted path.
 #[derive(Debug, Default)]
 pub struct KeyLines(HashMap<String, u32>);
@@ -30,13 +52,7 @@ impl KeyLines {
         if let Ok(table) = DeTable::parse(text) {
             // Newline offsets once, so each key's line is a binary search
             // (a 10,000-key file would otherwise rescan the text per key).
-            let newlines: Vec<usize> = text
-                .bytes()
-                .enumerate()
-                .filter(|(_, b)| *b == b'\n')
-                .map(|(i, _)| i)
-                .collect();
-            walk(&newlines, "", table.get_ref(), &mut lines);
+            walk(&Lines::new(text).0, "", table.get_ref(), &mut lines);
         }
         Self(lines)
     }

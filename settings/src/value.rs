@@ -1,11 +1,15 @@
 //! Typed values and the one parser every path uses (env, `.env`, `cfg set`,
-//! gRPC strings, profile strings and native TOML values).
+//! gRPC strings, profile strings and native TOML values). The forms values
+//! take in a `profiles.toml` and an environment are [`crate::render`]'s
+//! (re-exported here).
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::{Entry, Kind};
+
+pub use crate::render::{to_env, to_profile};
 
 /// Most delays a setting or a task may declare (Prefect's limit).
 pub const MAX_DELAYS: usize = 50;
@@ -117,6 +121,8 @@ pub enum Value {
     Secret(String),
     /// Retry delays.
     Delays(Delays),
+    /// A list (of strings or integers, as the setting's `items` say).
+    List(Vec<Value>),
 }
 
 impl Value {
@@ -168,6 +174,14 @@ impl Value {
             _ => None,
         }
     }
+
+    /// The items, if this is a list.
+    pub fn as_list(&self) -> Option<&[Value]> {
+        match self {
+            Value::List(items) => Some(items),
+            _ => None,
+        }
+    }
 }
 
 /// Shows the value as the parser reads it back; a secret in clear.
@@ -179,6 +193,15 @@ impl fmt::Display for Value {
             Value::Boolean(b) => write!(f, "{b}"),
             Value::String(s) | Value::Secret(s) => f.write_str(s),
             Value::Delays(d) => write!(f, "{d}"),
+            Value::List(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(",")?;
+                    }
+                    write!(f, "{item}")?;
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -192,6 +215,7 @@ impl fmt::Debug for Value {
             Value::String(s) => write!(f, "String({s:?})"),
             Value::Secret(_) => write!(f, "Secret({MASK})"),
             Value::Delays(d) => write!(f, "Delays({d})"),
+            Value::List(items) => f.debug_tuple("List").field(items).finish(),
         }
     }
 }
@@ -204,7 +228,9 @@ pub type Expected = String;
 /// `cfg set`, gRPC and profile strings.
 ///
 /// Surrounding whitespace is ignored. Delays accept `10`, `10.5`, `1,10,100`,
-/// `[1, 10, 100]` and `[1,10,100]`. Never panics.
+/// `[1, 10, 100]` and `[1,10,100]`; lists `a,b`, `["a", "b"]` and `""` (an
+/// empty list); durations seconds, ISO 8601 and `HH:MM:SS`
+/// ([`crate::duration`]). Never panics.
 ///
 /// # Errors
 /// A sentence saying what was expected and what was given.
@@ -216,9 +242,36 @@ pub fn parse(entry: &Entry, raw: &str) -> Result<Value, Expected> {
         Kind::Boolean => Value::Boolean(parse_bool(text)?),
         Kind::String => Value::String(raw.to_owned()),
         Kind::Secret => Value::Secret(raw.to_owned()),
+        // Prefect reads an empty string as "no delay" where it splits lists.
+        Kind::Delays if text.is_empty() && entry.comma_lists => {
+            Value::Delays(Delays::list(Vec::new())?)
+        }
         Kind::Delays => Value::Delays(parse_delays(text)?),
+        Kind::Choice => Value::String(parse_choice(entry, text)?),
+        Kind::Url => Value::String(parse_url(text)?),
+        Kind::Path => Value::String(parse_path(raw)?),
+        Kind::Duration => Value::Number(crate::duration::parse(text)?),
+        Kind::List => Value::List(parse_list(entry, text)?),
+        Kind::Json => Value::String(parse_json(entry, text)?),
     };
     check_bounds(entry, value)
+}
+
+/// Whether `entry` may be written into a profile: Prefect refuses
+/// `PREFECT_HOME` and `PREFECT_PROFILES_PATH` there (`env_only`), as they
+/// decide where profiles are read from.
+///
+/// # Errors
+/// What to do instead, for an `env_only` entry.
+pub fn check_settable(entry: &Entry) -> Result<(), Expected> {
+    if entry.env_only {
+        Err(format!(
+            "{} cannot be changed in a profile (Prefect reads it only from its environment); use an environment variable instead",
+            entry.name
+        ))
+    } else {
+        Ok(())
+    }
 }
 
 /// Converts a native TOML value (a config file, a profile) to `entry`'s type.
@@ -234,6 +287,15 @@ pub fn from_toml(entry: &Entry, value: &toml::Value) -> Result<Value, Expected> 
         (Kind::Number, T::Integer(i)) => Value::Number(*i as f64),
         (Kind::Number, T::Float(f)) => Value::Number(finite(*f)?),
         (Kind::Boolean, T::Boolean(b)) => Value::Boolean(*b),
+        (Kind::Duration, T::Integer(i)) => Value::Number(*i as f64),
+        (Kind::Duration, T::Float(f)) => Value::Number(finite(*f)?),
+        (Kind::List, T::Array(items)) => Value::List(list_from_toml(entry, items)?),
+        (Kind::Json, T::Table(_)) => {
+            return Err(
+                "expected a JSON object as a string, e.g. '{\"key\": \"value\"}' (Prefect reads no native table here)"
+                    .into(),
+            );
+        }
         (Kind::Delays, T::Integer(i)) => Value::Delays(Delays::scalar(*i as f64)?),
         (Kind::Delays, T::Float(f)) => Value::Delays(Delays::scalar(*f)?),
         (Kind::Delays, T::Array(items)) => {
@@ -285,6 +347,12 @@ pub fn coerce(entry: &Entry, value: Value) -> Result<Value, Expected> {
         }
         (Kind::Delays, Value::Integer(i)) => Value::Delays(Delays::scalar(i as f64)?),
         (Kind::Delays, Value::Number(n)) => Value::Delays(Delays::scalar(n)?),
+        (Kind::Duration, Value::Integer(i)) => Value::Number(i as f64),
+        (Kind::Duration, Value::Number(n)) => Value::Number(finite(n)?),
+        (Kind::List, Value::List(items)) => {
+            let text: Vec<String> = items.iter().map(ToString::to_string).collect();
+            Value::List(list_items(entry, text.iter().map(String::as_str))?)
+        }
         (_, Value::String(s)) => return parse(entry, &s),
         (kind, other) => {
             return Err(format!(
@@ -305,20 +373,190 @@ fn finite(n: f64) -> Result<f64, Expected> {
     }
 }
 
+/// Pydantic's integer from a string: `3`, `+3`, `1_000`, and a decimal
+/// with no fraction (`1.0`) are integers; `1.5` is not.
 fn parse_integer(text: &str) -> Result<i64, Expected> {
-    let digits = text.strip_prefix('+').unwrap_or(text);
-    digits
-        .replace('_', "")
-        .parse::<i64>()
-        .map_err(|_| format!("expected an integer, got {text:?}"))
+    let expected = || format!("expected an integer, got {text:?}");
+    let digits = strip_underscores(text.strip_prefix('+').unwrap_or(text)).ok_or_else(expected)?;
+    if let Ok(i) = digits.parse::<i64>() {
+        return Ok(i);
+    }
+    match digits.split_once('.') {
+        Some((whole, fraction)) if !whole.is_empty() && fraction.bytes().all(|b| b == b'0') => {
+            whole.parse::<i64>().map_err(|_| expected())
+        }
+        _ => Err(expected()),
+    }
+}
+
+/// `1_000` → `1000`: underscores only between digits, as Python reads them.
+fn strip_underscores(text: &str) -> Option<std::borrow::Cow<'_, str>> {
+    if !text.contains('_') {
+        return Some(text.into());
+    }
+    let bytes = text.as_bytes();
+    for (i, &b) in bytes.iter().enumerate() {
+        if b == b'_' {
+            let digit = |j: Option<&u8>| j.is_some_and(u8::is_ascii_digit);
+            if !digit(i.checked_sub(1).and_then(|j| bytes.get(j))) || !digit(bytes.get(i + 1)) {
+                return None;
+            }
+        }
+    }
+    Some(text.replace('_', "").into())
 }
 
 fn parse_number(text: &str) -> Result<f64, Expected> {
-    match text.parse::<f64>() {
-        Ok(n) if n.is_finite() => Ok(n),
-        Ok(n) => Err(format!("expected a finite number, got {n}")),
-        Err(_) => Err(format!("expected a number, got {text:?}")),
+    let parsed = strip_underscores(text).and_then(|t| t.parse::<f64>().ok());
+    match parsed {
+        Some(n) if n.is_finite() => Ok(n),
+        Some(n) => Err(format!("expected a finite number, got {n}")),
+        None => Err(format!("expected a number, got {text:?}")),
     }
+}
+
+fn parse_choice(entry: &Entry, text: &str) -> Result<String, Expected> {
+    let found = entry.choices.iter().find(|c| {
+        if entry.case_insensitive {
+            c.eq_ignore_ascii_case(text)
+        } else {
+            c.as_str() == text
+        }
+    });
+    match found {
+        Some(choice) => Ok(choice.clone()),
+        None => Err(format!(
+            "expected one of {}, got {text:?}",
+            entry
+                .choices
+                .iter()
+                .map(|c| format!("'{c}'"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
+}
+
+/// An absolute URL: `scheme://…` with nothing but visible characters.
+fn parse_url(text: &str) -> Result<String, Expected> {
+    let scheme_ok = text.split_once("://").is_some_and(|(scheme, _)| {
+        let mut b = scheme.bytes();
+        b.next().is_some_and(|c| c.is_ascii_alphabetic())
+            && b.all(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.'))
+    });
+    if scheme_ok && text.bytes().all(|b| b.is_ascii_graphic() || b >= 0x80) {
+        Ok(text.to_owned())
+    } else {
+        Err(format!(
+            "expected an absolute URL such as http://127.0.0.1:4200/api, got {text:?}"
+        ))
+    }
+}
+
+fn parse_path(raw: &str) -> Result<String, Expected> {
+    if raw.trim().is_empty() {
+        Err("expected a path, got an empty value".into())
+    } else if raw.contains('\0') {
+        Err("expected a path, got text with a NUL character".into())
+    } else {
+        Ok(raw.to_owned())
+    }
+}
+
+/// `a,b`, `["a", "b"]` (JSON) or nothing (an empty list), items checked
+/// against the entry's `items`.
+fn parse_list(entry: &Entry, text: &str) -> Result<Vec<Value>, Expected> {
+    if text.starts_with('[') {
+        let items: Vec<serde_json::Value> = serde_json::from_str(text)
+            .map_err(|e| format!("expected a list such as [\"a\", \"b\"], got {text:?}: {e}"))?;
+        let text: Result<Vec<String>, Expected> = items
+            .into_iter()
+            .map(|v| match v {
+                serde_json::Value::String(s) => Ok(s),
+                serde_json::Value::Number(n) => Ok(n.to_string()),
+                other => Err(format!(
+                    "expected strings or numbers in the list, found {other}"
+                )),
+            })
+            .collect();
+        let text = text?;
+        return list_items(entry, text.iter().map(String::as_str));
+    }
+    // Prefect splits on commas and drops empty parts.
+    list_items(
+        entry,
+        text.split(',').map(str::trim).filter(|p| !p.is_empty()),
+    )
+}
+
+fn list_from_toml(entry: &Entry, items: &[toml::Value]) -> Result<Vec<Value>, Expected> {
+    let mut text = Vec::with_capacity(items.len());
+    for item in items {
+        match item {
+            toml::Value::String(s) => text.push(s.clone()),
+            toml::Value::Integer(i) => text.push(i.to_string()),
+            other => {
+                return Err(format!(
+                    "expected a list of {}, found a {} in the list",
+                    entry.items.unwrap_or(Kind::String).name(),
+                    other.type_str()
+                ));
+            }
+        }
+    }
+    list_items(entry, text.iter().map(String::as_str))
+}
+
+fn list_items<'a>(
+    entry: &Entry,
+    items: impl Iterator<Item = &'a str>,
+) -> Result<Vec<Value>, Expected> {
+    let mut out = Vec::new();
+    for item in items {
+        let value = match entry.items {
+            Some(Kind::Integer) => {
+                let i = parse_integer(item.trim())?;
+                check_bounds(entry, Value::Integer(i))?
+            }
+            _ if entry.comma_lists && item.contains(',') => {
+                return Err(format!(
+                    "a list item cannot hold a comma (Prefect splits on commas), got {item:?}"
+                ));
+            }
+            _ => Value::String(item.to_owned()),
+        };
+        out.push(value);
+    }
+    Ok(out)
+}
+
+/// A JSON object whose members are strings or durations (the entry's
+/// `items`); kept as the text given.
+fn parse_json(entry: &Entry, text: &str) -> Result<String, Expected> {
+    let object: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(text).map_err(|e| {
+            format!("expected a JSON object such as {{\"key\": \"value\"}}, got {text:?}: {e}")
+        })?;
+    for (key, member) in &object {
+        match (entry.items, member) {
+            (Some(Kind::Duration), serde_json::Value::Number(n)) => {
+                let seconds = n.as_f64().unwrap_or(f64::NAN);
+                check_bounds(entry, Value::Number(seconds)).map_err(|e| format!("{key:?}: {e}"))?;
+            }
+            (Some(Kind::Duration), serde_json::Value::String(s)) => {
+                let seconds = crate::duration::parse(s).map_err(|e| format!("{key:?}: {e}"))?;
+                check_bounds(entry, Value::Number(seconds)).map_err(|e| format!("{key:?}: {e}"))?;
+            }
+            (Some(Kind::Duration), other) => {
+                return Err(format!(
+                    "{key:?}: expected a duration in seconds, got {other}"
+                ));
+            }
+            (_, serde_json::Value::String(_)) => {}
+            (_, other) => return Err(format!("{key:?}: expected a string, got {other}")),
+        }
+    }
+    Ok(text.to_owned())
 }
 
 fn parse_bool(text: &str) -> Result<bool, Expected> {
@@ -380,15 +618,21 @@ fn check_bounds(entry: &Entry, value: Value) -> Result<Value, Expected> {
         Value::Number(n) => *n,
         _ => return Ok(value),
     };
-    if let Some(min) = entry.min
-        && n < min
-    {
-        return Err(format!("expected a value >= {min}, got {value}"));
+    if let Some(min) = entry.min {
+        if entry.min_exclusive && n <= min {
+            return Err(format!("expected a value > {min}, got {value}"));
+        }
+        if n < min {
+            return Err(format!("expected a value >= {min}, got {value}"));
+        }
     }
-    if let Some(max) = entry.max
-        && n > max
-    {
-        return Err(format!("expected a value <= {max}, got {value}"));
+    if let Some(max) = entry.max {
+        if entry.max_exclusive && n >= max {
+            return Err(format!("expected a value < {max}, got {value}"));
+        }
+        if n > max {
+            return Err(format!("expected a value <= {max}, got {value}"));
+        }
     }
     Ok(value)
 }
@@ -555,5 +799,125 @@ mod tests {
         assert_eq!(format!("{v:?}"), "Secret(********)");
         assert_eq!(v.masked(), MASK);
         assert_eq!(v.to_string(), "hunter2");
+    }
+
+    fn builtin(name: &str) -> Entry {
+        crate::Catalog::builtin().get(name).unwrap().clone()
+    }
+
+    #[test]
+    fn integers_and_numbers_read_as_pydantic_reads_them() {
+        let e = entry(Kind::Integer);
+        for (text, n) in [
+            ("+3", 3),
+            ("1_000", 1000),
+            ("1.0", 1),
+            (" -2 ", -2),
+            ("7.000", 7),
+        ] {
+            assert_eq!(parse(&e, text), Ok(Value::Integer(n)), "{text}");
+        }
+        for text in ["1.5", "1__0", "_1", "1_", "", "1e3"] {
+            assert!(parse(&e, text).is_err(), "{text}");
+        }
+        assert_eq!(
+            parse(&entry(Kind::Number), "1_0.5"),
+            Ok(Value::Number(10.5))
+        );
+        assert_eq!(
+            parse(&entry(Kind::Number), "1e3"),
+            Ok(Value::Number(1000.0))
+        );
+    }
+
+    #[test]
+    fn exclusive_bounds() {
+        let e = builtin("PREFECT_SERVER_DATABASE_MIGRATION_TIMEOUT");
+        assert_eq!(parse(&e, "0").unwrap_err(), "expected a value > 0, got 0");
+        assert_eq!(parse(&e, "0.5"), Ok(Value::Number(0.5)));
+        let e = builtin("PREFECT_FLOWS_HEARTBEAT_FREQUENCY");
+        assert_eq!(
+            parse(&e, "29").unwrap_err(),
+            "expected a value >= 30, got 29"
+        );
+    }
+
+    #[test]
+    fn choices_urls_paths() {
+        let level = builtin("PREFECT_LOGGING_LEVEL");
+        assert_eq!(parse(&level, "debug"), Ok(Value::String("DEBUG".into())));
+        assert_eq!(
+            parse(&level, "loud").unwrap_err(),
+            "expected one of 'DEBUG', 'INFO', 'WARNING', 'ERROR', 'CRITICAL', got \"loud\""
+        );
+        let missing = builtin("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW");
+        assert_eq!(parse(&missing, "warn"), Ok(Value::String("warn".into())));
+        assert!(
+            parse(&missing, "WARN").is_err(),
+            "Prefect's Literal is case-sensitive here"
+        );
+        let url = builtin("PREFECT_API_URL");
+        assert_eq!(
+            parse(&url, "http://127.0.0.1:4200/api"),
+            Ok(Value::String("http://127.0.0.1:4200/api".into()))
+        );
+        assert!(parse(&builtin("PREFECT_SERVER_DOCKET_URL"), "memory://").is_ok());
+        assert_eq!(
+            parse(&url, "localhost:4200").unwrap_err(),
+            "expected an absolute URL such as http://127.0.0.1:4200/api, got \"localhost:4200\""
+        );
+        assert!(parse(&url, "http://a b").is_err());
+        let home = builtin("PREFECT_HOME");
+        assert_eq!(
+            parse(&home, "~/.prefect"),
+            Ok(Value::String("~/.prefect".into()))
+        );
+        assert!(parse(&home, " ").is_err());
+    }
+
+    #[test]
+    fn durations_lists_and_json() {
+        let period = builtin("PREFECT_SERVER_EVENTS_RETENTION_PERIOD");
+        assert_eq!(parse(&period, "P7D"), Ok(Value::Number(604_800.0)));
+        assert_eq!(parse(&period, "3600"), Ok(Value::Number(3600.0)));
+        assert_eq!(period.default, Some(Value::Number(604_800.0)));
+        let vacuum = builtin("PREFECT_SERVER_SERVICES_DB_VACUUM_RETENTION_PERIOD");
+        assert_eq!(
+            parse(&vacuum, "PT1H").unwrap_err(),
+            "expected a value > 3600, got 3600"
+        );
+        let codes = builtin("PREFECT_CLIENT_RETRY_EXTRA_CODES");
+        let list = Value::List(vec![Value::Integer(429), Value::Integer(502)]);
+        assert_eq!(parse(&codes, "429, 502"), Ok(list.clone()));
+        assert_eq!(parse(&codes, "[429, 502]"), Ok(list.clone()));
+        assert_eq!(parse(&codes, ""), Ok(Value::List(vec![])));
+        assert_eq!(
+            parse(&codes, "99").unwrap_err(),
+            "expected a value >= 100, got 99"
+        );
+        assert_eq!(list.to_string(), "429,502");
+        let loggers = builtin("PREFECT_LOGGING_EXTRA_LOGGERS");
+        assert_eq!(
+            parse(&loggers, "a,b"),
+            Ok(Value::List(vec![
+                Value::String("a".into()),
+                Value::String("b".into())
+            ]))
+        );
+        let headers = builtin("PREFECT_CLIENT_CUSTOM_HEADERS");
+        assert!(parse(&headers, r#"{"X-Test": "1"}"#).is_ok());
+        assert!(
+            parse(&headers, r#"{"X-Test": 1}"#)
+                .unwrap_err()
+                .contains("expected a string")
+        );
+        assert!(parse(&headers, "[1]").is_err());
+        let overrides = builtin("PREFECT_SERVER_SERVICES_DB_VACUUM_EVENT_RETENTION_OVERRIDES");
+        assert!(parse(&overrides, r#"{"a": 3600, "b": "P1D"}"#).is_ok());
+        assert!(
+            parse(&overrides, r#"{"a": 0}"#)
+                .unwrap_err()
+                .contains("expected a value > 0")
+        );
     }
 }

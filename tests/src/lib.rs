@@ -7,6 +7,8 @@
 //!
 //! # Layout
 //! - `src/lib.rs` — the harness.
+//! - `src/fleet.rs` — [`fleet`]: daemons sharing a real 3-member etcd
+//!   cluster (the etcd store).
 //! - `tests/<behaviour>.rs` — one file per behaviour, named for what it proves.
 //!
 //! # Example
@@ -20,7 +22,10 @@
 //! # }
 //! ```
 
+pub mod fleet;
+
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -89,9 +94,24 @@ pub struct Builder {
     port: u16,
     tls: Option<(cfgd::TlsFiles, PathBuf)>,
     unix: Option<PathBuf>,
+    configure: Vec<fn(&mut cfgd::Config)>,
+    store: cfgd::store::etcd::StoreConfig,
 }
 
 impl Builder {
+    /// Changes the daemon's [`cfgd::Config`] just before it starts (limits,
+    /// timeouts), after everything else the builder sets.
+    pub fn configure(mut self, f: fn(&mut cfgd::Config)) -> Self {
+        self.configure.push(f);
+        self
+    }
+
+    /// Keep the profile layer in this store (the etcd store of a fleet).
+    pub fn store(mut self, store: cfgd::store::etcd::StoreConfig) -> Self {
+        self.store = store;
+        self
+    }
+
     /// Listen on this loopback port instead of a free one (to restart a
     /// daemon where its clients expect it).
     pub fn port(mut self, port: u16) -> Self {
@@ -158,6 +178,10 @@ impl Builder {
         config.debounce = self.debounce;
         config.shutdown_grace = Duration::from_secs(5);
         config.tls = self.tls.as_ref().map(|(files, _)| files.clone());
+        config.store = self.store.clone();
+        for f in &self.configure {
+            f(&mut config);
+        }
         let addr = match &self.unix {
             Some(path) => cfgd::ListenAddr::Unix(path.clone()),
             None => cfgd::ListenAddr::Tcp(([127, 0, 0, 1], self.port).into()),
@@ -223,6 +247,8 @@ impl TestDaemon {
             port: 0,
             tls: None,
             unix: None,
+            configure: Vec::new(),
+            store: cfgd::store::etcd::StoreConfig::File,
         }
     }
 
@@ -265,6 +291,20 @@ impl TestDaemon {
             .expect("daemon stopped cleanly");
         self.dirs.clone()
     }
+}
+
+/// A watch of every setting from `client`'s daemon's current revision:
+/// it yields what changes from now on.
+pub async fn watch_from_now(
+    client: &Client,
+) -> Pin<Box<impl Stream<Item = Result<WatchEvent, cfgd_sdk::Error>> + Send + 'static + use<>>> {
+    let start = client.status().await.expect("status");
+    Box::pin(
+        client
+            .watch(Some(start.revision), Some(start.epoch), &[], false)
+            .await
+            .expect("open the watch"),
+    )
 }
 
 /// Waits for the next watch event, failing after 10 s (a generous bound

@@ -11,7 +11,7 @@ const SECRET: &str = "pnu_very_secret";
 
 fn refused(e: Error) {
     match e {
-        Error::Rejected { code, message } => {
+        Error::Rejected { code, message, .. } => {
             assert_eq!(code, Code::Unauthenticated);
             assert!(message.contains("requires a token"), "{message}");
         }

@@ -17,7 +17,7 @@ async fn a_stale_expected_revision_is_refused() {
         .set(&[(RETRIES.into(), Assign::Raw("9".into()))], Some(0))
         .await
         .unwrap_err();
-    let Error::Rejected { code, message } = err else {
+    let Error::Rejected { code, message, .. } = err else {
         panic!("{err:?}")
     };
     assert_eq!(code, Code::Conflict);
@@ -57,7 +57,7 @@ async fn a_batch_with_a_bad_value_changes_nothing_and_names_every_problem() {
         )
         .await
         .unwrap_err();
-    let Error::Rejected { code, message } = err else {
+    let Error::Rejected { code, message, .. } = err else {
         panic!()
     };
     assert_eq!(code, Code::InvalidArgument);

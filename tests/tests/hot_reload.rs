@@ -2,12 +2,14 @@
 //! watchers see the good changes only, status reports the bad file with its
 //! line, and a bad file makes no revision.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use cfgd_sdk::WatchEvent;
 use cfgd_sdk::client::Origin;
 use cfgd_settings::LayerKind;
-use cfgd_tests::{RETRIES, TestDaemon, eventually, next_event, quiet};
+use cfgd_tests::{RETRIES, TestDaemon, eventually, next_event, quiet, watch_from_now};
 
 async fn expect_retries(
     watch: &mut (impl futures_util::Stream<Item = Result<WatchEvent, cfgd_sdk::Error>> + Unpin),
@@ -33,12 +35,7 @@ async fn edits_renames_breakage_and_repair() {
         .await;
     let client = daemon.client().await;
     let start = client.status().await.unwrap();
-    let mut watch = Box::pin(
-        client
-            .watch(Some(start.revision), Some(start.epoch), &[], false)
-            .await
-            .unwrap(),
-    );
+    let mut watch = watch_from_now(&client).await;
 
     // Edited in place.
     daemon
@@ -113,6 +110,12 @@ async fn edits_renames_breakage_and_repair() {
     daemon.stop().await;
 }
 
+/// The daemon's count of finished config-dir re-reads.
+async fn reloads(daemon: &TestDaemon) -> u64 {
+    let client = daemon.client().await;
+    client.status().await.unwrap().reload.reloads
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reload_that_changes_nothing_makes_no_revision() {
     let daemon = TestDaemon::builder()
@@ -121,17 +124,18 @@ async fn a_reload_that_changes_nothing_makes_no_revision() {
         .await;
     let client = daemon.client().await;
     let start = client.status().await.unwrap();
-    let mut watch = Box::pin(
-        client
-            .watch(Some(start.revision), Some(start.epoch), &[], false)
-            .await
-            .unwrap(),
-    );
-    // Same values, different text.
+    let mut watch = watch_from_now(&client).await;
+    // Same value on the same line, different text: re-read, nothing changed.
+    let before = reloads(&daemon).await;
     daemon
         .dirs
-        .write_config("app.toml", "# a comment\n[tasks]\ndefault_retries = 1\n");
-    // A later real change proves the reload of the comment went through first.
+        .write_config("app.toml", "[tasks]\ndefault_retries = 1 # unchanged\n");
+    eventually("the edit is re-read", || async {
+        reloads(&daemon).await > before
+    })
+    .await;
+    assert_eq!(client.status().await.unwrap().revision, start.revision);
+    // A later real change is the next revision: none came in between.
     daemon
         .dirs
         .write_config("other.toml", "[flows]\ndefault_retries = 2\n");
@@ -139,7 +143,49 @@ async fn a_reload_that_changes_nothing_makes_no_revision() {
         panic!()
     };
     assert_eq!(change.revision, start.revision + 1);
+    assert_eq!(change.changes.len(), 1, "{change:?}");
     assert_eq!(change.changes[0].name, "PREFECT_FLOWS_DEFAULT_RETRIES");
+    daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storm_of_edits_faster_than_the_debounce_is_seen_before_it_ends() {
+    // A debounce far above the storm's pace, so that a busy machine's
+    // scheduling hiccups do not end the storm's batches for it.
+    let daemon = TestDaemon::builder()
+        .config_file("app.toml", "[tasks]\ndefault_retries = 0\n")
+        .configure(|c| {
+            c.debounce = Duration::from_millis(250);
+            c.debounce_max = Duration::from_millis(500);
+        })
+        .start()
+        .await;
+    let client = daemon.client().await;
+    let mut watch = watch_from_now(&client).await;
+    // An edit every 5 ms for up to 10 s, until the first change is seen.
+    let seen = Arc::new(AtomicBool::new(false));
+    let storm = {
+        let (seen, dirs) = (seen.clone(), daemon.dirs.clone());
+        std::thread::spawn(move || {
+            for i in 1..=2000 {
+                if seen.load(Ordering::Relaxed) {
+                    return true;
+                }
+                dirs.write_config("app.toml", &format!("[tasks]\ndefault_retries = {i}\n"));
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            false
+        })
+    };
+    let WatchEvent::Change { change, .. } = next_event(&mut watch).await else {
+        panic!("expected a change")
+    };
+    seen.store(true, Ordering::Relaxed);
+    assert_eq!(change.changes[0].name, RETRIES);
+    assert!(
+        storm.join().unwrap(),
+        "the change came only after the storm ended (the debounce has no maximum wait)"
+    );
     daemon.stop().await;
 }
 

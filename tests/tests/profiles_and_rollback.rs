@@ -5,7 +5,7 @@ use cfgd_tests::{RETRIES, TestDaemon};
 
 fn rejected(e: Error) -> (Code, String) {
     match e {
-        Error::Rejected { code, message } => (code, message),
+        Error::Rejected { code, message, .. } => (code, message),
         other => panic!("expected a refusal, got {other:?}"),
     }
 }

@@ -79,6 +79,9 @@ struct AllArgs {
     /// Largest watcher count measured on etcd.
     #[arg(long, default_value_t = 10000)]
     etcd_fanout_max: usize,
+    /// Watcher counts for the fleet's fan-out (3 daemons on a 3-member etcd).
+    #[arg(long, value_delimiter = ',', default_values_t = [100, 1000])]
+    fleet_fanout: Vec<usize>,
     /// Watch streams per connection.
     #[arg(long, default_value_t = 100)]
     per_connection: usize,
@@ -91,7 +94,7 @@ struct AllArgs {
     /// Directories of the criterion runs, comma-separated.
     #[arg(long, value_delimiter = ',')]
     criterion_runs: Vec<PathBuf>,
-    /// Only these sections: read, write, fanout, reload, footprint, cli, sdk, retry.
+    /// Only these sections: read, write, fanout, fleet, reload, footprint, cli, sdk, retry.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Where to write the Markdown table.
@@ -152,6 +155,7 @@ async fn all(a: AllArgs) -> anyhow::Result<()> {
         seconds: a.seconds,
         fanout: a.fanout,
         etcd_fanout_max: a.etcd_fanout_max,
+        fleet_fanout: a.fleet_fanout,
         per_connection: a.per_connection,
         debounce_ms: a.debounce_ms,
         footprint_n: a.footprint_n.max(1),

@@ -65,6 +65,20 @@ pub(super) fn judge(report: &mut Report, debounce_ms: f64) {
             " ms",
         ),
         Target::judge(
+            "fleet fan-out: last of 100 watchers over 3 daemons p99 ≤ 2× one daemon's",
+            ratio(r, "fleet.n100.p99", "single"),
+            2.0,
+            false,
+            "× single",
+        ),
+        Target::judge(
+            "fleet fan-out: last of 1,000 watchers over 3 daemons p99 ≤ 2× one daemon's",
+            ratio(r, "fleet.n1000.p99", "single"),
+            2.0,
+            false,
+            "× single",
+        ),
+        Target::judge(
             &format!("hot reload median ≤ debounce ({debounce_ms} ms) + 5 ms"),
             median(r, "reload.p50", "cfgd"),
             debounce_ms + 5.0,

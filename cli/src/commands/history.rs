@@ -8,7 +8,7 @@ use super::Ctx;
 use super::set::write_json;
 use crate::args::{HistoryArgs, RollbackArgs};
 use crate::error::Failure;
-use crate::output::{self, shown, shown_json, utc};
+use crate::output::{self, confirm, should_confirm, shown, shown_json, utc};
 
 /// The first line of a change: `Revision 7 at 2026-… UTC: set`, with what
 /// caused it (the file, the profile operation, the rollback target).
@@ -18,7 +18,12 @@ pub(super) fn change_header(c: &Change) -> String {
         (Origin::Rollback, target) => format!("rollback to revision {target}"),
         (origin, detail) => format!("{origin} {detail}"),
     };
-    format!("Revision {} at {}: {what}", c.revision, utc(c.time_ms))
+    let by = if c.host.is_empty() {
+        String::new()
+    } else {
+        format!(" (on host {})", c.host)
+    };
+    format!("Revision {} at {}: {what}{by}", c.revision, utc(c.time_ms))
 }
 
 /// One setting's change: `  NAME: 'old' -> 'new' (from SOURCE)`.
@@ -43,12 +48,13 @@ pub(super) fn change_json(c: &Change, reveal: bool) -> serde_json::Value {
         "time": utc(c.time_ms),
         "origin": c.origin.to_string(),
         "detail": c.detail,
+        "host": (!c.host.is_empty()).then_some(&c.host),
         "changes": c.changes.iter().map(|k| json!({
             "name": k.name,
             "old": shown_json(&k.old, reveal),
-            "old_source": k.old_source.as_ref().map(output::source),
+            "old_source": k.old_source.as_ref().map(output::source_json),
             "new": shown_json(&k.new, reveal),
-            "new_source": k.new_source.as_ref().map(output::source),
+            "new_source": k.new_source.as_ref().map(output::source_json),
         })).collect::<Vec<_>>(),
     })
 }
@@ -64,7 +70,7 @@ pub(crate) async fn history(ctx: &Ctx<'_>, args: &HistoryArgs) -> Result<(), Fai
     if ctx.json() {
         ctx.out.json(&json!({
             "revision": h.revision,
-            "epoch": h.epoch,
+            "epoch": output::epoch_json(h.epoch),
             "oldest_revision": h.oldest_revision,
             "changes": h.changes.iter().map(|c| change_json(c, reveal)).collect::<Vec<_>>(),
         }));
@@ -87,6 +93,14 @@ pub(crate) async fn history(ctx: &Ctx<'_>, args: &HistoryArgs) -> Result<(), Fai
 /// `cfg rollback REVISION`.
 pub(crate) async fn rollback(ctx: &Ctx<'_>, args: &RollbackArgs) -> Result<(), Failure> {
     let client = ctx.connect().await?;
+    if should_confirm(args.yes)
+        && !confirm(&format!(
+            "Are you sure you want to restore the profiles as they were at revision {}?",
+            args.revision
+        ))
+    {
+        return Err(Failure::message("Rollback aborted."));
+    }
     let r = client.rollback(args.revision, None).await?;
     if ctx.json() {
         let mut doc = write_json(&r);
@@ -132,6 +146,7 @@ mod tests {
             time_ms: 1_700_000_000_000,
             origin,
             detail: detail.into(),
+            host: String::new(),
             changes: vec![KeyChange {
                 name: "PREFECT_TASKS_DEFAULT_RETRIES".into(),
                 old: Shown::Value(Value::Integer(0)),

@@ -4,6 +4,8 @@
 //! built only for them (`validate` and `completions` need none), and connect
 //! once, right before their first call.
 
+mod env;
+mod fleet;
 mod history;
 mod profile;
 mod set;
@@ -37,10 +39,38 @@ impl Ctx<'_> {
     /// the address and how to start `cfgd`).
     pub(crate) async fn connect(&self) -> Result<Client, Failure> {
         let connect = Connect {
-            token: self.global.token.clone(),
+            token: self.token()?,
             ca_cert: self.global.ca_cert.clone(),
         };
-        Ok(Client::connect_with(&self.global.endpoint, &connect).await?)
+        Ok(Client::connect_with(&self.global.endpoint, &connect)
+            .await?
+            .with_profile(self.profile()))
+    }
+
+    /// The token: `--token`, or the contents of `--token-file`.
+    fn token(&self) -> Result<Option<String>, Failure> {
+        let Some(path) = &self.global.token_file else {
+            return Ok(self.global.token.clone());
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Failure::Message(format!(
+                "Cannot read the token file {}: {e}.",
+                path.display()
+            ))
+        })?;
+        let token = text.trim();
+        if token.is_empty() {
+            return Err(Failure::Message(format!(
+                "The token file {} is empty.",
+                path.display()
+            )));
+        }
+        Ok(Some(token.to_owned()))
+    }
+
+    /// `-p/--profile` (or `PREFECT_PROFILE`), if given and not empty.
+    pub(crate) fn profile(&self) -> Option<&str> {
+        self.global.profile.as_deref().filter(|p| !p.is_empty())
     }
 
     /// Whether to print JSON.
@@ -75,7 +105,10 @@ pub(crate) fn run(cli: Cli, out: &Printer) -> Result<(), Failure> {
         Command::Watch(a) => block_on(watch::watch(&ctx, a)),
         Command::History(a) => block_on(history::history(&ctx, a)),
         Command::Rollback(a) => block_on(history::rollback(&ctx, a)),
+        Command::Env(a) => block_on(env::env(&ctx, a)),
+        Command::Run(a) => block_on(env::run(&ctx, a)),
         Command::Status(_) => block_on(status::status(&ctx)),
+        Command::Fleet(_) => block_on(fleet::fleet(&ctx)),
         Command::Profile(p) => block_on(profile::profile(&ctx, p)),
         Command::Completions(a) => {
             if ctx.json() {

@@ -18,7 +18,7 @@ pub(crate) async fn profile(ctx: &Ctx<'_>, cmd: &ProfileCommand) -> Result<(), F
         ProfileCommand::Delete { name, yes } => delete(ctx, name, *yes).await,
         ProfileCommand::Rename { old, new } => rename(ctx, old, new).await,
         ProfileCommand::Inspect { name, show_secrets } => {
-            inspect(ctx, name.as_deref(), *show_secrets).await
+            inspect(ctx, name.as_deref().or(ctx.profile()), *show_secrets).await
         }
     }
 }
@@ -52,6 +52,7 @@ async fn create(ctx: &Ctx<'_>, name: &str, from: Option<&str>) -> Result<(), Fai
         Err(Error::Rejected {
             code: Code::AlreadyExists,
             message,
+            ..
         }) => {
             return Err(Failure::Message(format!(
                 "{message}\nTo create a new profile, remove the existing profile first:\n\n    cfg profile delete '{name}'"

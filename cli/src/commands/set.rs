@@ -3,8 +3,8 @@
 //! effect.
 
 use cfgd_sdk::client::{Applied, WriteResult};
-use cfgd_sdk::{Assign, Code, Error, Setting};
-use cfgd_settings::{Catalog, LayerKind};
+use cfgd_sdk::{Assign, Error, Setting};
+use cfgd_settings::{LayerKind, Source};
 use serde_json::json;
 
 use super::Ctx;
@@ -15,24 +15,43 @@ use crate::output::{self, confirm, should_confirm, shown, shown_json};
 
 /// `cfg set NAME=VALUE…`.
 pub(crate) async fn set(ctx: &Ctx<'_>, args: &SetArgs) -> Result<(), Failure> {
-    let assignments =
-        assign::parse(&args.assignments).map_err(|e| Failure::message(e.to_string()))?;
+    let assignments = match args.assignments.as_slice() {
+        [name] if assign::is_name(name) => vec![Assignment {
+            name: name.clone(),
+            value: value_from_stdin(name)?,
+        }],
+        words => assign::parse(words).map_err(|e| Failure::message(e.to_string()))?,
+    };
+    let timeout = args
+        .wait
+        .as_deref()
+        .map(super::fleet::parse_timeout)
+        .transpose()?;
     let client = ctx.connect().await?;
     let batch: Vec<(String, Assign)> = assignments
         .iter()
         .map(|a| (a.name.clone(), Assign::Raw(a.value.clone())))
         .collect();
-    let result = match client.set(&batch, None).await {
-        Ok(r) => r,
-        Err(Error::Rejected {
-            code: Code::InvalidArgument,
-            message,
-        }) => return Err(Failure::Message(validation_report(&message, &assignments))),
-        Err(e) => return Err(e.into()),
+    // A refusal reads as Prefect's report (see `Failure::from`).
+    let result = client.set(&batch, None).await?;
+    let waited = match timeout {
+        Some(t) => Some(super::fleet::wait(&client, result.revision, t).await?),
+        None => None,
     };
     if ctx.json() {
-        ctx.out.json(&write_json(&result));
-        return Ok(());
+        let mut doc = write_json(&result);
+        if let Some((fleet, behind)) = &waited {
+            doc["fleet"] = json!({
+                "applied": behind.is_empty(),
+                "hosts": fleet.hosts.len(),
+                "waiting_for": behind,
+            });
+        }
+        ctx.out.json(&doc);
+        return match waited {
+            Some((_, behind)) if !behind.is_empty() => Err(Failure::Reported),
+            _ => Ok(()),
+        };
     }
     for a in &result.applied {
         ctx.out.success(&format!(
@@ -50,7 +69,40 @@ pub(crate) async fn set(ctx: &Ctx<'_>, args: &SetArgs) -> Result<(), Failure> {
     }
     ctx.out
         .success(&format!("Updated profile '{}'.", result.profile));
-    Ok(())
+    match waited {
+        None => Ok(()),
+        Some((fleet, behind)) if behind.is_empty() => {
+            ctx.out.success(&super::fleet::applied_line(&fleet));
+            Ok(())
+        }
+        Some((_, behind)) => Err(Failure::Message(format!(
+            "The change (revision {}) is not applied everywhere within {}:\n  {}",
+            result.revision,
+            args.wait.as_deref().unwrap_or_default(),
+            behind.join("\n  ")
+        ))),
+    }
+}
+
+/// The value of `cfg set NAME` (no `=`): asked for without echo when stdin
+/// is a terminal, else read from stdin to its end with one trailing newline
+/// dropped (`printf %s "$KEY" | cfg set PREFECT_API_KEY`, or `< key.txt`),
+/// so a secret stays out of the process list and the shell's history.
+fn value_from_stdin(name: &str) -> Result<String, Failure> {
+    use std::io::{IsTerminal, Read};
+    if std::io::stdin().is_terminal() {
+        return crate::prompt::hidden(&format!("Value for {name} (not echoed): "))
+            .map_err(|e| Failure::Message(format!("Cannot read the value for {name}: {e}.")));
+    }
+    let mut text = String::new();
+    std::io::stdin().read_to_string(&mut text).map_err(|e| {
+        Failure::Message(format!("Cannot read the value for {name} from stdin: {e}."))
+    })?;
+    let text = text
+        .strip_suffix("\r\n")
+        .or_else(|| text.strip_suffix('\n'))
+        .unwrap_or(&text);
+    Ok(text.to_owned())
 }
 
 /// `cfg unset NAME…`.
@@ -58,7 +110,7 @@ pub(crate) async fn unset(ctx: &Ctx<'_>, args: &UnsetArgs) -> Result<(), Failure
     let client = ctx.connect().await?;
     if should_confirm(args.yes) {
         // Check first, so nobody is asked about something that cannot be done.
-        let profile = client.inspect_profile(None, false).await?;
+        let profile = client.inspect_profile(ctx.profile(), false).await?;
         let mut problems = Vec::new();
         for name in &args.names {
             match client.get(name, false).await {
@@ -67,7 +119,7 @@ pub(crate) async fn unset(ctx: &Ctx<'_>, args: &UnsetArgs) -> Result<(), Failure
                     "'{name}' is not set in profile '{}'.",
                     profile.name
                 )),
-                Err(Error::Rejected { message, .. }) => problems.push(message),
+                Err(e @ Error::Rejected { .. }) => problems.push(Failure::from(e).to_string()),
                 Err(e) => return Err(e.into()),
             }
         }
@@ -106,7 +158,7 @@ pub(crate) async fn unset(ctx: &Ctx<'_>, args: &UnsetArgs) -> Result<(), Failure
 
 /// The layers above the profile that decide `effective`'s value, highest
 /// (the one in force) first, with their values.
-fn overriding(effective: &Setting) -> Vec<(String, String)> {
+fn overriding_sources(effective: &Setting) -> Vec<(&Source, String)> {
     if !effective.shadows_profile() {
         return Vec::new();
     }
@@ -118,7 +170,14 @@ fn overriding(effective: &Setting) -> Vec<(String, String)> {
                 .filter(|(s, _)| s.layer > LayerKind::Profile)
                 .map(|(s, v)| (s, v)),
         )
-        .map(|(s, v)| (output::source(s), shown(v, false)))
+        .map(|(s, v)| (s, shown(v, false)))
+        .collect()
+}
+
+fn overriding(effective: &Setting) -> Vec<(String, String)> {
+    overriding_sources(effective)
+        .into_iter()
+        .map(|(s, v)| (output::source(s), v))
         .collect()
 }
 
@@ -146,10 +205,10 @@ fn applied_json(a: &Applied) -> serde_json::Value {
         "value": shown_json(&a.value, false),
         "effective": effective.map(|e| json!({
             "value": shown_json(&e.value, false),
-            "source": output::source(&e.source),
+            "source": output::source_json(&e.source),
         })),
-        "overridden_by": effective.map(overriding).unwrap_or_default().into_iter()
-            .map(|(source, value)| json!({"source": source, "value": value}))
+        "overridden_by": effective.map(overriding_sources).unwrap_or_default().into_iter()
+            .map(|(source, value)| json!({"source": output::source_json(source), "value": value}))
             .collect::<Vec<_>>(),
     })
 }
@@ -159,80 +218,10 @@ pub(super) fn write_json(r: &WriteResult) -> serde_json::Value {
     json!({
         "profile": r.profile,
         "revision": r.revision,
-        "epoch": r.epoch,
+        "epoch": output::epoch_json(r.epoch),
         "changed": r.changed,
         "settings": r.applied.iter().map(applied_json).collect::<Vec<_>>(),
     })
-}
-
-/// One problem the daemon reported for a `Set`.
-#[derive(Debug, PartialEq, Eq)]
-enum Problem {
-    /// A value that does not fit its setting: the canonical name and what
-    /// was expected.
-    Invalid { name: String, expected: String },
-    /// Anything else (an unknown name with its suggestion, a limit), as said.
-    Other(String),
-}
-
-/// Reads one line of the daemon's refusal. Its invalid values read
-/// `Invalid value for NAME from SOURCE: EXPECTED` (the settings model's
-/// wording, where SOURCE is the profile, whose name holds no ": ").
-fn problem(line: &str) -> Problem {
-    let parsed = line
-        .strip_prefix("Invalid value for ")
-        .and_then(|rest| rest.split_once(" from "))
-        .and_then(|(name, rest)| {
-            let (_, expected) = rest.split_once(": ")?;
-            Some(Problem::Invalid {
-                name: name.to_owned(),
-                expected: expected.to_owned(),
-            })
-        });
-    parsed.unwrap_or_else(|| Problem::Other(line.to_owned()))
-}
-
-/// Prefect's report of a refused `set`: each invalid setting as
-/// `Validation error(s) for setting NAME`, a blank line and ` - <why>`
-/// lines; other problems (unknown names with their suggestion) as the daemon
-/// said them. NAME is the name as typed where it can be told from the
-/// canonical one.
-fn validation_report(message: &str, typed: &[Assignment]) -> String {
-    let mut invalid: Vec<(String, Vec<String>)> = Vec::new();
-    let mut other = Vec::new();
-    for line in message.lines().filter(|l| !l.trim().is_empty()) {
-        match problem(line) {
-            Problem::Invalid { name, expected } => {
-                match invalid.iter_mut().find(|(n, _)| *n == name) {
-                    Some((_, list)) => list.push(expected),
-                    None => invalid.push((name, vec![expected])),
-                }
-            }
-            Problem::Other(text) => other.push(text),
-        }
-    }
-    let catalog = (!invalid.is_empty()).then(Catalog::builtin);
-    let typed_name = |canonical: &str| -> String {
-        typed
-            .iter()
-            .find(|a| {
-                a.name.eq_ignore_ascii_case(canonical)
-                    || catalog
-                        .as_ref()
-                        .and_then(|c| c.get(&a.name))
-                        .is_some_and(|e| e.name == canonical)
-            })
-            .map_or_else(|| canonical.to_owned(), |a| a.name.clone())
-    };
-    let mut blocks = other;
-    for (name, reasons) in invalid {
-        let mut block = format!("Validation error(s) for setting {}\n", typed_name(&name));
-        for r in reasons {
-            block.push_str(&format!("\n - {r}"));
-        }
-        blocks.push(block);
-    }
-    blocks.join("\n")
 }
 
 #[cfg(test)]
@@ -287,33 +276,6 @@ mod tests {
         assert_eq!(
             set_warning("X", &s).unwrap(),
             "X is overridden by env X (value '5') and by config file c/a.toml, line 2 (value '4'); the new value will not take effect until they are removed."
-        );
-    }
-
-    #[test]
-    fn refusals_read_as_prefect_reports_them() {
-        let typed = vec![
-            Assignment {
-                name: "PREFECT_TASK_DEFAULT_RETRIES".into(),
-                value: "x".into(),
-            },
-            Assignment {
-                name: "PREFECT_FLOWS_DEFAULT_RETRIES".into(),
-                value: "-1".into(),
-            },
-        ];
-        let message = "Invalid value for PREFECT_TASKS_DEFAULT_RETRIES from profile 'default': expected an integer, got \"x\"\n\
-            Unknown setting name 'PREFECT_TASK_DEFAULT_RETRYS'. Did you mean 'PREFECT_TASK_DEFAULT_RETRIES'?\n\
-            Invalid value for PREFECT_FLOWS_DEFAULT_RETRIES from profile 'default': expected at least 0, got -1";
-        assert_eq!(
-            validation_report(message, &typed),
-            "Unknown setting name 'PREFECT_TASK_DEFAULT_RETRYS'. Did you mean 'PREFECT_TASK_DEFAULT_RETRIES'?\n\
-             Validation error(s) for setting PREFECT_TASK_DEFAULT_RETRIES\n\n - expected an integer, got \"x\"\n\
-             Validation error(s) for setting PREFECT_FLOWS_DEFAULT_RETRIES\n\n - expected at least 0, got -1"
-        );
-        assert_eq!(
-            problem("the batch is empty: give at least one setting"),
-            Problem::Other("the batch is empty: give at least one setting".into())
         );
     }
 }

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use cfgd_settings::configdir::FileKind;
 use cfgd_settings::{Catalog, ConfigDir, Errors, Layer, ProfilesFile, SettingsError};
 use serde_json::json;
 
@@ -17,28 +18,62 @@ struct Issue {
     line: Option<u32>,
     setting: Option<String>,
     message: String,
+    /// The file still applies (an unknown `PREFECT_` name, a bad `.env`
+    /// value that drops only its setting): reported, never a failure.
+    warning: bool,
 }
 
 impl Issue {
     fn from_error(file: &Path, e: &SettingsError) -> Self {
         let file = file.display().to_string();
-        let text = e.to_string();
-        // Every message names its file except a profile's ("profile 'x': …").
-        let message = if text.contains(&file) {
-            text
+        let message = if names_a_file(e) {
+            e.to_string()
         } else {
-            format!("{file}: {text}")
+            format!("{file}: {e}")
         };
         Issue {
             file,
             line: e.line(),
             setting: e.setting().map(str::to_owned),
             message,
+            warning: false,
         }
     }
 
     fn from_errors(file: &Path, errors: &Errors) -> Vec<Self> {
         errors.0.iter().map(|e| Self::from_error(file, e)).collect()
+    }
+
+    fn warnings(file: &Path, warnings: &[SettingsError]) -> Vec<Self> {
+        warnings
+            .iter()
+            .map(|w| Issue {
+                warning: true,
+                ..Self::from_error(file, w)
+            })
+            .collect()
+    }
+
+    /// A layer's warnings, or its errors.
+    fn of_layer(file: &Path, built: Result<Layer, Errors>) -> Vec<Self> {
+        match built {
+            Ok(layer) => Self::warnings(file, &layer.warnings),
+            Err(e) => Self::from_errors(file, &e),
+        }
+    }
+}
+
+/// Whether `e` says which file it is about (a profile's problems say
+/// "profile 'x'", not the profiles file).
+fn names_a_file(e: &SettingsError) -> bool {
+    match e {
+        SettingsError::Syntax { .. } | SettingsError::Catalog { .. } | SettingsError::Io { .. } => {
+            true
+        }
+        SettingsError::InvalidValue { at, .. } => at.file.is_some(),
+        SettingsError::UnknownName { at, .. } => at.as_ref().is_some_and(|s| s.file.is_some()),
+        SettingsError::UnknownPrefect { at, .. } => at.file.is_some(),
+        _ => false,
     }
 }
 
@@ -51,24 +86,16 @@ enum Role {
     Profiles,
 }
 
-fn role(path: &Path) -> Role {
-    let name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or_default();
-    let in_catalog_d = path
-        .parent()
-        .and_then(Path::file_name)
-        .is_some_and(|d| d == "catalog.d");
-    if name == ".env" || name.ends_with(".env") {
-        Role::DotEnv
-    } else if name == "catalog.toml" || in_catalog_d {
-        Role::Catalog
-    } else if name == "profiles.toml" {
-        Role::Profiles
-    } else {
-        Role::Values
-    }
+/// The daemon's rule ([`FileKind::classify_file`]), plus `profiles.toml`
+/// named on its own; `None` for a name cfgd never reads (`prod.env`).
+fn role(path: &Path) -> Option<Role> {
+    let profiles = path.file_name().is_some_and(|n| n == "profiles.toml");
+    Some(match FileKind::classify_file(path)? {
+        FileKind::Catalog => Role::Catalog,
+        FileKind::DotEnv => Role::DotEnv,
+        FileKind::Values if profiles => Role::Profiles,
+        FileKind::Values => Role::Values,
+    })
 }
 
 /// The catalogue a `catalog.d` file is added to: its config dir's
@@ -80,7 +107,7 @@ fn base_catalog(catalog_d_file: &Path) -> Catalog {
         .map(|dir| dir.join("catalog.toml"))
         .and_then(|p| {
             let text = std::fs::read_to_string(&p).ok()?;
-            Catalog::parse(&text, Some(&p)).ok()
+            Catalog::with_base(&text, Some(&p)).ok()
         })
         .unwrap_or_else(Catalog::builtin)
 }
@@ -98,18 +125,20 @@ fn check_file(path: &Path, catalog: &Catalog) -> Vec<Issue> {
             return vec![Issue::from_error(path, &err)];
         }
     };
-    match role(path) {
-        Role::Values => Layer::from_toml(catalog, path, &text)
-            .err()
-            .map(|e| Issue::from_errors(path, &e))
-            .unwrap_or_default(),
-        Role::DotEnv => Layer::from_dotenv(catalog, path, &text)
-            .err()
-            .map(|e| Issue::from_errors(path, &e))
-            .unwrap_or_default(),
+    let Some(role) = role(path) else {
+        let err = SettingsError::Io {
+            action: "cannot check",
+            path: path.display().to_string(),
+            message: "cfgd reads no file of this name (value files are *.toml, the dotenv file is .env, catalogues are catalog.toml and catalog.d/*.toml)".into(),
+        };
+        return vec![Issue::from_error(path, &err)];
+    };
+    match role {
+        Role::Values => Issue::of_layer(path, Layer::from_toml(catalog, path, &text)),
+        Role::DotEnv => Issue::of_layer(path, Layer::from_dotenv(catalog, path, &text)),
         Role::Catalog => {
             let result = if path.file_name().is_some_and(|n| n == "catalog.toml") {
-                Catalog::parse(&text, Some(path)).map(drop)
+                Catalog::with_base(&text, Some(path)).map(drop)
             } else {
                 base_catalog(path).add_file(&text, Some(path))
             };
@@ -124,10 +153,11 @@ fn check_file(path: &Path, catalog: &Catalog) -> Vec<Issue> {
                 .profiles
                 .iter()
                 .flat_map(|(name, values)| {
-                    let (_, errors) = Layer::from_profile_lenient(catalog, name, values);
+                    let (layer, errors) = Layer::from_profile_lenient(catalog, name, values);
                     errors
                         .iter()
                         .map(|e| Issue::from_error(path, e))
+                        .chain(Issue::warnings(path, &layer.warnings))
                         .collect::<Vec<_>>()
                 })
                 .collect(),
@@ -147,8 +177,13 @@ fn check_dir(dir: &Path) -> Result<(Vec<PathBuf>, Vec<Issue>), Failure> {
     let files = loaded.files().map(|f| f.path.clone()).collect();
     let issues = loaded
         .files()
-        .filter_map(|f| f.error.as_ref().map(|e| Issue::from_errors(&f.path, e)))
-        .flatten()
+        .flat_map(|f| {
+            let errors = f.error.as_ref().map(|e| Issue::from_errors(&f.path, e));
+            errors
+                .unwrap_or_default()
+                .into_iter()
+                .chain(Issue::warnings(&f.path, f.warnings()))
+        })
         .collect();
     Ok((files, issues))
 }
@@ -170,35 +205,50 @@ pub(crate) fn validate(ctx: &Ctx<'_>, args: &ValidateArgs) -> Result<(), Failure
             .collect();
         (args.files.clone(), issues)
     };
+    let (warnings, mut errors): (Vec<Issue>, Vec<Issue>) =
+        issues.into_iter().partition(|i| i.warning);
+    // In file order: a TOML table's keys come back sorted, not as written.
+    errors.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
+    let as_json = |list: &[Issue]| {
+        list.iter()
+            .map(|i| {
+                json!({
+                    "file": i.file,
+                    "line": i.line,
+                    "setting": i.setting,
+                    "message": i.message,
+                })
+            })
+            .collect::<Vec<_>>()
+    };
     if ctx.json() {
         ctx.out.json(&json!({
-            "valid": issues.is_empty(),
+            "valid": errors.is_empty(),
             "files": files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>(),
-            "errors": issues.iter().map(|i| json!({
-                "file": i.file,
-                "line": i.line,
-                "setting": i.setting,
-                "message": i.message,
-            })).collect::<Vec<_>>(),
+            "errors": as_json(&errors),
+            "warnings": as_json(&warnings),
         }));
-        return if issues.is_empty() {
+        return if errors.is_empty() {
             Ok(())
         } else {
             Err(Failure::Reported)
         };
     }
-    if issues.is_empty() {
+    for w in &warnings {
+        ctx.out.warn(&format!("warning: {}", w.message));
+    }
+    if errors.is_empty() {
         ctx.out.success("Configuration valid!");
         return Ok(());
     }
-    for issue in &issues {
+    for issue in &errors {
         ctx.out.error(&issue.message);
     }
-    let mut bad: Vec<&str> = issues.iter().map(|i| i.file.as_str()).collect();
+    let mut bad: Vec<&str> = errors.iter().map(|i| i.file.as_str()).collect();
     bad.dedup();
     Err(Failure::Message(format!(
         "Found {} error(s) in {} file(s).",
-        issues.len(),
+        errors.len(),
         bad.len()
     )))
 }
@@ -209,12 +259,20 @@ mod tests {
 
     #[test]
     fn files_are_told_apart_as_the_daemon_does() {
-        assert_eq!(role(Path::new("config/prefect.toml")), Role::Values);
-        assert_eq!(role(Path::new("config/.env")), Role::DotEnv);
-        assert_eq!(role(Path::new("prod.env")), Role::DotEnv);
-        assert_eq!(role(Path::new("config/catalog.toml")), Role::Catalog);
-        assert_eq!(role(Path::new("config/catalog.d/app.toml")), Role::Catalog);
-        assert_eq!(role(Path::new(".cfgd/profiles.toml")), Role::Profiles);
+        assert_eq!(role(Path::new("config/prefect.toml")), Some(Role::Values));
+        assert_eq!(role(Path::new("config/.env")), Some(Role::DotEnv));
+        assert_eq!(
+            role(Path::new("prod.env")),
+            None,
+            "the daemon reads only .env"
+        );
+        assert_eq!(role(Path::new("config/prefect.toml.example")), None);
+        assert_eq!(role(Path::new("config/catalog.toml")), Some(Role::Catalog));
+        assert_eq!(
+            role(Path::new("config/catalog.d/app.toml")),
+            Some(Role::Catalog)
+        );
+        assert_eq!(role(Path::new(".cfgd/profiles.toml")), Some(Role::Profiles));
     }
 
     #[test]
@@ -239,6 +297,10 @@ mod tests {
         .unwrap();
         let issues = check_file(&profiles, &Catalog::builtin());
         assert_eq!(issues.len(), 1);
+        assert!(
+            issues[0].warning,
+            "a newer Prefect's name never fails a file"
+        );
         assert!(
             issues[0]
                 .message

@@ -28,7 +28,7 @@ pub(crate) async fn view(ctx: &Ctx<'_>, args: &ViewArgs) -> Result<(), Failure> 
             .map(|s| {
                 let mut row = json!({"name": s.name, "value": shown_json(&s.value, reveal)});
                 if show_sources {
-                    row["source"] = output::source(&s.source).into();
+                    row["source"] = output::source_json(&s.source);
                 }
                 row
             })
@@ -60,11 +60,10 @@ pub(crate) async fn get(ctx: &Ctx<'_>, args: &GetArgs) -> Result<(), Failure> {
         ctx.out.json(&json!({
             "name": s.name,
             "value": shown_json(&s.value, reveal),
-            "source": output::source(&s.source),
-            "layer": s.source.layer.label(),
+            "source": output::source_json(&s.source),
             "secret": s.secret,
             "overrides": s.shadowed.iter().map(|(source, value)| json!({
-                "source": output::source(source),
+                "source": output::source_json(source),
                 "value": shown_json(value, reveal),
             })).collect::<Vec<_>>(),
         }));

@@ -108,7 +108,7 @@ fn snapshot_json(s: &Snapshot, reveal: bool) -> Vec<serde_json::Value> {
             json!({
                 "name": x.name,
                 "value": shown_json(&x.value, reveal),
-                "source": output::source(&x.source),
+                "source": output::source_json(&x.source),
             })
         })
         .collect()
@@ -121,7 +121,7 @@ fn show(ctx: &Ctx<'_>, seen: &mut Seen, event: &WatchEvent, args: &WatchArgs, re
             if ctx.json() {
                 let mut doc = change_json(change, reveal);
                 doc["type"] = "change".into();
-                doc["epoch"] = (*epoch).into();
+                doc["epoch"] = output::epoch_json(*epoch);
                 ctx.out.json_line(&doc);
             } else {
                 ctx.out.line(&change_header(change));
@@ -145,7 +145,7 @@ fn show(ctx: &Ctx<'_>, seen: &mut Seen, event: &WatchEvent, args: &WatchArgs, re
                 ctx.out.json_line(&json!({
                     "type": "resync",
                     "reason": reason_json(*reason),
-                    "epoch": epoch,
+                    "epoch": output::epoch_json(*epoch),
                     "revision": snapshot.revision,
                     "profile": snapshot.active_profile,
                     "settings": snapshot_json(snapshot, reveal),

@@ -22,9 +22,17 @@ pub(crate) struct Builder {
     env: Vec<(String, String)>,
     token: Option<String>,
     files: Vec<(String, String)>,
+    profiles_path: Option<PathBuf>,
+    store: cfgd::store::etcd::StoreConfig,
 }
 
 impl Builder {
+    /// Keeps the profile layer in this store (a fleet's etcd store).
+    pub(crate) fn store(mut self, store: cfgd::store::etcd::StoreConfig) -> Self {
+        self.store = store;
+        self
+    }
+
     /// Adds a variable to the daemon's environment (layer 5).
     pub(crate) fn env(mut self, name: &str, value: &str) -> Self {
         self.env.push((name.to_owned(), value.to_owned()));
@@ -34,6 +42,13 @@ impl Builder {
     /// Makes the daemon require this token.
     pub(crate) fn token(mut self, token: &str) -> Self {
         self.token = Some(token.to_owned());
+        self
+    }
+
+    /// Uses this `profiles.toml` (e.g. one Prefect wrote) instead of one in
+    /// the state dir.
+    pub(crate) fn profiles_path(mut self, path: PathBuf) -> Self {
+        self.profiles_path = Some(path);
         self
     }
 
@@ -62,6 +77,8 @@ impl Builder {
             dir,
             env: self.env,
             token: self.token,
+            profiles_path: self.profiles_path,
+            store: self.store,
             running: None,
         };
         daemon.serve("127.0.0.1:0");
@@ -80,6 +97,8 @@ pub(crate) struct Daemon {
     dir: tempfile::TempDir,
     env: Vec<(String, String)>,
     token: Option<String>,
+    profiles_path: Option<PathBuf>,
+    store: cfgd::store::etcd::StoreConfig,
     running: Option<Running>,
 }
 
@@ -105,7 +124,9 @@ impl Daemon {
         config.config_dir = self.config_dir();
         config.state_dir = self.dir.path().join("state");
         config.token = self.token.clone();
+        config.profiles_path = self.profiles_path.clone();
         config.debounce = Duration::from_millis(20);
+        config.store = self.store.clone();
         let addr: cfgd::ListenAddr = addr.parse().expect("a loopback address");
         let listener = self
             .rt
@@ -216,6 +237,8 @@ pub(crate) fn cfg_at(endpoint: &str) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_cfg"));
     c.env_remove("CFGD_ENDPOINT")
         .env_remove("CFGD_TOKEN")
+        .env_remove("CFGD_TOKEN_FILE")
+        .env_remove("PREFECT_PROFILE")
         .env_remove("CFGD_CA_CERT")
         .env_remove("CFGD_CONFIG_DIR")
         .env("NO_COLOR", "1")

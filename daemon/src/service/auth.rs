@@ -1,8 +1,14 @@
 //! The optional token. When one is configured, writes, rollback, profile
 //! changes and reading secrets in clear need `authorization: Bearer <token>`.
+//!
+//! The token is never compared directly: each side is reduced to an HMAC
+//! under a key drawn at start, and the tags are compared in constant time,
+//! so neither the token's length nor its first differing byte shows in the
+//! time a refusal takes.
 
 use std::sync::Arc;
 
+use ring::hmac;
 use tonic::Request;
 
 use crate::error::OpError;
@@ -10,7 +16,27 @@ use crate::error::OpError;
 /// The token check.
 #[derive(Clone, Default)]
 pub(crate) struct Auth {
-    token: Option<Arc<str>>,
+    token: Option<Arc<Token>>,
+}
+
+/// The configured token, kept as its tag under a per-process key.
+struct Token {
+    key: hmac::Key,
+    tag: hmac::Tag,
+}
+
+impl Token {
+    fn new(token: &str) -> Self {
+        let rng = ring::rand::SystemRandom::new();
+        let key = hmac::Key::generate(hmac::HMAC_SHA256, &rng)
+            .expect("the system random number generator works");
+        let tag = hmac::sign(&key, token.as_bytes());
+        Self { key, tag }
+    }
+
+    fn matches(&self, presented: &str) -> bool {
+        hmac::verify(&self.key, presented.as_bytes(), self.tag.as_ref()).is_ok()
+    }
 }
 
 impl std::fmt::Debug for Auth {
@@ -22,10 +48,12 @@ impl std::fmt::Debug for Auth {
 }
 
 impl Auth {
-    /// No token (everything allowed), or this token.
+    /// No token (everything allowed), or this token. An empty token never
+    /// gets here: the daemon refuses to start with one
+    /// ([`crate::Config::check_security`]).
     pub(crate) fn new(token: Option<String>) -> Self {
         Self {
-            token: token.filter(|t| !t.is_empty()).map(Into::into),
+            token: token.map(|t| Arc::new(Token::new(&t))),
         }
     }
 
@@ -37,8 +65,7 @@ impl Auth {
     fn valid<T>(&self, request: &Request<T>) -> bool {
         match &self.token {
             None => true,
-            Some(token) => Self::presented(request)
-                .is_some_and(|p| constant_time_eq(p.as_bytes(), token.as_bytes())),
+            Some(token) => Self::presented(request).is_some_and(|p| token.matches(p)),
         }
     }
 
@@ -74,13 +101,6 @@ impl Auth {
     }
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,5 +132,22 @@ mod tests {
         assert!(!auth.may_reveal(&req(None), false).unwrap());
         assert!(auth.may_reveal(&req(None), true).is_err());
         assert!(auth.may_reveal(&req(Some("s3cret")), true).unwrap());
+    }
+
+    #[test]
+    fn only_the_exact_token_matches_whatever_its_length() {
+        let auth = Auth::new(Some("s3cret".into()));
+        for wrong in ["", "s", "s3cre", "s3cret!", "S3cret", "s3cret s3cret"] {
+            assert!(
+                auth.check(&req(Some(wrong)), "set").is_err(),
+                "{wrong:?} was taken"
+            );
+        }
+        assert!(
+            auth.check(&req(Some(" s3cret ")), "set").is_ok(),
+            "trimmed as before"
+        );
+        let debug = format!("{auth:?}");
+        assert!(!debug.contains("s3cret"), "{debug}");
     }
 }

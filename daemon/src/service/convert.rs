@@ -1,30 +1,12 @@
-//! Conversions between the settings model and the wire types. Masking of
-//! secrets happens here, so every answer goes through one rule: a secret is
-//! sent in clear only when `reveal` is true (an authorised caller asked).
+//! Conversions between the settings model and the wire types. Every value
+//! goes out through [`Mask`], the one masking rule.
 
 use cfgd_proto::pb;
 use cfgd_settings::{Delays, Entry, LayerKind, Resolved, Source, Value};
 
+use super::mask::Mask;
 use crate::hub::View;
 use crate::store::{Effective, KeyChange, Origin, Record};
-
-/// A value for the wire; a secret is masked unless `reveal`.
-pub(crate) fn value(v: Option<&Value>, reveal: bool) -> pb::Value {
-    use pb::value::Kind;
-    let kind = v.map(|v| match v {
-        Value::Integer(i) => Kind::Integer(*i),
-        Value::Number(n) => Kind::Number(*n),
-        Value::Boolean(b) => Kind::Boolean(*b),
-        Value::String(s) => Kind::Text(s.clone()),
-        Value::Secret(s) if reveal => Kind::Secret(s.clone()),
-        Value::Secret(_) => Kind::Masked(pb::Masked {}),
-        Value::Delays(d) => Kind::Delays(pb::Delays {
-            seconds: d.seconds().to_vec(),
-            list: d.is_list(),
-        }),
-    });
-    pb::Value { kind }
-}
 
 /// A typed value from the wire (to be checked against its entry).
 ///
@@ -52,6 +34,12 @@ pub(crate) fn value_from_pb(v: &pb::Value) -> Result<Value, String> {
             };
             delays.map(Value::Delays)
         }
+        Some(Kind::List(l)) => l
+            .items
+            .iter()
+            .map(value_from_pb)
+            .collect::<Result<Vec<_>, _>>()
+            .map(Value::List),
         Some(Kind::Masked(_)) => {
             Err("a masked value cannot be written; send the secret itself".into())
         }
@@ -81,17 +69,17 @@ pub(crate) fn source(s: &Source) -> pb::Source {
 }
 
 /// One resolved setting for the wire.
-pub(crate) fn resolved(r: &Resolved, reveal: bool) -> pb::ResolvedSetting {
+pub(crate) fn resolved(r: &Resolved, mask: Mask) -> pb::ResolvedSetting {
     pb::ResolvedSetting {
         name: r.name.clone(),
-        value: Some(value(r.value.as_ref(), reveal)),
+        value: Some(mask.value(r.value.as_ref())),
         source: Some(source(&r.source)),
         shadowed: r
             .shadowed
             .iter()
             .map(|s| pb::Shadowed {
                 source: Some(source(&s.source)),
-                value: Some(value(Some(&s.value), reveal)),
+                value: Some(mask.value(Some(&s.value))),
             })
             .collect(),
         secret: r.secret,
@@ -99,17 +87,13 @@ pub(crate) fn resolved(r: &Resolved, reveal: bool) -> pb::ResolvedSetting {
 }
 
 /// A snapshot of `view`, optionally only `names` (canonical).
-pub(crate) fn snapshot(view: &View, names: Option<&[String]>, reveal: bool) -> pb::Snapshot {
+pub(crate) fn snapshot(view: &View, names: Option<&[String]>, mask: Mask) -> pb::Snapshot {
     let settings = match names {
-        None => view
-            .resolution
-            .iter()
-            .map(|r| resolved(r, reveal))
-            .collect(),
+        None => view.resolution.iter().map(|r| resolved(r, mask)).collect(),
         Some(names) => names
             .iter()
             .filter_map(|n| view.resolution.get(n))
-            .map(|r| resolved(r, reveal))
+            .map(|r| resolved(r, mask))
             .collect(),
     };
     pb::Snapshot {
@@ -129,13 +113,14 @@ fn origin(o: Origin) -> pb::Origin {
         Origin::Rollback => pb::Origin::Rollback,
         Origin::Startup => pb::Origin::Startup,
         Origin::ProfilesFile => pb::Origin::ProfilesFile,
+        Origin::SharedState => pb::Origin::SharedState,
     }
 }
 
-fn key_change(c: &KeyChange, reveal: bool) -> pb::KeyChange {
+fn key_change(c: &KeyChange, mask: Mask) -> pb::KeyChange {
     let side = |e: &Option<Effective>| {
         (
-            Some(value(e.as_ref().and_then(|e| e.value.as_ref()), reveal)),
+            Some(mask.value(e.as_ref().and_then(|e| e.value.as_ref()))),
             e.as_ref().map(|e| source(&e.source)),
         )
     };
@@ -153,12 +138,12 @@ fn key_change(c: &KeyChange, reveal: bool) -> pb::KeyChange {
 
 /// A change record for the wire, optionally only the changes to `names`
 /// (canonical). `None` when the filter leaves nothing.
-pub(crate) fn change(r: &Record, names: Option<&[String]>, reveal: bool) -> Option<pb::Change> {
+pub(crate) fn change(r: &Record, names: Option<&[String]>, mask: Mask) -> Option<pb::Change> {
     let changes: Vec<pb::KeyChange> = r
         .changes
         .iter()
         .filter(|c| names.is_none_or(|n| n.contains(&c.name)))
-        .map(|c| key_change(c, reveal))
+        .map(|c| key_change(c, mask))
         .collect();
     if names.is_some() && changes.is_empty() {
         return None;
@@ -169,6 +154,7 @@ pub(crate) fn change(r: &Record, names: Option<&[String]>, reveal: bool) -> Opti
         origin: origin(r.origin) as i32,
         detail: r.detail.clone(),
         changes,
+        host: r.host.clone().unwrap_or_default(),
     })
 }
 
@@ -179,11 +165,20 @@ pub(crate) fn catalog_entry(e: &Entry) -> pb::CatalogEntry {
         aliases: e.aliases.clone(),
         path: e.path.clone().unwrap_or_default(),
         r#type: e.kind.name().to_owned(),
-        default: Some(value(e.default.as_ref(), false)),
+        default: Some(Mask::HIDE.value(e.default.as_ref())),
         min: e.min,
         max: e.max,
         secret: e.is_secret(),
         description: e.description.clone(),
         file: e.file.clone().unwrap_or_default(),
+        choices: e.choices.clone(),
+        items: e.items.map(|k| k.name().to_owned()).unwrap_or_default(),
+        min_exclusive: e.min_exclusive,
+        max_exclusive: e.max_exclusive,
+        optional: e.optional,
+        computed: e.computed.clone().unwrap_or_default(),
+        case_insensitive: e.case_insensitive,
+        comma_lists: e.comma_lists,
+        env_only: e.env_only,
     }
 }

@@ -13,18 +13,22 @@ use tokio_util::sync::CancellationToken;
 use tonic::Status;
 
 use super::convert;
+use super::mask::Mask;
 use crate::hub::{Hub, Resync, Start, View};
 use crate::store::Record;
 
 struct State {
     hub: Arc<Hub>,
     rx: broadcast::Receiver<Arc<Record>>,
-    pending: VecDeque<pb::WatchEvent>,
+    pending: VecDeque<pb::WatchResponse>,
     last: u64,
     epoch: u64,
     names: Option<Vec<String>>,
-    reveal: bool,
+    mask: Mask,
     shutdown: CancellationToken,
+    /// The service instance this stream belongs to (listed in the fleet
+    /// while it is open).
+    _instance: Option<crate::fleet::services::Stream>,
 }
 
 impl Drop for State {
@@ -43,11 +47,11 @@ impl State {
             Resync::Future => pb::ResyncReason::Future,
         };
         self.last = view.revision;
-        self.pending.push_back(pb::WatchEvent {
+        self.pending.push_back(pb::WatchResponse {
             epoch: self.epoch,
-            event: Some(pb::watch_event::Event::Resync(pb::Resync {
+            event: Some(pb::watch_response::Event::Resync(pb::Resync {
                 reason: reason as i32,
-                snapshot: Some(convert::snapshot(view, self.names.as_deref(), self.reveal)),
+                snapshot: Some(convert::snapshot(view, self.names.as_deref(), self.mask)),
             })),
         });
     }
@@ -57,10 +61,10 @@ impl State {
             return;
         }
         self.last = record.revision;
-        if let Some(change) = convert::change(record, self.names.as_deref(), self.reveal) {
-            self.pending.push_back(pb::WatchEvent {
+        if let Some(change) = convert::change(record, self.names.as_deref(), self.mask) {
+            self.pending.push_back(pb::WatchResponse {
                 epoch: self.epoch,
-                event: Some(pb::watch_event::Event::Change(change)),
+                event: Some(pb::watch_response::Event::Change(change)),
             });
         }
     }
@@ -73,9 +77,10 @@ pub(super) fn open(
     after: Option<u64>,
     epoch: Option<u64>,
     names: Option<Vec<String>>,
-    reveal: bool,
+    mask: Mask,
     shutdown: CancellationToken,
-) -> impl Stream<Item = Result<pb::WatchEvent, Status>> + Send + 'static {
+    instance: Option<crate::fleet::services::Stream>,
+) -> impl Stream<Item = Result<pb::WatchResponse, Status>> + Send + 'static {
     let (start, rx) = hub.subscribe(after, epoch);
     hub.watcher_delta(true);
     let mut state = State {
@@ -85,8 +90,9 @@ pub(super) fn open(
         pending: VecDeque::new(),
         last: after.unwrap_or(0),
         names,
-        reveal,
+        mask,
         shutdown,
+        _instance: instance,
     };
     match start {
         Start::Resync(reason, view) => state.resync(reason, &view),
@@ -162,6 +168,7 @@ mod tests {
             detail: String::new(),
             changes: Vec::new(),
             profiles: Default::default(),
+            host: None,
         })
     }
 
@@ -179,22 +186,23 @@ mod tests {
             Some(0),
             Some(9),
             None,
-            false,
+            Mask::HIDE,
             CancellationToken::new(),
+            None,
         ));
         assert_eq!(hub.watchers(), 1);
         for rev in 1..=5 {
             publish(&hub, &view, rev);
         }
         let first = stream.next().await.unwrap().unwrap();
-        let Some(pb::watch_event::Event::Resync(r)) = first.event else {
+        let Some(pb::watch_response::Event::Resync(r)) = first.event else {
             panic!("expected a resync, got {first:?}");
         };
         assert_eq!(r.reason, pb::ResyncReason::Lagged as i32);
         assert_eq!(r.snapshot.unwrap().revision, 5);
         publish(&hub, &view, 6);
         let next = stream.next().await.unwrap().unwrap();
-        let Some(pb::watch_event::Event::Change(c)) = next.event else {
+        let Some(pb::watch_response::Event::Change(c)) = next.event else {
             panic!("{next:?}")
         };
         assert_eq!(
@@ -209,7 +217,7 @@ mod tests {
     async fn a_cancelled_token_ends_the_stream() {
         let (_d, hub, _view) = hub(4);
         let token = CancellationToken::new();
-        let mut stream = Box::pin(open(hub, None, None, None, false, token.clone()));
+        let mut stream = Box::pin(open(hub, None, None, None, Mask::HIDE, token.clone(), None));
         assert!(stream.next().await.is_some(), "the initial snapshot");
         token.cancel();
         assert!(stream.next().await.is_none());

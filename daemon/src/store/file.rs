@@ -31,7 +31,7 @@ use cfgd_settings::fs::write_atomic;
 use serde::{Deserialize, Serialize};
 
 use super::mirror::Mirror;
-use super::{Base, Effective, OnDisk, Record, Recovered, Store, StoreError};
+use super::{Base, Effective, Numbering, OnDisk, Record, Recovered, Store, StoreError};
 
 pub(super) const LOG_FILE: &str = "log.jsonl";
 pub(super) const EPOCH_FILE: &str = "epoch";
@@ -42,6 +42,13 @@ const FORMAT: u32 = 2;
 struct Header {
     format: u32,
     base: Base,
+    /// How the records' revisions are numbered (absent: dense).
+    #[serde(default, skip_serializing_if = "is_dense")]
+    numbering: Numbering,
+}
+
+fn is_dense(n: &Numbering) -> bool {
+    *n == Numbering::Dense
 }
 
 /// The embedded file store.
@@ -57,6 +64,7 @@ pub struct FileStore {
     identity: (u64, u64),
     mirror: Mirror,
     repair: bool,
+    numbering: Numbering,
 }
 
 /// A recovered log, and what recovery had to mend.
@@ -78,7 +86,21 @@ impl FileStore {
             identity: (0, 0),
             mirror: Mirror::open(state_dir, profiles_path),
             repair: false,
+            numbering: Numbering::Dense,
         }
+    }
+
+    /// A log whose revisions are numbered as `numbering` says; recovery
+    /// refuses a log numbered otherwise (a state dir serves one kind of
+    /// store).
+    pub fn with_numbering(mut self, numbering: Numbering) -> Self {
+        self.numbering = numbering;
+        self
+    }
+
+    /// The state dir.
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     /// Recovery keeps what it can of a damaged or missing log instead of
@@ -140,6 +162,7 @@ impl FileStore {
         let header = Header {
             format: FORMAT,
             base: base.clone(),
+            numbering: self.numbering,
         };
         encode_line(
             &serde_json::to_vec(&header).expect("the header serializes"),
@@ -238,18 +261,24 @@ impl FileStore {
                             h.format
                         ));
                     }
+                    if h.numbering != self.numbering {
+                        return Err(numbering_mismatch(h.numbering));
+                    }
                     base = Some(h.base);
                     return Ok(());
                 }
                 let r: Record = serde_json::from_slice(json)
                     .map_err(|e| format!("the record does not parse: {e}"))?;
-                let expected = records
+                let prev = records
                     .back()
-                    .map_or_else(|| base.as_ref().map_or(0, |b| b.revision), |r: &Record| r.revision)
-                    + 1;
-                if r.revision != expected {
+                    .map_or_else(|| base.as_ref().map_or(0, |b| b.revision), |r: &Record| r.revision);
+                if !self.numbering.follows(prev, r.revision) {
+                    let expected = match self.numbering {
+                        Numbering::Dense => format!("revision {}", prev + 1),
+                        Numbering::Fleet => format!("a revision after {prev}"),
+                    };
                     return Err(format!(
-                        "revision {} where revision {expected} was expected (a record is missing or repeated)",
+                        "revision {} where {expected} was expected (a record is missing or repeated)",
                         r.revision
                     ));
                 }
@@ -372,6 +401,7 @@ impl FileStore {
                         detail: r.detail,
                         changes: r.changes,
                         profiles: delta,
+                        host: None,
                     });
                 }
             }
@@ -561,6 +591,14 @@ impl Store for FileStore {
 
     fn log_path(&self) -> String {
         self.log_path.display().to_string()
+    }
+}
+
+/// Why a log of the other numbering is refused.
+fn numbering_mismatch(found: Numbering) -> String {
+    match found {
+        Numbering::Dense => "the log belongs to the file store (--store file); the etcd store keeps its own log: give it a state dir of its own (--state-dir)".into(),
+        Numbering::Fleet => "the log belongs to the etcd store (--store etcd://…); the file store keeps its own log: give it a state dir of its own (--state-dir), or start with the same --store".into(),
     }
 }
 

@@ -13,16 +13,29 @@
 //! edit made to it outside cfgd is found by comparing it with what cfgd
 //! last wrote ([`OnDisk::Edited`]) and becomes a revision of its own.
 //!
-//! [`Store`] is the seam for another backend (etcd, for a fleet); the
-//! embedded [`FileStore`] is the default.
+//! [`Store`] is the seam; the embedded [`FileStore`] is the default. With
+//! the etcd store ([`etcd::EtcdStore`], `--store etcd://…`) a fleet shares
+//! the profile layer: the store then has a [`SharedLayer`] that commits
+//! shared changes in one transaction per writer group and can answer "you
+//! are behind: here are the changes you missed"; the changes other daemons
+//! make reach the writer as [`Remote`] batches; revisions are numbered
+//! `S·2²⁴ + L` ([`Numbering::Fleet`]) so a shared change has the same
+//! revision on every host; and a start never waits on etcd (the local log
+//! is the daemon's own record of everything it applied).
 //!
 //! # Layout
 //! - `file` — [`FileStore`]: `log.jsonl` (checksummed lines), the epoch file,
 //!   recovery and repair.
 //! - `mirror` — `profiles.toml` and the marker of what cfgd last wrote there.
+//! - [`etcd`] — the etcd store: key layout, reads, the write transaction,
+//!   `--store` and its options.
+//! - [`status`] — [`status::StoreState`]: what status and health say about
+//!   the store (degraded since when, and why).
 
+pub mod etcd;
 mod file;
 mod mirror;
+pub mod status;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -50,6 +63,66 @@ pub enum Origin {
     Startup,
     /// `profiles.toml` was edited outside cfgd (by Prefect or by hand).
     ProfilesFile,
+    /// The shared store's profiles, taken in whole (see
+    /// [`SharedLayer`]).
+    SharedState,
+}
+
+impl Origin {
+    /// Whether a change of this origin changes the profile layer that a
+    /// fleet shares (and so goes to the shared store with the etcd store).
+    pub fn is_shared(self) -> bool {
+        matches!(
+            self,
+            Origin::Set | Origin::Unset | Origin::Profile | Origin::Rollback
+        )
+    }
+}
+
+/// How many low bits of a fleet revision count local changes.
+pub const SHARED_SHIFT: u32 = 24;
+
+/// The shared sequence number `S` of a fleet revision `S·2²⁴ + L`.
+pub fn shared_seq(revision: u64) -> u64 {
+    revision >> SHARED_SHIFT
+}
+
+/// The revision of shared change `seq` (`L = 0`): the same on every host.
+pub fn shared_revision(seq: u64) -> u64 {
+    seq << SHARED_SHIFT
+}
+
+/// How revisions are numbered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Numbering {
+    /// One counter: every change takes the next revision (the file store).
+    #[default]
+    Dense,
+    /// A fleet's `S·2²⁴ + L` (scale-out.md §5): a shared change takes the
+    /// next shared revision (`L = 0`), the same on every host; a local one
+    /// (hot reload, start-up) counts up `L` from there.
+    Fleet,
+}
+
+impl Numbering {
+    /// The revision after `current` for a change of `origin`.
+    pub fn next(self, current: u64, origin: Origin) -> u64 {
+        match self {
+            Numbering::Fleet if origin.is_shared() => shared_revision(shared_seq(current) + 1),
+            _ => current + 1,
+        }
+    }
+
+    /// Whether `next` may follow `prev` in one log: the next number when
+    /// dense; any later one with a fleet's numbering (a daemon that was away
+    /// takes a fleet's changes whole, skipping shared revisions).
+    pub fn follows(self, prev: u64, next: u64) -> bool {
+        match self {
+            Numbering::Dense => next == prev + 1,
+            Numbering::Fleet => next > prev,
+        }
+    }
 }
 
 /// One effective value with where it came from (`value: None` = unset).
@@ -93,6 +166,9 @@ pub struct Record {
     /// What changed in the profile layer (empty when nothing did).
     #[serde(default, skip_serializing_if = "ProfilesDelta::is_empty")]
     pub profiles: ProfilesDelta,
+    /// The daemon that made a shared change (etcd store).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
 }
 
 impl Record {
@@ -278,6 +354,104 @@ impl StoreError {
     }
 }
 
+/// One shared change as the fleet sees it: what every daemon applies to
+/// its profile layer, in `seq` order. Effective values are not in it:
+/// each host computes its own (its files and environment differ).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SharedRecord {
+    /// The shared sequence number `S`.
+    pub seq: u64,
+    /// Milliseconds since the Unix epoch, on the writing host.
+    pub time_ms: i64,
+    /// What caused it.
+    pub origin: Origin,
+    /// The profile or rollback target it concerns.
+    pub detail: String,
+    /// The daemon that wrote it.
+    pub host: String,
+    /// The writer group's random id, by which a writer whose transaction
+    /// ended unknown recognises its own change (scale-out.md §6.4).
+    pub txn: String,
+    /// What changed in the profile layer.
+    pub profiles: ProfilesDelta,
+    /// The shared store's revision of the write (not stored: read with it).
+    #[serde(skip)]
+    pub store_revision: i64,
+}
+
+/// The whole shared profile layer at one shared revision.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SharedState {
+    /// The shared sequence number `S` it is at.
+    pub seq: u64,
+    /// The shared store's revision of `seq`'s write.
+    pub store_revision: i64,
+    /// Every profile and the active one.
+    pub profiles: ProfilesFile,
+}
+
+/// Shared changes for the writer to apply, in order: records (some may be
+/// applied already; those are skipped), then, when given, the state they
+/// lead to (taken in whole when the records do not reach it, or do not
+/// give the same profiles).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Remote {
+    /// Shared records, in `seq` order.
+    pub records: Vec<SharedRecord>,
+    /// The state after them.
+    pub state: Option<SharedState>,
+    /// The shared store's head (`S` and the revision it was written at)
+    /// as read with them.
+    pub head: Option<(u64, i64)>,
+}
+
+/// Why a shared commit did not happen.
+#[derive(Debug, Clone)]
+pub enum CommitError {
+    /// Another daemon wrote first: these are the changes this daemon had
+    /// not applied. Nothing of the group was written; apply them, then
+    /// apply the group again.
+    Behind(Remote),
+    /// Surely not written (no member could take it, or etcd refused it).
+    Refused {
+        /// Whether trying again later may work (unreachable) or not (etcd
+        /// refused the request itself, such as one that is too large).
+        transient: bool,
+        /// What was tried and what it answered.
+        message: String,
+    },
+    /// Sent, but whether it was written could not be learnt in time: it may
+    /// still be applied (and is then seen like any other shared change).
+    Unknown(String),
+}
+
+/// The shared half of a store whose profile layer a fleet shares (etcd).
+///
+/// Methods are blocking; the writer calls them.
+pub trait SharedLayer: Send {
+    /// This daemon's id in the fleet.
+    fn host(&self) -> &str;
+
+    /// Writes `records` (the shared ones of a writer group, revisions
+    /// `S+1…S+k` after the last shared revision applied) and the profiles
+    /// they lead to, all or nothing, only if no other daemon wrote since.
+    ///
+    /// # Errors
+    /// [`CommitError`]: behind, refused or unknown.
+    fn commit(&mut self, records: &[Record], profiles: &ProfilesFile) -> Result<(), CommitError>;
+
+    /// The writer has applied (and logged) shared revision `seq`, written
+    /// at `store_revision`: the next commit builds on it.
+    fn applied(&mut self, seq: u64, store_revision: i64);
+
+    /// Reads the shared changes after `seq` (to fill a gap in what the
+    /// watch delivered).
+    ///
+    /// # Errors
+    /// The shared store cannot be read.
+    fn since(&mut self, seq: u64) -> Result<Remote, String>;
+}
+
 /// A durable home for the profile layer and the revision log.
 ///
 /// Methods are blocking; the daemon calls them from its single writer.
@@ -321,4 +495,11 @@ pub trait Store: Send + 'static {
 
     /// Where the revision log lives.
     fn log_path(&self) -> String;
+
+    /// The shared half, when a fleet shares the profile layer; the log then
+    /// keeps this daemon's records (its local changes and every shared one,
+    /// with this host's effective values).
+    fn shared(&mut self) -> Option<&mut dyn SharedLayer> {
+        None
+    }
 }

@@ -149,6 +149,7 @@ pub fn set_request(name: &str, value: impl Into<String>) -> pb::SetRequest {
             value: Some(pb::assignment::Value::Raw(value.into())),
         }],
         expected_revision: None,
+        ..Default::default()
     }
 }
 
@@ -158,6 +159,7 @@ pub async fn get(client: &mut Client, name: &str) -> String {
         .get(pb::GetRequest {
             name: name.to_owned(),
             reveal_secrets: false,
+            ..Default::default()
         })
         .await
         .expect("get")

@@ -6,11 +6,14 @@
 //! # Layout
 //! - `mod.rs` — [`Client`]: connecting and one method per RPC.
 //! - `types.rs` — the SDK's own types for what the daemon sends.
+//! - `fleet.rs` — [`Fleet`] (which hosts and services run which revision)
+//!   and [`StoreStatus`].
 //! - `resume.rs` — [`Resuming`]: a watch that reconnects with a [`Backoff`]
 //!   and resumes after its last revision.
 //! - `backoff.rs` — [`Backoff`]: the waits between reconnections.
 
 mod backoff;
+mod fleet;
 mod resume;
 mod types;
 
@@ -26,11 +29,15 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 
 pub use backoff::Backoff;
+pub use fleet::{Fleet, FleetHost, FleetService, StoreStatus};
 pub use resume::{Position, Resumed, Resuming};
 pub use types::{
-    Applied, Change, FileStatus, History, KeyChange, Origin, ProfileContents, ProfileInfo,
-    ResyncReason, Setting, Shown, Snapshot, Status, WatchEvent, WriteResult,
+    Applied, Change, Connections, FileStatus, History, KeyChange, Origin, ProfileContents,
+    ProfileInfo, ReloadState, ResyncReason, Setting, Shown, Snapshot, Status, WatchEvent,
+    WriteResult,
 };
+
+pub(crate) use types::source as source_from_pb;
 
 use crate::error::Error;
 
@@ -70,6 +77,12 @@ impl Interceptor for Token {
 pub struct Client {
     inner: SettingsClient<InterceptedService<Channel, Token>>,
     endpoint: String,
+    // `cfg -p NAME`: reads resolve with, and writes go into, this profile
+    // instead of the active one; empty means the active one.
+    profile: String,
+    // The service and instance its watches belong to (empty: none).
+    service: String,
+    instance: String,
 }
 
 /// An assignment for [`Client::set`]: a string for the daemon's parser, or
@@ -226,7 +239,28 @@ impl Client {
             inner: SettingsClient::with_interceptor(channel, token)
                 .max_decoding_message_size(usize::MAX),
             endpoint: url.to_owned(),
+            profile: String::new(),
+            service: String::new(),
+            instance: String::new(),
         }
+    }
+
+    /// This client's watches belong to `instance` of `service`: the daemon
+    /// lists the instance in [`Client::fleet`] while one is open, with the
+    /// revision it last reported through [`Client::ack`].
+    pub fn with_instance(mut self, service: &str, instance: &str) -> Self {
+        self.service = service.to_owned();
+        self.instance = instance.to_owned();
+        self
+    }
+
+    /// This client with reads ([`Client::get`], [`Client::snapshot`]) that
+    /// resolve with profile `name` in place of the active one, and writes
+    /// ([`Client::set`], [`Client::unset`]) that go into it (Prefect's
+    /// `-p/--profile`). `None` means the active profile.
+    pub fn with_profile(mut self, name: Option<&str>) -> Self {
+        self.profile = name.unwrap_or_default().to_owned();
+        self
     }
 
     /// The endpoint this client talks to.
@@ -249,6 +283,7 @@ impl Client {
             .get(pb::GetRequest {
                 name: name.to_owned(),
                 reveal_secrets: reveal,
+                profile: self.profile.clone(),
             })
             .await
             .map_err(self.err())?
@@ -269,6 +304,7 @@ impl Client {
             .snapshot(pb::SnapshotRequest {
                 reveal_secrets: reveal,
                 names: names.to_vec(),
+                profile: self.profile.clone(),
             })
             .await
             .map_err(self.err())?;
@@ -302,6 +338,7 @@ impl Client {
             .set(pb::SetRequest {
                 assignments,
                 expected_revision: expected,
+                profile: self.profile.clone(),
             })
             .await
             .map_err(self.err())?;
@@ -324,6 +361,7 @@ impl Client {
             .unset(pb::UnsetRequest {
                 names: names.to_vec(),
                 expected_revision: expected,
+                profile: self.profile.clone(),
             })
             .await
             .map_err(self.err())?;
@@ -379,6 +417,8 @@ impl Client {
                 epoch,
                 names: names.to_vec(),
                 reveal_secrets: reveal,
+                service: self.service.clone(),
+                instance: self.instance.clone(),
             })
             .await
             .map_err(self.err())?
@@ -562,6 +602,42 @@ impl Client {
             .inner
             .clone()
             .status(pb::StatusRequest {})
+            .await
+            .map_err(self.err())?;
+        Ok(r.into_inner().into())
+    }
+
+    /// Reports that this client's instance (see [`Client::with_instance`])
+    /// has applied `revision` of `epoch`. A daemon older than the `Ack`
+    /// RPC answers UNIMPLEMENTED, which is returned as a refusal with
+    /// [`crate::Code::Other`].
+    ///
+    /// # Errors
+    /// An unreachable daemon; an instance name over the daemon's limits.
+    pub async fn ack(&self, revision: u64, epoch: u64) -> Result<(), Error> {
+        self.inner
+            .clone()
+            .ack(pb::AckRequest {
+                service: self.service.clone(),
+                instance: self.instance.clone(),
+                revision,
+                epoch,
+            })
+            .await
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// Which hosts and services run which revision: every live daemon of
+    /// the fleet with the etcd store, this daemon alone with the file store.
+    ///
+    /// # Errors
+    /// An unreachable daemon.
+    pub async fn fleet(&self) -> Result<Fleet, Error> {
+        let r = self
+            .inner
+            .clone()
+            .fleet(pb::FleetRequest {})
             .await
             .map_err(self.err())?;
         Ok(r.into_inner().into())

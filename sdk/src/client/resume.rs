@@ -262,6 +262,7 @@ mod tests {
                 origin: Origin::Set,
                 detail: String::new(),
                 changes: Vec::new(),
+                host: String::new(),
             },
         }
     }
@@ -287,6 +288,7 @@ mod tests {
                     Script::Rejected => Err(Error::Rejected {
                         code: crate::Code::Unauthenticated,
                         message: "a token is required to reveal secrets".into(),
+                        problems: Vec::new(),
                     }),
                     Script::Stream(revisions, end) => {
                         let items = futures_util::stream::iter(

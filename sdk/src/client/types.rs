@@ -67,6 +67,12 @@ impl From<Option<pb::Value>> for Shown {
                     Err(e) => Shown::Value(Value::String(format!("<invalid delays: {e}>"))),
                 }
             }
+            Some(K::List(l)) => Shown::Value(Value::List(
+                l.items
+                    .into_iter()
+                    .filter_map(|i| Shown::from(Some(i)).value().cloned())
+                    .collect(),
+            )),
         }
     }
 }
@@ -83,6 +89,9 @@ pub(crate) fn value_to_pb(v: &Value) -> pb::Value {
         Value::Delays(d) => K::Delays(pb::Delays {
             seconds: d.seconds().to_vec(),
             list: d.is_list(),
+        }),
+        Value::List(items) => K::List(pb::ValueList {
+            items: items.iter().map(value_to_pb).collect(),
         }),
     };
     pb::Value { kind: Some(kind) }
@@ -171,6 +180,19 @@ impl From<pb::Snapshot> for Snapshot {
     }
 }
 
+/// `Snapshot`'s answer: a `pb::Snapshot` with its fields inline.
+impl From<pb::SnapshotResponse> for Snapshot {
+    fn from(s: pb::SnapshotResponse) -> Self {
+        pb::Snapshot {
+            revision: s.revision,
+            epoch: s.epoch,
+            active_profile: s.active_profile,
+            settings: s.settings,
+        }
+        .into()
+    }
+}
+
 /// One assignment or removal the daemon applied.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Applied {
@@ -199,26 +221,38 @@ pub struct WriteResult {
     pub changed: bool,
 }
 
-impl From<pb::WriteResponse> for WriteResult {
-    fn from(w: pb::WriteResponse) -> Self {
-        WriteResult {
-            revision: w.revision,
-            epoch: w.epoch,
-            profile: w.profile,
-            applied: w
-                .applied
-                .into_iter()
-                .map(|a| Applied {
-                    name: a.name,
-                    given_name: a.given_name,
-                    value: a.value.into(),
-                    effective: a.effective.map(Into::into),
-                })
-                .collect(),
-            changed: w.changed,
+/// Every write answers with the same fields (`SetResponse`,
+/// `UnsetResponse`, `RollbackResponse`, `UseProfileResponse`).
+macro_rules! write_results {
+    ($($t:ty),*) => {$(
+        impl From<$t> for WriteResult {
+            fn from(w: $t) -> Self {
+                WriteResult {
+                    revision: w.revision,
+                    epoch: w.epoch,
+                    profile: w.profile,
+                    applied: w
+                        .applied
+                        .into_iter()
+                        .map(|a| Applied {
+                            name: a.name,
+                            given_name: a.given_name,
+                            value: a.value.into(),
+                            effective: a.effective.map(Into::into),
+                        })
+                        .collect(),
+                    changed: w.changed,
+                }
+            }
         }
-    }
+    )*};
 }
+write_results!(
+    pb::SetResponse,
+    pb::UnsetResponse,
+    pb::RollbackResponse,
+    pb::UseProfileResponse
+);
 
 /// What caused a change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -237,6 +271,8 @@ pub enum Origin {
     Startup,
     /// `profiles.toml` was edited outside cfgd (by Prefect or by hand).
     ProfilesFile,
+    /// The shared store's profiles taken in whole (etcd store).
+    SharedState,
     /// Something newer than this SDK knows.
     Unknown,
 }
@@ -251,6 +287,7 @@ impl fmt::Display for Origin {
             Origin::Rollback => "rollback",
             Origin::Startup => "startup",
             Origin::ProfilesFile => "profiles-file",
+            Origin::SharedState => "shared-state",
             Origin::Unknown => "unknown",
         })
     }
@@ -286,6 +323,9 @@ pub struct Change {
     pub detail: String,
     /// What changed.
     pub changes: Vec<KeyChange>,
+    /// The daemon (host id) that made a shared change (etcd store); empty
+    /// otherwise.
+    pub host: String,
 }
 
 impl From<pb::Change> for Change {
@@ -301,9 +341,11 @@ impl From<pb::Change> for Change {
                 pb::Origin::Rollback => Origin::Rollback,
                 pb::Origin::Startup => Origin::Startup,
                 pb::Origin::ProfilesFile => Origin::ProfilesFile,
+                pb::Origin::SharedState => Origin::SharedState,
                 pb::Origin::Unspecified => Origin::Unknown,
             },
             detail: c.detail,
+            host: c.host,
             changes: c
                 .changes
                 .into_iter()
@@ -372,13 +414,13 @@ impl WatchEvent {
         }
     }
 
-    pub(crate) fn from_pb(e: pb::WatchEvent) -> Option<Self> {
+    pub(crate) fn from_pb(e: pb::WatchResponse) -> Option<Self> {
         Some(match e.event? {
-            pb::watch_event::Event::Change(c) => WatchEvent::Change {
+            pb::watch_response::Event::Change(c) => WatchEvent::Change {
                 epoch: e.epoch,
                 change: c.into(),
             },
-            pb::watch_event::Event::Resync(r) => WatchEvent::Resync {
+            pb::watch_response::Event::Resync(r) => WatchEvent::Resync {
                 epoch: e.epoch,
                 reason: match pb::ResyncReason::try_from(r.reason)
                     .unwrap_or(pb::ResyncReason::Unspecified)
@@ -448,6 +490,9 @@ pub struct FileStatus {
     pub error: String,
     /// The line of the error, 0 when unknown.
     pub error_line: u32,
+    /// Problems that leave the file in force (unknown `PREFECT_` names; bad
+    /// values in `.env`, which drop only their own setting).
+    pub warnings: Vec<String>,
 }
 
 /// The daemon's status.
@@ -479,6 +524,39 @@ pub struct Status {
     pub started_ms: i64,
     /// How many settings are declared.
     pub settings: u32,
+    /// The config-dir reload loop.
+    pub reload: ReloadState,
+    /// Client connections and their limit.
+    pub connections: Connections,
+    /// The store and its state.
+    pub store: super::fleet::StoreStatus,
+}
+
+/// The daemon's config-dir reload loop, as status shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReloadState {
+    /// Re-reads of the config dir since the daemon started.
+    pub reloads: u64,
+    /// Why the config files as last read are not in force (the daemon keeps
+    /// retrying); `None` when they are.
+    pub error: Option<String>,
+    /// Attempts that failed so far.
+    pub failed_attempts: u32,
+    /// When the next attempt is due, ms since the Unix epoch (0: none).
+    pub next_attempt_ms: i64,
+}
+
+/// The daemon's client connections, as status shows them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Connections {
+    /// Open now.
+    pub open: u32,
+    /// The most the daemon accepts at once.
+    pub limit: u32,
+    /// Refused at the limit since the daemon started.
+    pub refused: u64,
+    /// Closed after being idle (no stream open) for the idle timeout.
+    pub closed_idle: u64,
 }
 
 impl From<pb::StatusResponse> for Status {
@@ -508,11 +586,31 @@ impl From<pb::StatusResponse> for Status {
                     },
                     error: f.error,
                     error_line: f.error_line,
+                    warnings: f.warnings,
                 })
                 .collect(),
             watchers: s.watchers,
             started_ms: s.started_unix_ms,
             settings: s.settings,
+            reload: s
+                .reload
+                .map(|r| ReloadState {
+                    reloads: r.reloads,
+                    error: (!r.error.is_empty()).then_some(r.error),
+                    failed_attempts: r.failed_attempts,
+                    next_attempt_ms: r.next_attempt_unix_ms,
+                })
+                .unwrap_or_default(),
+            connections: s
+                .connections
+                .map(|c| Connections {
+                    open: c.open,
+                    limit: c.limit,
+                    refused: c.refused,
+                    closed_idle: c.closed_idle,
+                })
+                .unwrap_or_default(),
+            store: s.store.map(Into::into).unwrap_or_default(),
         }
     }
 }
@@ -520,15 +618,24 @@ impl From<pb::StatusResponse> for Status {
 /// A catalogue entry from the daemon, as the settings model's [`Entry`].
 pub(crate) fn entry(e: pb::CatalogEntry) -> Entry {
     let kind = Kind::from_name(&e.r#type).unwrap_or(Kind::String);
+    let non_empty = |s: String| (!s.is_empty()).then_some(s);
     Entry {
-        name: e.name,
         aliases: e.aliases,
-        path: (!e.path.is_empty()).then_some(e.path),
-        kind,
+        path: non_empty(e.path),
         default: Shown::from(e.default).value().cloned(),
         min: e.min,
         max: e.max,
+        min_exclusive: e.min_exclusive,
+        max_exclusive: e.max_exclusive,
+        choices: e.choices,
+        case_insensitive: e.case_insensitive,
+        items: Kind::from_name(&e.items),
+        optional: e.optional,
+        comma_lists: e.comma_lists,
+        computed: non_empty(e.computed),
+        env_only: e.env_only,
         description: e.description,
-        file: (!e.file.is_empty()).then_some(e.file),
+        file: non_empty(e.file),
+        ..Entry::new(&e.name, kind)
     }
 }

@@ -16,7 +16,9 @@
 //!   over the daemon's values.
 //! - `key.rs` — [`Key`]: a resolved name that survives catalogue changes.
 //! - `sync.rs` — the background task.
+//! - `ack.rs` — reporting the applied revision to the daemon (`Ack`).
 
+mod ack;
 mod key;
 mod sync;
 mod view;
@@ -41,7 +43,8 @@ use crate::retry::RetryDefaults;
 /// Endpoint from `CFGD_ENDPOINT` (else `http://127.0.0.1:7979`), token from
 /// `CFGD_TOKEN`, CA certificate from `CFGD_CA_CERT`, the process
 /// environment as a layer on top, no config dir for the offline view,
-/// [`Backoff::default`] between reconnections.
+/// [`Backoff::default`] between reconnections, the service's name from
+/// `CFGD_SERVICE` (else the executable's name).
 #[derive(Debug, Clone)]
 pub struct Options {
     /// The daemon's endpoint.
@@ -58,6 +61,9 @@ pub struct Options {
     pub config_dir: Option<PathBuf>,
     /// The waits between reconnections.
     pub backoff: Backoff,
+    /// The service's name, as `cfg fleet` lists it with the revision this
+    /// handle applied.
+    pub service: String,
 }
 
 impl Default for Options {
@@ -70,6 +76,17 @@ impl Default for Options {
             env: std::env::vars().collect(),
             config_dir: None,
             backoff: Backoff::default(),
+            service: std::env::var("CFGD_SERVICE")
+                .ok()
+                .filter(|s| !s.is_empty())
+                .or_else(|| {
+                    std::env::current_exe()
+                        .ok()?
+                        .file_name()?
+                        .to_str()
+                        .map(str::to_owned)
+                })
+                .unwrap_or_else(|| "cfgd-sdk".into()),
         }
     }
 }

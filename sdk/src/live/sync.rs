@@ -16,6 +16,7 @@ use std::sync::{Arc, Weak};
 use cfgd_settings::Catalog;
 use tokio_util::sync::CancellationToken;
 
+use super::ack::Acker;
 use super::view::{LiveView, Origin};
 use super::{Connection, Options, Shared};
 use crate::client::{Change, Client, Connect, Position, Resumed, Resuming, WatchEvent};
@@ -37,6 +38,8 @@ struct Follower {
     reveal: bool,
     /// The daemon's catalogue as of the last fetch.
     catalog: Option<Catalog>,
+    /// Reports each applied revision to the daemon.
+    acks: Acker,
 }
 
 /// The task is done: every `Settings` is gone.
@@ -56,8 +59,13 @@ async fn run(shared: Weak<Shared>, options: Options) {
             return;
         }
     };
+    // One instance per `Settings`: two in one process are two services'
+    // views as far as the fleet is concerned.
+    let instance = format!("{}-{:08x}", std::process::id(), rand::random::<u32>());
+    let client = client.with_instance(&options.service, &instance);
     let mut watch = client.watch_resuming(&[], true, options.backoff);
     let mut follower = Follower {
+        acks: Acker::spawn(client.clone()),
         client,
         shared,
         reveal: true,
@@ -131,8 +139,16 @@ impl Follower {
         }
         if let Ok(s) = self.shared() {
             s.set_connection(Connection::Connected);
+            // A restarted daemon has forgotten what this service applied.
+            self.ack(&s.current());
         }
         Ok(())
+    }
+
+    fn ack(&self, view: &LiveView) {
+        if let Origin::Daemon { revision, epoch } = view.origin() {
+            self.acks.applied(revision, epoch);
+        }
     }
 
     async fn event(&mut self, event: WatchEvent) -> Result<(), Error> {
@@ -182,6 +198,7 @@ impl Follower {
 
     fn publish(&self, view: LiveView) {
         if let Ok(s) = self.shared() {
+            self.ack(&view);
             s.publish(view);
         }
     }

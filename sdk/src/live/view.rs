@@ -6,7 +6,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use cfgd_settings::{Catalog, ConfigDir, Layer, LayerKind, Source, Sourced, Value, resolve};
+use cfgd_settings::{
+    Catalog, ConfigDir, Layer, LayerKind, Layers, Source, Sourced, Value, resolve,
+};
 
 use crate::client::{Change, Setting, Shown, Snapshot};
 
@@ -93,7 +95,7 @@ impl LiveView {
         let catalog = config_dir.map_or_else(Catalog::builtin, |d| d.catalog().clone());
         let env = ProcessEnv::new(&catalog, vars);
         let defaults = Layer::defaults(&catalog);
-        let mut layers = vec![&defaults];
+        let mut layers = Layers::new().with(&defaults);
         if let Some(dir) = config_dir {
             layers.extend(dir.layers());
         }
@@ -195,7 +197,11 @@ impl LiveView {
                     );
                 }
             }
-            resolved(&catalog, &[&daemon, &env.layer], &base)
+            resolved(
+                &catalog,
+                &Layers::new().with(&daemon).with(&env.layer),
+                &base,
+            )
         };
         Self {
             catalog,
@@ -260,7 +266,7 @@ impl LiveView {
 /// `layers` resolved, aligned with the catalogue. A setting no layer gives
 /// a value keeps `fallback`'s entry: the daemon may know a source for it
 /// (a secret it withheld) that no layer here can say.
-fn resolved(catalog: &Catalog, layers: &[&Layer], fallback: &[Current]) -> Vec<Current> {
+fn resolved(catalog: &Catalog, layers: &Layers<'_>, fallback: &[Current]) -> Vec<Current> {
     let resolution = resolve(catalog, layers);
     catalog
         .entries()
@@ -357,6 +363,7 @@ mod tests {
             time_ms: 0,
             origin: crate::client::Origin::Set,
             detail: String::new(),
+            host: String::new(),
             changes: vec![crate::client::KeyChange {
                 name: "PREFECT_TASKS_DEFAULT_RETRIES".into(),
                 old: Shown::Unset,

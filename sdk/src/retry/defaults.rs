@@ -16,7 +16,7 @@ use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
-use cfgd_settings::{Catalog, Delays, Layer, LayerKind, Value, resolve};
+use cfgd_settings::{Catalog, Delays, Layer, LayerKind, Layers, Value, resolve};
 
 use super::budget::BudgetSettings;
 
@@ -178,21 +178,16 @@ impl FixedDefaults {
     {
         let catalog = Catalog::builtin();
         let vars: Vec<(K, V)> = vars.into_iter().collect();
-        let env = match Layer::from_env(&catalog, LayerKind::ProcessEnv, vars.iter().map(pair)) {
-            Ok(layer) => layer,
-            Err(errors) => {
-                tracing::warn!("ignoring invalid retry settings in the environment: {errors}");
-                let mut layer = Layer::empty(LayerKind::ProcessEnv);
-                for var in &vars {
-                    if let Ok(one) = Layer::from_env(&catalog, LayerKind::ProcessEnv, [pair(var)]) {
-                        layer.values.extend(one.values);
-                    }
-                }
-                layer
-            }
-        };
+        let (env, errors) =
+            Layer::from_env_lenient(&catalog, LayerKind::ProcessEnv, vars.iter().map(pair));
+        if !errors.is_empty() {
+            tracing::warn!(
+                "ignoring invalid retry settings in the environment: {}",
+                cfgd_settings::Errors(errors)
+            );
+        }
         let defaults = Layer::defaults(&catalog);
-        let resolution = resolve(&catalog, &[&defaults, &env]);
+        let resolution = resolve(&catalog, &Layers::new().with(&defaults).with(&env));
         let d = from_values(
             |name| resolution.get(name).and_then(|r| r.value.as_ref()),
             None,

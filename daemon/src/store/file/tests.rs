@@ -63,6 +63,7 @@ fn set(profiles: &mut ProfilesFile, revision: u64, n: i64) -> Record {
             secret: false,
         }],
         profiles: delta,
+        host: None,
     }
 }
 
