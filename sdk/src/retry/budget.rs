@@ -24,7 +24,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// How long first attempts and retries count: ten one-second slots.
 pub const WINDOW_SECONDS: u64 = 10;
@@ -154,10 +154,17 @@ impl RetryBudget {
     /// The first attempts and retries counted in the window ending at
     /// `now`.
     pub fn counts(&self, now: u64) -> (u64, u64) {
+        // A slot counts when its second is one of the window's, `now - 9`
+        // to `now` modulo 2^24: when the slot minus the window's first
+        // second, both in the top bits, is below ten seconds there (one
+        // subtraction and one comparison per slot on the retry path).
+        let first = pack(now.wrapping_sub(WINDOW_SECONDS - 1), 0, 0);
+        let window = pack(WINDOW_SECONDS, 0, 0);
         let (mut firsts, mut retries) = (0, 0);
         for slot in &self.slots {
-            let (epoch, f, r) = unpack(slot.load(Ordering::Relaxed));
-            if (now.wrapping_sub(epoch) & EPOCH_MASK) < WINDOW_SECONDS {
+            let slot = slot.load(Ordering::Relaxed);
+            if slot.wrapping_sub(first) < window {
+                let (_, f, r) = unpack(slot);
                 firsts += f;
                 retries += r;
             }
@@ -195,6 +202,52 @@ impl RetryBudget {
 /// in (a run reads it anyway to stamp its states).
 pub fn now_seconds(time: SystemTime) -> u64 {
     time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// [`now_seconds`] of a run's successive times, which mostly fall in one
+/// second: a time in the span last converted costs two comparisons
+/// instead of a subtraction from the epoch.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Seconds {
+    second: u64,
+    /// Times known to fall in `second`: `[from, until)`, from the time
+    /// last converted to the end of its second; empty before the epoch or
+    /// at the end of time.
+    from: SystemTime,
+    until: SystemTime,
+}
+
+impl Seconds {
+    pub(crate) fn new(time: SystemTime) -> Self {
+        let Ok(since) = time.duration_since(UNIX_EPOCH) else {
+            return Self {
+                second: 0,
+                from: time,
+                until: time,
+            };
+        };
+        // To the end of `time`'s second.
+        let rest = Duration::new(0, 1_000_000_000 - since.subsec_nanos());
+        Self {
+            second: since.as_secs(),
+            from: time,
+            until: time.checked_add(rest).unwrap_or(time),
+        }
+    }
+
+    /// The second last converted (at first, the one made with).
+    pub(crate) fn second(&self) -> u64 {
+        self.second
+    }
+
+    /// `now_seconds(time)`.
+    #[inline]
+    pub(crate) fn of(&mut self, time: SystemTime) -> u64 {
+        if !(self.from <= time && time < self.until) {
+            *self = Self::new(time);
+        }
+        self.second
+    }
 }
 
 #[cfg(test)]
@@ -249,6 +302,67 @@ mod tests {
         assert_eq!(b.counts(19), (0, 2), "nothing counted at 19 to refund");
         b.refund(18);
         assert!(b.try_withdraw(&floor, 19));
+    }
+
+    #[test]
+    fn the_window_wraps_with_the_seconds_it_packs() {
+        // Seconds are kept modulo 2^24: a window across the wrap counts
+        // both sides of it.
+        let wrap = EPOCH_MASK + 1;
+        let b = RetryBudget::new();
+        b.deposit(wrap - 2);
+        b.deposit(wrap + 1);
+        assert_eq!(b.counts(wrap + 1), (2, 0));
+        assert_eq!(b.counts(wrap + 8), (1, 0), "wrap - 2 has left the window");
+        assert_eq!(b.counts(wrap - 3), (0, 0), "both are ahead of it");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn counts_are_the_slots_of_the_last_ten_seconds(
+            slots in proptest::collection::vec(proptest::num::u64::ANY, 10),
+            now in proptest::num::u64::ANY,
+            near in 0u64..12,
+        ) {
+            let b = RetryBudget::new();
+            for (slot, value) in b.slots.iter().zip(&slots) {
+                slot.store(*value, Ordering::Relaxed);
+            }
+            // Times near a slot's second as well as anywhere.
+            let near = (slots[0] >> (2 * COUNT_BITS)).wrapping_add(near);
+            for now in [now, near] {
+                let (mut firsts, mut retries) = (0, 0);
+                for &slot in &slots {
+                    let (epoch, f, r) = unpack(slot);
+                    if (now.wrapping_sub(epoch) & EPOCH_MASK) < WINDOW_SECONDS {
+                        firsts += f;
+                        retries += r;
+                    }
+                }
+                proptest::prop_assert_eq!(b.counts(now), (firsts, retries));
+            }
+        }
+    }
+
+    #[test]
+    fn seconds_match_now_seconds_across_a_second_and_before_the_epoch() {
+        let at = |s: u64, nanos: u32| UNIX_EPOCH + Duration::new(s, nanos);
+        let mut seconds = Seconds::new(at(100, 999_999_999));
+        for time in [
+            at(100, 0),
+            at(100, 5),
+            at(101, 0),
+            at(100, 999_999_999),
+            at(99, 3),
+            at(0, 0),
+            UNIX_EPOCH - Duration::from_secs(5),
+            UNIX_EPOCH - Duration::from_nanos(1),
+            at(7, 1),
+        ] {
+            assert_eq!(seconds.of(time), now_seconds(time), "{time:?}");
+        }
+        let before = UNIX_EPOCH - Duration::from_secs(1);
+        assert_eq!(Seconds::new(before).of(before), 0);
     }
 
     #[test]

@@ -84,11 +84,13 @@ pub(crate) struct Tokens {
 
 impl Tokens {
     /// Whether there is any token to watch.
+    #[inline]
     pub(crate) fn any(&self) -> bool {
         self.own.is_some() || self.ambient.is_some()
     }
 
     /// Whether either token is cancelled.
+    #[inline]
     pub(crate) fn is_cancelled(&self) -> bool {
         self.own
             .as_ref()

@@ -12,7 +12,7 @@ use futures_util::FutureExt;
 use tracing::Instrument;
 
 use super::context::{self, Context, Tokens};
-use super::engine::{Engine, Step};
+use super::engine::{Engine, Invalid, Step};
 use super::error::RunError;
 use super::flow::{Flow, FlowKind};
 use super::kind::{Kind, RunKind};
@@ -24,37 +24,46 @@ use super::task::{Task, TaskKind};
 
 type Finished<K, T> = (<K as Kind>::Run, Result<T, RunError<<K as Kind>::Err>>);
 
-/// What one attempt runs with: its timeout and, for a flow, the context
-/// its tasks see.
+/// What one attempt runs with: its timeout and kind. A flow's attempt is
+/// also lent the context its tasks see (a task's is lent none), so a task
+/// attempt carries nothing it has to drop.
+#[derive(Clone, Copy)]
 pub(crate) struct Attempt {
     pub(crate) timeout: Option<Timeout>,
     pub(crate) kind: RunKind,
-    pub(crate) context: Option<Context>,
 }
 
-/// A started run: its engine, the tokens it obeys, its span, and the
+/// A run as it starts: its engine (or, when a parameter is invalid, its
+/// record ended `Failed`, and why), the tokens it obeys, its span, and the
 /// contexts it runs in and sets.
+///
+/// The loops keep it where [`start`] built it and borrow its parts: it is
+/// a few hundred bytes, and each move of it cost about as much as a clock
+/// read.
 struct Started<K: Kind> {
-    engine: Engine<K>,
+    engine: Result<Engine<K>, Invalid<K::Run>>,
     tokens: Tokens,
     span: tracing::Span,
     outer: Context,
     inner: Option<Context>,
 }
 
-fn start<K: Kind>(owner: &K::Owner) -> Result<Started<K>, Finished<K, ()>>
+fn start<K: Kind>(owner: &K::Owner) -> Started<K>
 where
     K::Err: fmt::Debug + fmt::Display,
 {
     let outer = context::current().unwrap_or_default();
-    let engine = match Engine::<K>::begin(owner, &outer) {
-        Ok(engine) => engine,
-        Err(invalid) => {
-            let (run, error) = *invalid;
-            return Err((run, Err(RunError::Invalid(error))));
-        }
+    let engine = Engine::<K>::begin(owner, &outer);
+    let Ok(started) = &engine else {
+        return Started {
+            engine,
+            tokens: Tokens::default(),
+            span: tracing::Span::none(),
+            outer,
+            inner: None,
+        };
     };
-    let core = engine.run.core();
+    let core = started.run.core();
     let span = match K::KIND {
         RunKind::Task => tracing::info_span!(
             target: "cfgd_sdk::retry", "task_run",
@@ -69,25 +78,42 @@ where
         span.record("revision", revision);
     }
     let own = K::params(owner).cancel.clone();
-    let inner = K::inner_context(&engine.run, &outer, own.as_ref());
+    let inner = K::inner_context(&started.run, &outer, own.as_ref());
     let tokens = Tokens {
         own,
         ambient: outer.cancel.clone(),
     };
-    Ok(Started {
+    Started {
         engine,
         tokens,
         span,
         outer,
         inner,
-    })
+    }
 }
 
-fn never_started<K: Kind, T>((run, error): Finished<K, ()>) -> Finished<K, T> {
-    (
-        run,
-        error.map(|()| unreachable!("a run that never started has no value")),
-    )
+impl<K: Kind> Started<K> {
+    /// The record of a run that never started, ended `Failed`.
+    fn never_started<T>(self) -> Finished<K, T> {
+        let Err(invalid) = self.engine else {
+            unreachable!("only an invalid run never starts")
+        };
+        let (run, error) = *invalid;
+        (run, Err(RunError::Invalid(error)))
+    }
+}
+
+/// The record of a run that ran, once it has ended with `result`. A
+/// macro, not a method: the run's state is taken apart where it lies
+/// (passing it whole copied it).
+macro_rules! finished {
+    ($started:ident, $result:expr) => {{
+        let Ok(Engine { run, .. }) = $started.engine else {
+            unreachable!("a run that ran has its engine")
+        };
+        K::report(&run, &$started.outer);
+        (run, $result)
+    }};
 }
 
 /// The async attempt loop.
@@ -95,25 +121,25 @@ pub(crate) async fn drive<K, T, A, AF>(owner: &K::Owner, attempt: A) -> Finished
 where
     K: Kind,
     K::Err: fmt::Debug + fmt::Display,
-    A: Fn(Attempt) -> AF,
+    A: Fn(Attempt, Option<&Context>) -> AF,
     AF: Future<Output = Result<T, Failure<K::Err>>>,
 {
+    let mut started = start::<K>(owner);
     let Started {
-        mut engine,
+        engine,
         tokens,
         span,
-        outer,
         inner,
-    } = match start::<K>(owner) {
-        Ok(started) => started,
-        Err(never) => return never_started::<K, T>(never),
+        ..
+    } = &mut started;
+    let Ok(engine) = engine else {
+        return started.never_started();
     };
+    let span = std::mem::replace(span, tracing::Span::none());
     let watched = tokens.any();
-    let timeout = engine.timeout;
-    let this = || Attempt {
-        timeout,
+    let this = Attempt {
+        timeout: K::params(owner).timeout(),
         kind: K::KIND,
-        context: inner.clone(),
     };
     let result = async {
         loop {
@@ -121,19 +147,22 @@ where
                 return engine.cancel();
             }
             engine.start_attempt(owner);
+            // The outcome goes straight on to `settle`: wrapping it (in an
+            // `Option` for the cancelled case) copied it through memory
+            // just after it was written, a stall on every attempt.
             let outcome = if watched {
                 tokio::select! {
                     biased;
-                    () = tokens.cancelled() => None,
-                    outcome = attempt(this()) => Some(outcome),
+                    () = tokens.cancelled() => {
+                        K::end_attempt(&mut engine.run, inner.as_ref());
+                        return engine.cancel();
+                    }
+                    outcome = attempt(this, inner.as_ref()) => outcome,
                 }
             } else {
-                Some(attempt(this()).await)
+                attempt(this, inner.as_ref()).await
             };
             K::end_attempt(&mut engine.run, inner.as_ref());
-            let Some(outcome) = outcome else {
-                return engine.cancel();
-            };
             // A failure that comes with (or from) cancellation is not retried.
             if watched && outcome.is_err() && tokens.is_cancelled() {
                 return engine.cancel();
@@ -168,34 +197,32 @@ where
     }
     .instrument(span)
     .await;
-    K::report(&engine.run, &outer);
-    (engine.run, result)
+    finished!(started, result)
 }
 
 /// The blocking attempt loop (no runtime needed).
 pub(crate) fn drive_blocking<K, T>(
     owner: &K::Owner,
-    attempt: impl Fn(Attempt) -> Result<T, Failure<K::Err>>,
+    attempt: impl Fn(Attempt, Option<&Context>) -> Result<T, Failure<K::Err>>,
 ) -> Finished<K, T>
 where
     K: Kind,
     K::Err: fmt::Debug + fmt::Display,
 {
+    let mut started = start::<K>(owner);
     let Started {
-        mut engine,
+        engine,
         tokens,
         span,
-        outer,
         inner,
-    } = match start::<K>(owner) {
-        Ok(started) => started,
-        Err(never) => return never_started::<K, T>(never),
+        ..
+    } = &mut started;
+    let Ok(engine) = engine else {
+        return started.never_started();
     };
-    let timeout = engine.timeout;
-    let this = || Attempt {
-        timeout,
+    let this = Attempt {
+        timeout: K::params(owner).timeout(),
         kind: K::KIND,
-        context: inner.clone(),
     };
     let result = span.in_scope(|| {
         loop {
@@ -203,7 +230,7 @@ where
                 return engine.cancel();
             }
             engine.start_attempt(owner);
-            let outcome = attempt(this());
+            let outcome = attempt(this, inner.as_ref());
             K::end_attempt(&mut engine.run, inner.as_ref());
             if outcome.is_err() && tokens.is_cancelled() {
                 return engine.cancel();
@@ -228,8 +255,7 @@ where
             }
         }
     });
-    K::report(&engine.run, &outer);
-    (engine.run, result)
+    finished!(started, result)
 }
 
 /// Polls `fut` to completion on this thread, parking between polls (an
@@ -261,11 +287,12 @@ where
     Fut: Future<Output = R>,
     R: IntoAttempt<T, E>,
 {
+    let Attempt { timeout, kind } = this;
     let fut = match catch_unwind(AssertUnwindSafe(f)) {
         Ok(fut) => AssertUnwindSafe(fut).catch_unwind(),
         Err(panic) => return Err(Failure::Panic(panic_message(&*panic))),
     };
-    let caught = match this.timeout {
+    let caught = match timeout {
         None => Ok(fut.await),
         Some(t) => tokio::time::timeout(t.limit, fut).await.map_err(|_| t),
     };
@@ -273,22 +300,43 @@ where
         Ok(Ok(output)) => output.into_attempt().map_err(Failure::from),
         Ok(Err(panic)) => Err(Failure::Panic(panic_message(&*panic))),
         Err(t) => Err(Failure::Timeout(TimeoutError {
-            kind: this.kind,
+            kind,
             seconds: t.seconds,
         })),
     }
 }
 
+/// One async attempt of a flow: [`attempt_async`] inside the flow's
+/// context.
+fn flow_attempt<'f, F, Fut, R, T, E>(
+    f: &'f F,
+    this: Attempt,
+    context: Option<&Context>,
+) -> impl Future<Output = Result<T, Failure<E>>> + use<'f, F, Fut, R, T, E>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = R>,
+    R: IntoAttempt<T, E>,
+{
+    let context = context.expect("a flow attempt has its context").clone();
+    context::scope(context, attempt_async(f, this))
+}
+
 /// One sync attempt: panics caught; a late return counts as a timeout.
-fn attempt_sync<F, R, T, E>(f: &F, this: Attempt, now: fn() -> Instant) -> Result<T, Failure<E>>
+fn attempt_sync<F, R, T, E>(
+    f: &F,
+    this: Attempt,
+    context: Option<&Context>,
+    now: fn() -> Instant,
+) -> Result<T, Failure<E>>
 where
     F: Fn() -> R,
     R: IntoAttempt<T, E>,
 {
     let started = this.timeout.map(|_| now());
     let call = || catch_unwind(AssertUnwindSafe(f));
-    let caught = match this.context {
-        Some(context) => context::scope_blocking(context, call),
+    let caught = match context {
+        Some(context) => context::scope_blocking(context.clone(), call),
         None => call(),
     };
     if let (Some(t), Some(started)) = (this.timeout, started)
@@ -320,7 +368,11 @@ impl<E: fmt::Debug + fmt::Display> Task<E> {
         F: Fn() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        self.run_with_history(f).await.1
+        // Not through `run_with_history`: each layer of future copies the
+        // whole run's state once more.
+        drive::<TaskKind<E>, _, _, _>(self, |this, _| attempt_async(&f, this))
+            .await
+            .1
     }
 
     /// [`Task::run`], also returning the [`TaskRun`] with its states.
@@ -329,7 +381,7 @@ impl<E: fmt::Debug + fmt::Display> Task<E> {
         F: Fn() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        drive::<TaskKind<E>, _, _, _>(self, |this| attempt_async(&f, this)).await
+        drive::<TaskKind<E>, _, _, _>(self, |this, _| attempt_async(&f, this)).await
     }
 
     /// [`Task::run_with_history`] for a function that may end an attempt
@@ -342,7 +394,7 @@ impl<E: fmt::Debug + fmt::Display> Task<E> {
         Fut: Future<Output = R>,
         R: IntoAttempt<T, E>,
     {
-        drive::<TaskKind<E>, _, _, _>(self, |this| attempt_async(&f, this)).await
+        drive::<TaskKind<E>, _, _, _>(self, |this, _| attempt_async(&f, this)).await
     }
 
     /// Runs the sync function `f` on the async engine: each attempt is a
@@ -356,7 +408,11 @@ impl<E: fmt::Debug + fmt::Display> Task<E> {
     where
         F: Fn() -> Result<T, E>,
     {
-        self.run_sync_with_history(f).await.1
+        drive::<TaskKind<E>, _, _, _>(self, |this, context| {
+            std::future::ready(attempt_sync(&f, this, context, tokio_now))
+        })
+        .await
+        .1
     }
 
     /// [`Task::run_sync`], also returning the [`TaskRun`].
@@ -364,8 +420,8 @@ impl<E: fmt::Debug + fmt::Display> Task<E> {
     where
         F: Fn() -> Result<T, E>,
     {
-        drive::<TaskKind<E>, _, _, _>(self, |this| {
-            std::future::ready(attempt_sync(&f, this, tokio_now))
+        drive::<TaskKind<E>, _, _, _>(self, |this, context| {
+            std::future::ready(attempt_sync(&f, this, context, tokio_now))
         })
         .await
     }
@@ -398,7 +454,9 @@ impl<E: fmt::Debug + fmt::Display> Task<E> {
         F: Fn() -> R,
         R: IntoAttempt<T, E>,
     {
-        drive_blocking::<TaskKind<E>, _>(self, |this| attempt_sync(&f, this, Instant::now))
+        drive_blocking::<TaskKind<E>, _>(self, |this, context| {
+            attempt_sync(&f, this, context, Instant::now)
+        })
     }
 }
 
@@ -414,7 +472,9 @@ impl Flow {
         Fut: Future<Output = Result<T, E>>,
         E: fmt::Debug + fmt::Display,
     {
-        self.run_with_history(f).await.1
+        drive::<FlowKind<E>, _, _, _>(self, |this, context| flow_attempt(&f, this, context))
+            .await
+            .1
     }
 
     /// [`Flow::run`], also returning the [`FlowRun`] with its states and
@@ -425,11 +485,7 @@ impl Flow {
         Fut: Future<Output = Result<T, E>>,
         E: fmt::Debug + fmt::Display,
     {
-        drive::<FlowKind<E>, _, _, _>(self, |mut this| {
-            let context = this.context.take().expect("a flow attempt has its context");
-            context::scope(context, attempt_async(&f, this))
-        })
-        .await
+        drive::<FlowKind<E>, _, _, _>(self, |this, context| flow_attempt(&f, this, context)).await
     }
 
     /// Runs the sync function `f` as one flow run, blocking the current
@@ -452,6 +508,8 @@ impl Flow {
         F: Fn() -> Result<T, E>,
         E: fmt::Debug + fmt::Display,
     {
-        drive_blocking::<FlowKind<E>, _>(self, |this| attempt_sync(&f, this, Instant::now))
+        drive_blocking::<FlowKind<E>, _>(self, |this, context| {
+            attempt_sync(&f, this, context, Instant::now)
+        })
     }
 }

@@ -16,14 +16,13 @@ use std::time::{Duration, SystemTime};
 use cfgd_settings::Delays;
 use futures_util::future::BoxFuture;
 
-use super::budget::{BudgetSettings, RetryBudget, now_seconds};
+use super::budget::{BudgetSettings, RetryBudget, Seconds};
 use super::context::Context;
 use super::defaults::with_source;
 use super::error::{ConfigError, PyFloat, RunError};
 use super::kind::{Consult, Kind, RunKind, describe};
-use super::log::{self, Origin, short_type_name};
+use super::log::{self, Origin};
 use super::outcome::Failure;
-use super::params::Timeout;
 use super::run::{Policy, Record, RunCore};
 use super::state::{State, StateName};
 
@@ -37,24 +36,24 @@ pub(crate) enum Step<T, E> {
     Done(Result<T, RunError<E>>),
 }
 
-/// The budget a run draws its retries from.
-struct Budgeting {
-    settings: BudgetSettings,
-    own: Arc<RetryBudget>,
-}
-
 /// One run in progress.
 pub(crate) struct Engine<K: Kind> {
     pub(crate) run: K::Run,
-    jitter: Option<f64>,
-    budget: Option<Budgeting>,
+    /// When the run draws its retries from the owner's budget (which the
+    /// owner keeps: nothing to count per run).
+    budget: Option<Budgeted>,
     max_suggested: Duration,
-    pub(crate) timeout: Option<Timeout>,
     /// Retries started so far.
     retried: u32,
     /// When the next attempt starts, if already known (a zero-delay retry
     /// starts when it was decided).
     next_start: Option<SystemTime>,
+}
+
+/// A run drawing from a budget: its settings, and the seconds it counts in.
+struct Budgeted {
+    settings: BudgetSettings,
+    seconds: Seconds,
 }
 
 /// A run that could not start: its record (ended `Failed`) and why.
@@ -75,7 +74,7 @@ where
     /// `Failed`, with why.
     pub(crate) fn begin(owner: &K::Owner, context: &Context) -> Result<Self, Invalid<K::Run>> {
         let params = K::params(owner);
-        let checked = params.check().and_then(|()| K::check(owner));
+        let checked = K::check(owner);
         let resolved = with_source(params.defaults.as_ref(), |source| {
             source.with(|d| {
                 let retries = params.retries.unwrap_or_else(|| K::default_retries(d));
@@ -104,21 +103,18 @@ where
             Some(c) if !c.is_finite() || c < 0.0 => Err(ConfigError::JitterFactor),
             _ => Ok(()),
         });
-        let retry_delay = match (checked, delays) {
-            (Ok(()), Ok(delays)) => Ok(delays),
-            (Err(e), _) | (_, Err(e)) => Err(e),
+        let (retry_delay, invalid) = match (checked, delays) {
+            (Ok(()), Ok(delays)) => (delays, None),
+            (Err(e), _) | (_, Err(e)) => (no_delays(), Some(e)),
         };
-        let failed = retry_delay.is_err();
         let policy = Policy {
             retries,
-            retry_delay: retry_delay
-                .as_ref()
-                .map_or_else(|_| no_delays(), Arc::clone),
+            retry_delay,
             retry_jitter_factor: jitter,
             settings_revision: revision,
         };
         let mut run = K::new_run(owner, context, RunCore::new(&params.name, policy));
-        if let (true, Err(e)) = (failed, retry_delay) {
+        if let Some(e) = invalid {
             let state = State::new(StateName::Failed)
                 .with_message(format!("Invalid retry configuration: {e}"));
             log::finished(K::KIND, &state);
@@ -127,19 +123,18 @@ where
         }
         let budget = budget.and_then(|settings| {
             let own = K::budget(owner)?;
-            let now = now_seconds(run.core().history.current().timestamp());
+            let seconds = Seconds::new(run.core().history.current().timestamp());
+            let now = seconds.second();
             own.deposit(now);
             if settings.global {
                 RetryBudget::global().deposit(now);
             }
-            Some(Budgeting { settings, own })
+            Some(Budgeted { settings, seconds })
         });
         Ok(Self {
             run,
-            jitter,
             budget,
             max_suggested,
-            timeout: params.timeout.as_ref().ok().copied().flatten(),
             retried: 0,
             next_start: None,
         })
@@ -215,7 +210,7 @@ where
         let retries = self.run.core().policy.retries;
         let k = self.retried + 1;
         let now = SystemTime::now();
-        if let Some(refused) = self.withdraw(&K::params(owner).name, now) {
+        if let Some(refused) = self.withdraw(owner, now) {
             log::budget_refused(&failure, k, retries, &refused);
             let refusal = format!("Retry {k}/{retries} {refused}");
             return Step::Done(Err(self.fail(owner, failure, Some(refusal))));
@@ -226,7 +221,11 @@ where
             RunKind::Flow => log::flow_retry(),
         }
         self.retried = k;
-        let wait = Duration::try_from_secs_f64(delay).unwrap_or(Duration::MAX);
+        let wait = if delay > 0.0 {
+            Duration::try_from_secs_f64(delay).unwrap_or(Duration::MAX)
+        } else {
+            Duration::ZERO
+        };
         if delay > 0.0 || K::KIND == RunKind::Flow {
             self.run
                 .core_mut()
@@ -244,15 +243,18 @@ where
     }
 
     /// Draws a retry from the budget; why not, when it refuses.
-    fn withdraw(&self, name: &str, now: SystemTime) -> Option<String> {
-        let budget = self.budget.as_ref()?;
-        let now = now_seconds(now);
-        if !budget.own.try_withdraw(&budget.settings, now) {
-            return Some(log::refusal(name, &budget.settings, false));
+    #[inline]
+    fn withdraw(&mut self, owner: &K::Owner, now: SystemTime) -> Option<String> {
+        let Budgeted { settings, seconds } = self.budget.as_mut()?;
+        let own = K::budget(owner)?;
+        let now = seconds.of(now);
+        let name = &K::params(owner).name;
+        if !own.try_withdraw(settings, now) {
+            return Some(log::refusal(name, settings, false));
         }
-        if budget.settings.global && !RetryBudget::global().try_withdraw(&budget.settings, now) {
-            budget.own.refund(now);
-            return Some(log::refusal(name, &budget.settings, true));
+        if settings.global && !RetryBudget::global().try_withdraw(settings, now) {
+            own.refund(now);
+            return Some(log::refusal(name, settings, true));
         }
         None
     }
@@ -267,7 +269,7 @@ where
             return (delay, Origin::Suggested { suggested, clamped });
         }
         let base = self.run.core().policy.retry_delay.for_retry(k);
-        let delay = match (K::KIND, self.jitter) {
+        let delay = match (K::KIND, self.run.core().policy.retry_jitter_factor) {
             (RunKind::Flow, _) => base.trunc(),
             (RunKind::Task, Some(c)) if c > 0.0 && base > 0.0 => K::draw_jitter(owner, base, c),
             (RunKind::Task, _) => base,
@@ -291,14 +293,8 @@ where
         match failure {
             Failure::Error(e) => {
                 let message = match K::KIND {
-                    RunKind::Task => format!(
-                        "Task run encountered an exception {}: {e}",
-                        short_type_name::<K::Err>()
-                    ),
-                    RunKind::Flow => format!(
-                        "Flow run encountered an exception: {}: {e}",
-                        short_type_name::<K::Err>()
-                    ),
+                    RunKind::Task => log::exception("Task run encountered an exception ", &e),
+                    RunKind::Flow => log::exception("Flow run encountered an exception: ", &e),
                 };
                 self.finish(State::new(StateName::Failed).with_message(with_refusal(message)));
                 let e = self.fire_current(owner, Event::Failure, Some(e));
@@ -349,7 +345,9 @@ where
         self.run.core_mut().history.push(state);
     }
 
-    /// Calls the hooks of `event` with the run's current state.
+    /// Calls the hooks of `event` with the run's current state. Inline:
+    /// every attempt asks, and usually there are none.
+    #[inline]
     fn fire_current(
         &self,
         owner: &K::Owner,
@@ -365,6 +363,16 @@ where
         if hooks.is_empty() {
             return error;
         }
+        self.fire_hooks(owner, hooks, error)
+    }
+
+    #[inline(never)]
+    fn fire_hooks(
+        &self,
+        owner: &K::Owner,
+        hooks: &super::params::HookList<K::Owner, K::Run, K::HookErr>,
+        error: Option<K::Err>,
+    ) -> Option<K::Err> {
         let state = self.run.core().history.current().clone();
         K::fire(owner, &self.run, hooks, state, error)
     }

@@ -112,7 +112,7 @@ impl<E> Kind for FlowKind<E> {
         base
     }
 
-    fn budget(_: &Flow) -> Option<Arc<RetryBudget>> {
+    fn budget(_: &Flow) -> Option<&RetryBudget> {
         None
     }
 

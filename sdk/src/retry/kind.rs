@@ -4,7 +4,6 @@
 //! condition, suggested delays, the budget).
 
 use std::fmt;
-use std::sync::Arc;
 
 use cfgd_settings::Delays;
 
@@ -76,7 +75,7 @@ pub(crate) trait Kind {
     fn default_retries(d: &Defaults<'_>) -> u32;
     fn default_delay<'a>(d: &Defaults<'a>) -> &'a Delays;
 
-    /// The first invalid kind-specific parameter, if any.
+    /// The first invalid parameter, shared or kind-specific, if any.
     fn check(owner: &Self::Owner) -> Result<(), ConfigError>;
 
     /// The jitter factor (set here, else the default); flows have none.
@@ -86,7 +85,7 @@ pub(crate) trait Kind {
     fn draw_jitter(owner: &Self::Owner, base: f64, factor: f64) -> f64;
 
     /// The per-name budget (tasks only).
-    fn budget(owner: &Self::Owner) -> Option<Arc<RetryBudget>>;
+    fn budget(owner: &Self::Owner) -> Option<&RetryBudget>;
 
     /// The delay the error suggests, if the owner knows how to read one.
     fn suggested(owner: &Self::Owner, error: &Self::Err) -> Option<SuggestedDelay>;

@@ -217,6 +217,23 @@ pub(crate) fn finished(kind: RunKind, state: &State) {
     }
 }
 
+/// `<words><type name>: <Display>`, the message of a run failed by the
+/// error `e` (`Task run encountered an exception Boom: boom`). Written
+/// piece by piece: a `format!` of it cost more than the rest of the
+/// failed attempt.
+pub(crate) fn exception<E: fmt::Display>(words: &str, e: &E) -> String {
+    use fmt::Write as _;
+    let type_name = short_type_name::<E>();
+    let mut message = String::with_capacity(words.len() + type_name.len() + 2 + 32);
+    message.push_str(words);
+    message.push_str(type_name);
+    message.push_str(": ");
+    // Writing to a `String` cannot fail; a `Display` that does has
+    // nothing more to say.
+    let _ = write!(message, "{e}");
+    message
+}
+
 /// The message of a panic payload.
 pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&'static str>() {
@@ -237,11 +254,19 @@ pub(crate) fn short_type_name<E>() -> &'static str {
 }
 
 fn type_name_of(full: &str) -> &str {
-    let (base, args) = match full.split_once('<') {
-        Some((base, rest)) => (base, rest.strip_suffix('>')),
+    // Byte scans: type names are short, and a `"::"` searcher cost more to
+    // build than the rest of a failed run's message.
+    let bytes = full.as_bytes();
+    let (base, args) = match bytes.iter().position(|&b| b == b'<') {
+        Some(at) => (&full[..at], full[at + 1..].strip_suffix('>')),
         None => (full, None),
     };
-    let short = base.rsplit("::").next().unwrap_or(base);
+    // The last `::`-separated segment: `:` only comes in pairs in a type
+    // name, so it starts after the last `:`.
+    let short = match base.as_bytes().iter().rposition(|&b| b == b':') {
+        Some(at) => &base[at + 1..],
+        None => base,
+    };
     match args {
         Some(inner) if short == "RunError" && base.starts_with("cfgd_sdk::") => type_name_of(inner),
         _ => short,
@@ -287,11 +312,41 @@ mod tests {
     }
 
     #[test]
+    fn exception_messages_name_the_type_then_display_the_error() {
+        assert_eq!(
+            exception("Task run encountered an exception ", &"boom"),
+            format!("Task run encountered an exception {}: boom", "&str")
+        );
+        let e = "x".parse::<u32>().unwrap_err();
+        assert_eq!(
+            exception("Flow run encountered an exception: ", &e),
+            format!("Flow run encountered an exception: ParseIntError: {e}")
+        );
+    }
+
+    #[test]
     fn type_names_stand_for_exception_classes() {
         assert_eq!(short_type_name::<std::io::Error>(), "Error");
         assert_eq!(short_type_name::<String>(), "String");
         assert_eq!(short_type_name::<Vec<std::io::Error>>(), "Vec");
         assert_eq!(short_type_name::<&str>(), "&str");
+        assert_eq!(short_type_name::<&dyn std::error::Error>(), "Error");
+        // As `rsplit("::")` would cut them.
+        for full in [
+            "a::b::C",
+            "C",
+            "(a::B, c::D)",
+            "[a::B; 2]",
+            "fn(a::B) -> c::D",
+            "",
+        ] {
+            let base = full.split_once('<').map_or(full, |(b, _)| b);
+            assert_eq!(
+                type_name_of(full),
+                base.rsplit("::").next().unwrap_or(base),
+                "{full}"
+            );
+        }
         assert_eq!(
             short_type_name::<super::super::RunError<std::num::ParseIntError>>(),
             "ParseIntError"

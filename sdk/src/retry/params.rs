@@ -128,6 +128,11 @@ impl<O, R, HE> Params<O, R, HE> {
         }
     }
 
+    /// The timeout, once checked valid (`None` also when it is not).
+    pub(crate) fn timeout(&self) -> Option<Timeout> {
+        self.timeout.as_ref().ok().copied().flatten()
+    }
+
     /// The first invalid shared parameter, if any.
     pub(crate) fn check(&self) -> Result<(), ConfigError> {
         if let Some(Err(e)) = &self.retry_delay {

@@ -34,6 +34,31 @@ impl fmt::Display for RunId {
     }
 }
 
+/// `<owner>-<id>`, the id in lower-case hex as [`RunId`] displays. Built
+/// by hand: every run names itself, and the formatting machinery cost more
+/// than the rest of a failed attempt.
+fn run_name(owner: &str, id: RunId) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut hex = [0u8; 16];
+    let mut at = hex.len();
+    let mut n = id.0;
+    loop {
+        at -= 1;
+        #[allow(clippy::cast_possible_truncation)]
+        let digit = (n & 0xf) as usize;
+        hex[at] = DIGITS[digit];
+        n >>= 4;
+        if n == 0 {
+            break;
+        }
+    }
+    let mut name = String::with_capacity(owner.len() + 1 + hex.len() - at);
+    name.push_str(owner);
+    name.push('-');
+    name.extend(hex[at..].iter().map(|&b| char::from(b)));
+    name
+}
+
 /// The states of a run, oldest first, and its attempt count.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct History {
@@ -53,6 +78,7 @@ impl History {
         }
     }
 
+    #[inline]
     pub(crate) fn push(&mut self, state: State) {
         debug_assert!(!self.current().is_final(), "a run ends once");
         if state.state_type() == super::state::StateType::Running {
@@ -61,6 +87,7 @@ impl History {
         self.states.push(state);
     }
 
+    #[inline]
     pub(crate) fn current(&self) -> &State {
         self.states.last().expect("a history starts with Pending")
     }
@@ -91,7 +118,7 @@ impl RunCore {
         let id = RunId::next();
         Self {
             id,
-            name: format!("{owner_name}-{id}"),
+            name: run_name(owner_name, id),
             history: History::new(policy.retries),
             policy,
         }
@@ -282,6 +309,15 @@ mod tests {
         assert_eq!(a.state_names(), ["Pending"]);
         assert_eq!(a.run_count(), 0);
         assert_eq!(a.settings_revision(), Some(7));
+    }
+
+    #[test]
+    fn names_spell_the_id_as_it_displays() {
+        for id in [0, 1, 0xf, 0x10, 0xabc, u64::from(u32::MAX), u64::MAX] {
+            let id = RunId(id);
+            assert_eq!(run_name("task", id), format!("task-{id}"));
+        }
+        assert_eq!(run_name("", RunId(0)), "-0");
     }
 
     #[test]

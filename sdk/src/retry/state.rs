@@ -144,6 +144,7 @@ impl<E> State<E> {
     }
 
     /// A state named `name` entered at `timestamp`.
+    #[inline]
     pub(crate) fn at(name: StateName, timestamp: SystemTime) -> Self {
         Self {
             name,

@@ -249,12 +249,11 @@ impl<E> Kind for TaskKind<E> {
         owner.rng.jitter(base, factor)
     }
 
-    fn budget(owner: &Task<E>) -> Option<Arc<RetryBudget>> {
+    fn budget(owner: &Task<E>) -> Option<&RetryBudget> {
         Some(
             owner
                 .budget
-                .get_or_init(|| RetryBudget::named(&owner.params.name))
-                .clone(),
+                .get_or_init(|| RetryBudget::named(&owner.params.name)),
         )
     }
 
