@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::common::{Daemon, Run, run};
+use crate::common::{Daemon, Run, Spawned, run};
 
 fn venv_bin(name: &str) -> PathBuf {
     let venv = std::env::var_os("CFGD_VENV")
@@ -381,4 +381,76 @@ sys.exit(7)
     ] {
         assert!(r.stdout.lines().any(|l| l == line), "no {line:?} in {r:#?}");
     }
+}
+
+/// `prefect config set` and `prefect profile use` while cfgd runs: cfgd
+/// takes each edit in as a revision at once (watchers see it with no `cfg`
+/// command), and its own later writes build on the edit instead of
+/// reverting it — the value stays, the switch stays, and `cfg set` lands
+/// in the profile Prefect switched to.
+#[test]
+fn prefect_editing_the_profiles_file_while_cfgd_runs_is_taken_in_and_kept() {
+    let home = Home::new();
+    ok(&home.prefect(&["profile", "create", "dev"]));
+    let d = Daemon::builder().profiles_path(home.profiles()).start();
+    // (`prefect profile use` checks the API: `dev` runs it ephemerally.)
+    ok(&d.cfg(&["-p", "dev", "set", "PREFECT_SERVER_EPHEMERAL_ENABLED=true"]));
+    let active = d.cfg(&["status", "-o", "json"]).json()["active_profile"]
+        .as_str()
+        .expect("an active profile")
+        .to_owned();
+    // Prefect's first file names no active profile: Prefect's default is
+    // in force, for cfgd as for Prefect.
+    assert_eq!(active, "ephemeral");
+    let w = Spawned::new(d.command().args(["watch", "PREFECT_TASKS_DEFAULT_RETRIES"]));
+    w.stdout_until(|l| l.starts_with("Watching "));
+
+    ok(&home.prefect(&["config", "set", "PREFECT_TASK_DEFAULT_RETRIES=7"]));
+    let lines = w.stdout_until(|l| l.starts_with("  "));
+    assert!(
+        lines[0].contains(" UTC: profiles-file "),
+        "an edit from outside is a revision of its own: {lines:?}"
+    );
+    assert_eq!(
+        lines.last().map(String::as_str),
+        Some(
+            format!("  PREFECT_TASKS_DEFAULT_RETRIES: '0' -> '7' (from profile '{active}')")
+                .as_str()
+        )
+    );
+
+    // cfgd's next write keeps Prefect's value.
+    ok(&d.cfg(&["set", "PREFECT_LOGGING_LEVEL=ERROR"]));
+    wait_for_profiles_file(&home.profiles(), "PREFECT_LOGGING_LEVEL", 1);
+    let names = "PREFECT_TASK_DEFAULT_RETRIES,PREFECT_LOGGING_LEVEL";
+    let read = home.python(READ_BACK, &[&active, names]);
+    let read: serde_json::Value = serde_json::from_str(ok(&read)).expect("JSON");
+    assert_eq!(read[&active]["PREFECT_TASK_DEFAULT_RETRIES"], 7, "{read}");
+    assert_eq!(read[&active]["PREFECT_LOGGING_LEVEL"], "ERROR", "{read}");
+
+    // Prefect switches the active profile; cfgd follows, and a `cfg set`
+    // lands in the profile Prefect chose.
+    ok(&home.prefect(&["profile", "use", "dev"]));
+    let lines = w.stdout_until(|l| l.starts_with("  "));
+    assert_eq!(
+        lines.last().map(String::as_str),
+        Some("  PREFECT_TASKS_DEFAULT_RETRIES: '7' -> '0' (from defaults)"),
+        "{lines:?}"
+    );
+    assert_eq!(
+        d.cfg(&["status", "-o", "json"]).json()["active_profile"],
+        "dev"
+    );
+    ok(&d.cfg(&["set", "PREFECT_TASK_DEFAULT_RETRIES=2"]));
+    w.stdout_until(|l| l.starts_with("  "));
+    wait_for_profiles_file(&home.profiles(), "PREFECT_TASKS_DEFAULT_RETRIES", 2);
+    let read = home.python(READ_BACK, &[&format!("dev,{active}"), names]);
+    let read: serde_json::Value = serde_json::from_str(ok(&read)).expect("JSON");
+    assert_eq!(read["dev"]["PREFECT_TASK_DEFAULT_RETRIES"], 2, "{read}");
+    assert_eq!(read[&active]["PREFECT_TASK_DEFAULT_RETRIES"], 7, "{read}");
+    let view = home.prefect(&["config", "view"]);
+    assert!(
+        ok(&view).contains("PREFECT_PROFILE='dev'"),
+        "Prefect's own active profile stays dev: {view:#?}"
+    );
 }

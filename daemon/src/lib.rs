@@ -24,6 +24,8 @@
 //!   dirs, debounce with a maximum wait.
 //! - `reload` — the config-dir reload loop (retries what the writer could
 //!   not make durable).
+//! - `profiles_watch` — following `profiles.toml` while Prefect or a
+//!   person edits it.
 //! - `fleet` — which hosts and services run which revision (acks, the
 //!   fleet registry), and following a shared store (etcd).
 //! - `http` — the web console and `/metrics` ([`HttpListener`]).
@@ -52,6 +54,7 @@ mod http;
 mod hub;
 mod listener;
 mod metrics;
+mod profiles_watch;
 mod reload;
 mod service;
 mod startup;
@@ -236,6 +239,12 @@ pub async fn serve_with_ready(
         writer.clone(),
         stop.clone(),
     );
+    let profiles_task = profiles_watch::spawn(
+        &profiles_path,
+        reload::watch_options(config.debounce, config.debounce_max),
+        writer.clone(),
+        stop.clone(),
+    );
     let connections = Connections::new(config.connections);
     let info = Info {
         listen: listener.local_addr(),
@@ -328,6 +337,9 @@ pub async fn serve_with_ready(
     }
     reload_task.abort();
     let _ = reload_task.await;
+    if let Some(task) = profiles_task {
+        let _ = task.await;
+    }
     let _ = health_task.await;
     fleet_tasks.join(grace).await;
     // The service (and with it the last writer handle) is gone: the writer

@@ -79,7 +79,6 @@ pub(crate) enum Op {
     },
     /// The profiles file changed on disk: read it and take in an edit made
     /// outside cfgd.
-    #[allow(dead_code)] // sent by the profiles-file watcher, which lands next
     ProfilesFileChanged,
     /// Shared changes from the shared store (etcd), to apply in order.
     Remote(Remote),

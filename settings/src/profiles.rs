@@ -23,8 +23,14 @@ use crate::layer::Layer;
 use crate::toml_lines::line_of;
 use crate::value::Value;
 
-/// The profile used when the file names none.
+/// The profile cfgd creates when there is no profiles file.
 pub const DEFAULT_PROFILE: &str = "default";
+
+/// The profile in force when a profiles file names none (`active =` absent):
+/// Prefect's packaged default, so that cfgd and Prefect agree on which
+/// profile a file such as the one `prefect profile create` first writes
+/// (`[profiles.dev]` alone) has in force.
+pub const PREFECT_DEFAULT_ACTIVE: &str = "ephemeral";
 
 /// The contents of a `profiles.toml`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -97,9 +103,10 @@ impl ProfilesFile {
         toml::to_string(self).expect("profiles are plain strings and tables")
     }
 
-    /// The active profile's name (`default` when the file names none).
+    /// The active profile's name ([`PREFECT_DEFAULT_ACTIVE`], as with
+    /// Prefect, when the file names none).
     pub fn active_name(&self) -> &str {
-        self.active.as_deref().unwrap_or(DEFAULT_PROFILE)
+        self.active.as_deref().unwrap_or(PREFECT_DEFAULT_ACTIVE)
     }
 
     /// The values of profile `name` (empty when it does not exist).
@@ -274,6 +281,25 @@ PREFECT_TASKS_DEFAULT_RETRY_DELAY_SECONDS = "[1.0, 10.0, 100.0]"
 PREFECT_FLOWS_DEFAULT_RETRY_DELAY_SECONDS = [5, 10]
 PREFECT_API_KEY = "pnu_secret"
 "#;
+
+    /// What `prefect profile create dev` first writes on a fresh home: no
+    /// `active`, so Prefect's packaged default is in force — for cfgd too,
+    /// and a write keeps the file naming none.
+    #[test]
+    fn a_file_naming_no_active_profile_has_prefects_default_in_force() {
+        let mut f = ProfilesFile::parse("[profiles.dev]\n", Path::new("p.toml")).unwrap();
+        assert_eq!(f.active_name(), "ephemeral");
+        let catalog = Catalog::builtin();
+        f.set(
+            &catalog,
+            "ephemeral",
+            "PREFECT_TASKS_DEFAULT_RETRIES",
+            &Value::Integer(7),
+        );
+        let text = f.to_toml();
+        assert!(!text.contains("active"), "{text}");
+        assert_eq!(f.active_layer(&catalog).unwrap().values.len(), 1);
+    }
 
     #[test]
     fn loads_a_prefect_written_profiles_file() {
