@@ -228,11 +228,16 @@ async fn run(args: Args, config_dir_given: bool) -> anyhow::Result<()> {
     let console = config.http.as_ref().map(cfgd::HttpListener::local_addr);
     cfgd::serve_with_ready(config, listener, shutdown_signal(), move |serving| {
         // Scripts and tests read these lines to learn the ports: printed
-        // only once the daemon really serves.
-        println!("cfgd listening on {}", serving.listen);
+        // only once the daemon really serves. Nobody reading them (stdout
+        // closed) is no reason to stop serving: write errors are ignored,
+        // where println! would panic.
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "cfgd listening on {}", serving.listen);
         if let Some(console) = console {
-            println!("cfgd console on http://{console}/");
+            let _ = writeln!(out, "cfgd console on http://{console}/");
         }
+        let _ = out.flush();
     })
     .await?;
     Ok(())

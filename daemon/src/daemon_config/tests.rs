@@ -56,7 +56,7 @@ fn the_file_is_above_the_defaults_and_below_the_flags() {
     assert!(printed.contains("debounce_ms = 75"), "{printed}");
     assert!(printed.contains("# flag --debounce-ms"), "{printed}");
     assert!(
-        printed.contains(&format!("state_dir = \"/var/lib/cfgd\"")),
+        printed.contains("state_dir = \"/var/lib/cfgd\""),
         "{printed}"
     );
     assert!(
