@@ -1,12 +1,14 @@
 //! The real `cfgd` binary as a child process, for what only a process can
-//! show: SIGKILL, SIGTERM, exit codes and what it prints.
+//! show: SIGKILL, SIGTERM, exit codes, what it prints, and a restart on the
+//! same port and state dir.
+//!
+//! The binary is the one cargo built for the test that runs (see
+//! [`binary`]); only the `cfgd` package's own tests have it built.
 
-#![allow(dead_code, unreachable_pub)]
-
+use std::ffi::OsString;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
 
 use cfgd_proto::pb;
 use cfgd_proto::pb::settings_client::SettingsClient;
@@ -14,18 +16,47 @@ use cfgd_proto::pb::settings_client::SettingsClient;
 /// A client of the daemon's gRPC service.
 pub type Client = SettingsClient<tonic::transport::Channel>;
 
-/// A running daemon.
+/// The path of the workspace binary `name`, as cargo built it for the
+/// running test: beside the `deps/` dir the test binary runs from (the
+/// layout `CARGO_BIN_EXE_<name>` points into).
+///
+/// # Panics
+/// When it is not there: cargo builds a package's binaries only for that
+/// package's own integration tests.
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("the test binary runs from <target>/<profile>/deps");
+    let path = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.is_file(),
+        "{} does not exist: only the tests of the package that has the `{name}` binary get it built",
+        path.display()
+    );
+    path
+}
+
+/// A running daemon; SIGKILLed when dropped.
 #[derive(Debug)]
 pub struct Proc {
+    /// The process.
     pub child: Child,
+    /// `http://127.0.0.1:PORT`.
     pub endpoint: String,
+    /// The file its stderr goes to.
     pub stderr: PathBuf,
+    root: PathBuf,
+    args: Vec<OsString>,
+    listen: String,
 }
 
 /// The command for the binary with a clean environment: no token, no
-/// config or state dir from the caller's environment, a quiet log.
+/// config or state dir from the caller's environment, no console, a quiet
+/// log.
 pub fn command() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cfgd"));
+    let mut cmd = Command::new(binary("cfgd"));
     cmd.env_remove("CFGD_TOKEN")
         .env_remove("CFGD_CONFIG_DIR")
         .env_remove("CFGD_STATE_DIR")
@@ -40,7 +71,7 @@ pub fn command() -> Command {
 }
 
 /// `--config-dir config --state-dir state` under `root`.
-pub fn dirs_args(root: &Path) -> Vec<std::ffi::OsString> {
+pub fn dirs_args(root: &Path) -> Vec<OsString> {
     vec![
         "--config-dir".into(),
         root.join("config").into(),
@@ -51,20 +82,30 @@ pub fn dirs_args(root: &Path) -> Vec<std::ffi::OsString> {
 
 impl Proc {
     /// Starts the binary on 127.0.0.1:0 with `args` and waits for the line
-    /// that says where it listens. Its stderr goes to a file beside `root`.
-    pub fn start(root: &Path, args: &[std::ffi::OsString]) -> Proc {
+    /// that says where it listens (printed only once it serves). Its stderr
+    /// goes to a file in `root`.
+    pub fn start(root: &Path, args: &[OsString]) -> Proc {
         Self::start_with(root, args, |_| {})
     }
 
     /// [`Proc::start`], with `configure` applied to the command.
     pub fn start_with(
         root: &Path,
-        args: &[std::ffi::OsString],
+        args: &[OsString],
+        configure: impl FnOnce(&mut Command),
+    ) -> Proc {
+        Self::spawn(root, args, "127.0.0.1:0", configure)
+    }
+
+    fn spawn(
+        root: &Path,
+        args: &[OsString],
+        listen: &str,
         configure: impl FnOnce(&mut Command),
     ) -> Proc {
         let stderr = root.join(format!("cfgd-{}.stderr", unique()));
         let mut cmd = command();
-        cmd.args(["--listen", "127.0.0.1:0"])
+        cmd.args(["--listen", listen])
             .args(args)
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&stderr).expect("stderr file"));
@@ -84,29 +125,34 @@ impl Proc {
         };
         Proc {
             endpoint: format!("http://{addr}"),
+            listen: addr.to_owned(),
             child,
             stderr,
+            root: root.to_owned(),
+            args: args.to_vec(),
         }
     }
 
-    /// A connected client (the daemon already listens, so this is quick).
+    /// A connected client. The daemon printed that it listens only once it
+    /// serves, so one attempt is enough.
     pub async fn client(&self) -> Client {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            match SettingsClient::connect(self.endpoint.clone()).await {
-                Ok(c) => return c,
-                Err(e) if Instant::now() > deadline => {
-                    panic!("cfgd at {} never answered: {e}", self.endpoint)
-                }
-                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
-            }
-        }
+        SettingsClient::connect(self.endpoint.clone())
+            .await
+            .unwrap_or_else(|e| panic!("cfgd at {} does not answer: {e}", self.endpoint))
     }
 
     /// SIGKILL, and wait for the process to be gone.
     pub fn kill(mut self) {
         self.child.kill().expect("SIGKILL");
         self.child.wait().expect("wait");
+    }
+
+    /// SIGKILL, then the binary again with the same arguments on the same
+    /// port and dirs (so clients that knew its address find it again).
+    pub fn kill_and_restart(mut self) -> Proc {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("wait");
+        Self::spawn(&self.root, &self.args, &self.listen, |_| {})
     }
 
     /// What the daemon printed on stderr so far.
@@ -124,7 +170,7 @@ impl Drop for Proc {
 
 /// Runs the binary with `args` until it exits (it must refuse to start):
 /// its exit status and stderr.
-pub fn run_to_exit(args: &[std::ffi::OsString]) -> (ExitStatus, String) {
+pub fn run_to_exit(args: &[OsString]) -> (ExitStatus, String) {
     let out = command()
         .args(["--listen", "127.0.0.1:0"])
         .args(args)
