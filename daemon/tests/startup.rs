@@ -26,10 +26,13 @@ fn cfgd(cwd: &Path, args: &[&str]) -> Command {
     cmd
 }
 
-/// A daemon that started: its endpoint (from the line it printed).
+/// A daemon that started: its endpoint (from the line it printed), and its
+/// stdout, kept open: the daemon prints more lines (where its console is),
+/// and a closed pipe would end it.
 struct Running {
     child: Child,
     endpoint: String,
+    _stdout: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
 }
 
 impl Running {
@@ -48,6 +51,7 @@ impl Running {
         Self {
             child,
             endpoint: format!("http://{addr}"),
+            _stdout: lines,
         }
     }
 

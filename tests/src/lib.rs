@@ -412,6 +412,20 @@ where
     }
 }
 
+/// Waits until `settings`' live view satisfies `check`, awaiting each new
+/// view (its `subscribe()` receiver) instead of polling; fails after 10 s.
+pub async fn view_until(
+    settings: &cfgd_sdk::Settings,
+    what: &str,
+    mut check: impl FnMut(&cfgd_sdk::live::LiveView) -> bool,
+) {
+    let mut views = settings.subscribe();
+    tokio::time::timeout(Duration::from_secs(10), views.wait_for(|v| check(v)))
+        .await
+        .unwrap_or_else(|_| panic!("timed out waiting for: {what}"))
+        .expect("the live settings are running");
+}
+
 /// The integer `client` reports for `name` (`None` when unset or not an
 /// integer).
 pub async fn integer(client: &Client, name: &str) -> Option<i64> {

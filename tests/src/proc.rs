@@ -8,7 +8,7 @@
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
 
 use cfgd_proto::pb;
 use cfgd_proto::pb::settings_client::SettingsClient;
@@ -47,9 +47,11 @@ pub struct Proc {
     pub endpoint: String,
     /// The file its stderr goes to.
     pub stderr: PathBuf,
+    /// The address it listens on (`127.0.0.1:PORT`).
+    pub listen: String,
+    stdout: BufReader<ChildStdout>,
     root: PathBuf,
     args: Vec<OsString>,
-    listen: String,
 }
 
 /// The command for the binary with a clean environment: no token, no
@@ -94,10 +96,12 @@ impl Proc {
         args: &[OsString],
         configure: impl FnOnce(&mut Command),
     ) -> Proc {
-        Self::spawn(root, args, "127.0.0.1:0", configure)
+        Self::start_at(root, args, "127.0.0.1:0", configure)
     }
 
-    fn spawn(
+    /// [`Proc::start_with`], listening on `listen` (to start again where
+    /// clients expect it).
+    pub fn start_at(
         root: &Path,
         args: &[OsString],
         listen: &str,
@@ -111,25 +115,44 @@ impl Proc {
             .stderr(std::fs::File::create(&stderr).expect("stderr file"));
         configure(&mut cmd);
         let mut child = cmd.spawn().expect("spawn cfgd");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("read the listening line");
-        let Some(addr) = line.trim().strip_prefix("cfgd listening on ") else {
-            let status = child.wait().expect("wait");
-            panic!(
-                "cfgd did not start ({status}): stdout {line:?}, stderr:\n{}",
-                std::fs::read_to_string(&stderr).unwrap_or_default()
-            );
-        };
-        Proc {
-            endpoint: format!("http://{addr}"),
-            listen: addr.to_owned(),
+        let stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut proc = Proc {
+            endpoint: String::new(),
+            listen: String::new(),
             child,
             stderr,
+            stdout,
             root: root.to_owned(),
             args: args.to_vec(),
+        };
+        proc.listen = proc.line("cfgd listening on ");
+        proc.endpoint = format!("http://{}", proc.listen);
+        proc
+    }
+
+    /// The rest of the next line the daemon prints on stdout, which must
+    /// start with `prefix` (it prints each line once what it says holds).
+    ///
+    /// # Panics
+    /// On another line or none (the daemon exited), with its stderr.
+    pub fn line(&mut self, prefix: &str) -> String {
+        let mut line = String::new();
+        self.stdout
+            .read_line(&mut line)
+            .expect("read a line of cfgd's stdout");
+        match line.trim().strip_prefix(prefix) {
+            Some(rest) => rest.to_owned(),
+            None => {
+                let status = if line.is_empty() {
+                    self.child.wait().map(|s| s.to_string()).unwrap_or_default()
+                } else {
+                    "running".to_owned()
+                };
+                panic!(
+                    "cfgd printed {line:?}, not {prefix:?} ({status}); its stderr:\n{}",
+                    self.stderr()
+                )
+            }
         }
     }
 
@@ -152,7 +175,16 @@ impl Proc {
     pub fn kill_and_restart(mut self) -> Proc {
         self.child.kill().expect("SIGKILL");
         self.child.wait().expect("wait");
-        Self::spawn(&self.root, &self.args, &self.listen, |_| {})
+        Self::start_at(&self.root, &self.args, &self.listen, |_| {})
+    }
+
+    /// SIGTERM, and wait for the process to exit: its exit status.
+    pub fn terminate(&mut self) -> ExitStatus {
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill -TERM");
+        self.child.wait().expect("wait for cfgd")
     }
 
     /// What the daemon printed on stderr so far.
