@@ -35,9 +35,11 @@ async fn sigterm_stops_gracefully_and_secrets_never_reach_the_log() {
         .status()
         .unwrap();
     let ended = tokio::time::timeout(Duration::from_secs(10), watch.message()).await;
+    // Ended by the daemon (an OK end of stream), not cut off by the process
+    // going away (an error): that would hold whatever shutdown did.
     assert!(
-        matches!(ended, Ok(Ok(None)) | Ok(Err(_))),
-        "the stream ends on shutdown"
+        matches!(ended, Ok(Ok(None))),
+        "the stream ends on shutdown: {ended:?}"
     );
     let status = proc.child.wait().unwrap();
     assert!(status.success(), "exit status {status:?}");

@@ -58,8 +58,13 @@ fn fixture(token: Option<&str>) -> Fixture {
         records: 100,
         bytes: 1 << 20,
     };
-    let (writer, _thread) =
-        crate::writer::spawn(started.core, store, hub.clone(), retention, started.profiles);
+    let (writer, _thread) = crate::writer::spawn(
+        started.core,
+        store,
+        hub.clone(),
+        retention,
+        started.profiles,
+    );
     let defaults = crate::Config::new(Vec::new());
     let (_, reload) = tokio::sync::watch::channel(crate::reload::ReloadStatus::default());
     let info = Info {
@@ -169,7 +174,11 @@ async fn get_refuses_an_unknown_or_oversized_name_saying_which() {
     assert_eq!(p.suggestion, RETRIES);
 
     let long = "X".repeat(crate::Config::new(Vec::new()).limits.max_name_len + 1);
-    let err = f.service.get(Request::new(get(&long, false))).await.unwrap_err();
+    let err = f
+        .service
+        .get(Request::new(get(&long, false)))
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
     assert_eq!(reason(&err), "LIMIT");
 }
@@ -216,7 +225,11 @@ async fn writes_need_the_token_and_a_refused_write_changes_nothing() {
             .unwrap_err();
         assert_eq!(err.code(), Code::Unauthenticated, "{err:?}");
     }
-    assert_eq!(revision(&f).await, before, "a refused write makes no revision");
+    assert_eq!(
+        revision(&f).await,
+        before,
+        "a refused write makes no revision"
+    );
     let written = f
         .service
         .set(with_token(set(RETRIES, "3"), Some(TOKEN)))
@@ -256,7 +269,11 @@ async fn a_bad_value_is_refused_with_the_setting_the_name_as_given_and_what_was_
         let named: Vec<_> = problems(&err).into_iter().map(|p| p.setting).collect();
         assert_eq!(named, [setting], "{err:?}");
     }
-    assert_eq!(revision(&f).await, before, "a refused batch makes no revision");
+    assert_eq!(
+        revision(&f).await,
+        before,
+        "a refused batch makes no revision"
+    );
 }
 
 #[tokio::test]
@@ -280,7 +297,11 @@ async fn a_secret_is_masked_unless_asked_for_by_an_authorised_caller() {
         assert_eq!(kind(a.unwrap().into_inner().setting), masked);
     }
     // Asked without the token: refused, not masked.
-    let err = f.service.get(with_token(get(KEY, true), None)).await.unwrap_err();
+    let err = f
+        .service
+        .get(with_token(get(KEY, true), None))
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Code::Unauthenticated, "{err:?}");
     // Asked with it: in clear.
     let a = f.service.get(with_token(get(KEY, true), Some(TOKEN))).await;
