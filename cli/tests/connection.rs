@@ -1,7 +1,8 @@
 //! Reaching the daemon (address, token), the output-format check, help and
 //! completions.
 
-use crate::common::{Daemon, cfg_at, dead_endpoint, run};
+use cfgd_tests::blocking::Daemon;
+use cfgd_tests::cli::{cfg_at, dead_endpoint, run};
 
 #[test]
 fn an_unreachable_daemon_is_one_line_naming_the_address_and_how_to_start_cfgd() {
@@ -41,7 +42,7 @@ fn the_endpoint_comes_from_cfgd_endpoint_too() {
 
 #[test]
 fn writes_need_the_token_when_the_daemon_has_one() {
-    let d = Daemon::builder().token("t0k3n").start();
+    let d = Daemon::builder().token("t0k3n").start_blocking();
     let before = d.revision();
     let err = d
         .cfg(&["set", "PREFECT_TASKS_DEFAULT_RETRIES=2"])

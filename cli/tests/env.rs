@@ -6,16 +6,17 @@
 use std::io::Write;
 use std::process::Stdio;
 
-use crate::common::{Daemon, run};
+use cfgd_tests::blocking::Daemon;
+use cfgd_tests::cli::run;
 
 #[test]
 fn env_prints_what_some_layer_sets_in_each_format() {
     let d = Daemon::builder()
-        .file(
+        .config_file(
             ".env",
             "DATABASE_URL=postgres://x\nPREFECT_FLOWS_DEFAULT_RETRIES=1\n",
         )
-        .start();
+        .start_blocking();
     d.cfg(&[
         "set",
         "PREFECT_TASK_DEFAULT_RETRIES=2",
@@ -122,7 +123,9 @@ fn dash_p_and_prefect_profile_read_and_write_another_profile() {
 
 #[test]
 fn prefect_profile_in_the_daemons_environment_pins_its_profile() {
-    let d = Daemon::builder().env("PREFECT_PROFILE", "pinned").start();
+    let d = Daemon::builder()
+        .env("PREFECT_PROFILE", "pinned")
+        .start_blocking();
     d.cfg(&["set", "PREFECT_TASK_DEFAULT_RETRIES=6"]).ok();
     let status = d.cfg(&["status", "-o", "json"]).json();
     assert_eq!(status["active_profile"], "pinned");
@@ -135,8 +138,8 @@ fn prefect_profile_in_the_daemons_environment_pins_its_profile() {
 #[test]
 fn json_gives_structured_sources_and_the_epoch_as_a_string() {
     let d = Daemon::builder()
-        .file("10-a.toml", "[tasks]\ndefault_retries = 5\n")
-        .start();
+        .config_file("10-a.toml", "[tasks]\ndefault_retries = 5\n")
+        .start_blocking();
     d.cfg(&["set", "PREFECT_FLOWS_DEFAULT_RETRIES=3"]).ok();
     d.cfg(&["set", "PREFECT_TASK_DEFAULT_RETRIES=2"]).ok();
     let get = d
@@ -169,7 +172,7 @@ fn json_gives_structured_sources_and_the_epoch_as_a_string() {
 
 #[test]
 fn token_file_and_a_secret_from_stdin_stay_off_the_command_line() {
-    let d = Daemon::builder().token("s3cret-token").start();
+    let d = Daemon::builder().token("s3cret-token").start_blocking();
     let dir = tempfile::tempdir().unwrap();
     let token = dir.path().join("token");
     std::fs::write(&token, "s3cret-token\n").unwrap();
@@ -217,12 +220,12 @@ fn token_file_and_a_secret_from_stdin_stay_off_the_command_line() {
 #[test]
 fn a_dotenv_with_other_names_and_one_bad_value_still_applies() {
     let d = Daemon::builder()
-        .file(
+        .config_file(
             ".env",
             "DATABASE_URL=postgres://db\nPREFECT_TASK_DEFAULT_RETRIES=4\nPREFECT_LOGGING_LEVEL=loud\n",
         )
-        .file("prefect.toml", "[tasks]\nfrom_a_newer_prefect = 1\n[flows]\ndefault_retries = 2\n")
-        .start();
+        .config_file("prefect.toml", "[tasks]\nfrom_a_newer_prefect = 1\n[flows]\ndefault_retries = 2\n")
+        .start_blocking();
     assert_eq!(d.effective("PREFECT_TASKS_DEFAULT_RETRIES").0, "4");
     assert_eq!(d.effective("PREFECT_FLOWS_DEFAULT_RETRIES").0, "2");
     assert_eq!(d.effective("PREFECT_LOGGING_LEVEL").0, "INFO");

@@ -3,35 +3,24 @@
 //! services has applied it (naming those that have not), on a real etcd
 //! cluster with two and three daemons, and with the file store.
 
-use std::time::Duration;
-
-use cfgd::store::etcd::{EtcdConfig, StoreConfig};
 use cfgd_etcd::testing::Cluster;
 use cfgd_sdk::{Options, Settings};
-
-use crate::common::{Daemon, PATIENCE};
+use cfgd_tests::blocking::Daemon;
+use cfgd_tests::cli::PATIENCE;
+use cfgd_tests::fleet::store_on as store;
 
 const RETRIES: &str = "PREFECT_TASKS_DEFAULT_RETRIES";
 
 fn etcd() -> (tokio::runtime::Runtime, Cluster) {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let cluster = rt
-        .block_on(Cluster::start())
-        .unwrap_or_else(|e| panic!("{e} (the fleet tests need etcd: run .ci/deps.sh)"));
+    let cluster = rt.block_on(cfgd_tests::fleet::cluster());
     (rt, cluster)
-}
-
-fn store(endpoints: Vec<String>, host: &str) -> StoreConfig {
-    let mut e = EtcdConfig::new(endpoints);
-    e.host = host.to_owned();
-    e.report_interval = Duration::from_millis(50);
-    StoreConfig::Etcd(Box::new(e))
 }
 
 fn on(cluster: &Cluster, host: &str) -> Daemon {
     Daemon::builder()
         .store(store(cluster.endpoints(), host))
-        .start()
+        .start_blocking()
 }
 
 /// A service on `daemon`: a live `Settings` named `service`, connected.
@@ -109,7 +98,7 @@ fn set_wait_names_a_host_that_does_not_apply_the_change() {
     let follower = (leader + 1) % 3;
     let c = Daemon::builder()
         .store(store(vec![cluster.endpoint(follower).to_owned()], "c"))
-        .start();
+        .start_blocking();
     let first = a.cfg(&["set", "--wait=20s", &format!("{RETRIES}=1")]);
     assert!(first.ok().contains("Applied on 2 host(s)"), "{first:?}");
 

@@ -1,6 +1,6 @@
 //! `cfg history` and `cfg rollback`.
 
-use crate::common::Daemon;
+use cfgd_tests::blocking::Daemon;
 
 #[test]
 fn history_lists_changes_oldest_first_and_n_limits_it() {

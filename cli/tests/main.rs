@@ -1,7 +1,6 @@
 //! `cfg` end to end: the real binary against a real daemon started by each
-//! test (see `common`), one module per behaviour.
-
-mod common;
+//! test (the `cfgd-tests` harness: `blocking::Daemon`, `cli`), one module
+//! per behaviour.
 
 mod connection;
 mod env;

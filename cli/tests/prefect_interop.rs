@@ -8,7 +8,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::common::{Daemon, Run, Spawned, run};
+use cfgd_tests::blocking::Daemon;
+use cfgd_tests::cli::{Run, Spawned, run};
 
 fn venv_bin(name: &str) -> PathBuf {
     let venv = std::env::var_os("CFGD_VENV")
@@ -114,7 +115,9 @@ fn a_profile_prefect_wrote_is_served_with_no_error() {
     )
     .unwrap();
 
-    let d = Daemon::builder().profiles_path(home.profiles()).start();
+    let d = Daemon::builder()
+        .profiles_path(home.profiles())
+        .start_blocking();
     let status = d.cfg(&["status", "-o", "json"]);
     let files = status.json()["files"].clone();
     let profiles = files
@@ -198,7 +201,9 @@ print(json.dumps(out, sort_keys=True))
 #[test]
 fn what_cfg_set_writes_prefect_reads_back_as_the_same_value() {
     let home = Home::new();
-    let d = Daemon::builder().profiles_path(home.profiles()).start();
+    let d = Daemon::builder()
+        .profiles_path(home.profiles())
+        .start_blocking();
     // One profile per accepted form; each gets every built-in setting.
     // (profile, form, task delays and flow delays as Prefect reads them)
     let list = serde_json::json!([1.0, 10.0, 100.0]);
@@ -320,7 +325,7 @@ fn same_value(a: &serde_json::Value, b: &serde_json::Value) -> bool {
 /// Waits (bounded) until the daemon has rewritten `path` with `count`
 /// assignments of `name` (it writes the file once its writer is idle).
 fn wait_for_profiles_file(path: &Path, name: &str, count: usize) {
-    let deadline = std::time::Instant::now() + crate::common::PATIENCE;
+    let deadline = std::time::Instant::now() + cfgd_tests::cli::PATIENCE;
     while std::time::Instant::now() < deadline {
         if std::fs::read_to_string(path).is_ok_and(|t| t.matches(name).count() == count) {
             return;
@@ -392,7 +397,9 @@ sys.exit(7)
 fn prefect_editing_the_profiles_file_while_cfgd_runs_is_taken_in_and_kept() {
     let home = Home::new();
     ok(&home.prefect(&["profile", "create", "dev"]));
-    let d = Daemon::builder().profiles_path(home.profiles()).start();
+    let d = Daemon::builder()
+        .profiles_path(home.profiles())
+        .start_blocking();
     // (`prefect profile use` checks the API: `dev` runs it ephemerally.)
     ok(&d.cfg(&["-p", "dev", "set", "PREFECT_SERVER_EPHEMERAL_ENABLED=true"]));
     let active = d.cfg(&["status", "-o", "json"]).json()["active_profile"]

@@ -1,6 +1,6 @@
 //! `cfg profile …` (and its alias `cfg profiles`), with Prefect's messages.
 
-use crate::common::Daemon;
+use cfgd_tests::blocking::Daemon;
 
 fn names(d: &Daemon) -> Vec<(String, bool)> {
     d.cfg(&["profile", "ls", "-o", "json"])

@@ -11,7 +11,7 @@ use tonic::body::Body;
 use tonic::codegen::{BoxFuture, Service, http};
 use tonic::server::NamedService;
 
-use crate::common::{cfg_at, run};
+use cfgd_tests::cli::{cfg_at, run};
 
 /// Answers every `cfgd.v1.Settings` call with one refusal.
 #[derive(Clone)]

@@ -1,7 +1,7 @@
 //! `cfg set`: Prefect's messages, the spaced forms, all-or-nothing refusals
 //! and the warning when a higher layer keeps the new value out of force.
 
-use crate::common::Daemon;
+use cfgd_tests::blocking::Daemon;
 
 #[test]
 fn set_prints_each_setting_then_the_profile_and_stores_canonical_names() {
@@ -150,7 +150,7 @@ fn invalid_values_fail_per_setting_like_prefect_and_write_nothing() {
 fn a_daemon_env_var_that_overrides_the_set_is_named_with_its_value() {
     let d = Daemon::builder()
         .env("PREFECT_TASK_DEFAULT_RETRIES", "5")
-        .start();
+        .start_blocking();
     let out = d.cfg(&["set", "PREFECT_TASKS_DEFAULT_RETRIES=3"]);
     assert_eq!(
         out.ok(),
@@ -178,9 +178,9 @@ fn a_daemon_env_var_that_overrides_the_set_is_named_with_its_value() {
 #[test]
 fn a_config_file_and_env_both_overriding_are_both_named() {
     let d = Daemon::builder()
-        .file("10-prod.toml", "[flows]\ndefault_retries = 4\n")
+        .config_file("10-prod.toml", "[flows]\ndefault_retries = 4\n")
         .env("PREFECT_FLOWS_DEFAULT_RETRIES", "6")
-        .start();
+        .start_blocking();
     let file = d.config_dir().join("10-prod.toml");
     let out = d.cfg(&[
         "set",
@@ -201,11 +201,11 @@ fn a_config_file_and_env_both_overriding_are_both_named() {
 #[test]
 fn a_config_file_that_overrides_the_set_is_named_with_file_and_line() {
     let d = Daemon::builder()
-        .file(
+        .config_file(
             "10-prod.toml",
             "# production\n[tasks]\ndefault_retries = 4\n",
         )
-        .start();
+        .start_blocking();
     let file = d.config_dir().join("10-prod.toml");
     let out = d.cfg(&["set", "PREFECT_TASK_DEFAULT_RETRIES=1"]);
     assert_eq!(
@@ -226,7 +226,7 @@ fn a_config_file_that_overrides_the_set_is_named_with_file_and_line() {
 fn set_json_reports_values_and_overrides() {
     let d = Daemon::builder()
         .env("PREFECT_TASK_DEFAULT_RETRIES", "5")
-        .start();
+        .start_blocking();
     let out = d.cfg(&[
         "set",
         "-o",

@@ -1,13 +1,13 @@
 //! `cfg status`: address, revision, epoch, profile, files and file errors.
 
-use crate::common::Daemon;
+use cfgd_tests::blocking::Daemon;
 
 #[test]
 fn status_names_the_daemon_and_every_file_with_its_errors() {
     let d = Daemon::builder()
-        .file("10-good.toml", "[flows]\ndefault_retries = 1\n")
-        .file("20-bad.toml", "[tasks]\n\ndefault_retries = \"x\"\n")
-        .start();
+        .config_file("10-good.toml", "[flows]\ndefault_retries = 1\n")
+        .config_file("20-bad.toml", "[tasks]\n\ndefault_retries = \"x\"\n")
+        .start_blocking();
     d.cfg(&["set", "PREFECT_TASKS_DEFAULT_RETRY_DELAY_SECONDS=2"])
         .ok();
     let out = d.cfg(&["status"]);

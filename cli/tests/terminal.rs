@@ -6,7 +6,8 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use crate::common::{Daemon, Run};
+use cfgd_tests::blocking::Daemon;
+use cfgd_tests::cli::Run;
 
 /// Runs `cfg ARGS` on a pseudo-terminal, typing `input`; `None` when
 /// `script` is not installed.
@@ -138,7 +139,7 @@ fn delete_asks_first_and_a_no_keeps_the_profile() {
 fn colour_on_a_terminal_unless_no_color() {
     let d = Daemon::builder()
         .env("PREFECT_TASK_DEFAULT_RETRIES", "5")
-        .start();
+        .start_blocking();
     let Some(out) = on_terminal(&d, &["set", "PREFECT_TASKS_DEFAULT_RETRIES=3"], "", false) else {
         return;
     };

@@ -1,6 +1,6 @@
 //! `cfg unset`: Prefect's messages, all or nothing, and what stays in force.
 
-use crate::common::Daemon;
+use cfgd_tests::blocking::Daemon;
 
 #[test]
 fn unset_removes_each_name_and_the_default_returns() {
@@ -62,7 +62,7 @@ fn an_unknown_name_fails_with_a_suggestion() {
 fn unset_says_when_a_higher_layer_keeps_a_value_in_force() {
     let d = Daemon::builder()
         .env("PREFECT_TASK_DEFAULT_RETRIES", "5")
-        .start();
+        .start_blocking();
     d.cfg(&["set", "PREFECT_TASKS_DEFAULT_RETRIES=3"]).ok();
     let out = d.cfg(&["unset", "PREFECT_TASKS_DEFAULT_RETRIES"]);
     out.ok();

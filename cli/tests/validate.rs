@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::common::{Run, cfg_at, dead_endpoint, run};
+use cfgd_tests::cli::{Run, cfg_at, dead_endpoint, run};
 
 fn validate(args: &[&str]) -> Run {
     run(cfg_at(&dead_endpoint()).arg("validate").args(args))

@@ -1,12 +1,12 @@
 //! `cfg view` and `cfg get`: Prefect's format, sources, defaults, masking.
 
-use crate::common::Daemon;
+use cfgd_tests::blocking::Daemon;
 
 #[test]
 fn view_shows_the_profile_and_non_default_values_with_sources() {
     let d = Daemon::builder()
         .env("PREFECT_FLOW_DEFAULT_RETRIES", "2")
-        .start();
+        .start_blocking();
     d.cfg(&["set", "PREFECT_TASKS_DEFAULT_RETRY_DELAY_SECONDS=1,10,100"])
         .ok();
     assert_eq!(
@@ -53,7 +53,7 @@ fn show_defaults_lists_every_setting_sorted() {
 fn secrets_are_masked_unless_shown() {
     let d = Daemon::builder()
         .env("PREFECT_API_KEY", "pk_live_123")
-        .start();
+        .start_blocking();
     let out = d.cfg(&["view"]);
     assert_eq!(
         out.ok(),
@@ -79,7 +79,7 @@ fn showing_secrets_needs_the_token_when_the_daemon_has_one() {
     let d = Daemon::builder()
         .token("t0k3n")
         .env("PREFECT_API_KEY", "pk_live_123")
-        .start();
+        .start_blocking();
     let out = d.cfg(&["view", "--show-secrets"]);
     let err = out.fails();
     assert!(err.contains("requires a token"), "{err}");
@@ -92,7 +92,7 @@ fn showing_secrets_needs_the_token_when_the_daemon_has_one() {
     d.cfg(&["view"]).ok();
     let shown = d.cfg(&["--token", "t0k3n", "view", "--show-secrets"]);
     assert!(shown.ok().contains("PREFECT_API_KEY='pk_live_123'"));
-    let from_env = crate::common::run(d.command().env("CFGD_TOKEN", "t0k3n").args([
+    let from_env = cfgd_tests::cli::run(d.command().env("CFGD_TOKEN", "t0k3n").args([
         "get",
         "PREFECT_API_KEY",
         "--show-secrets",
@@ -127,7 +127,7 @@ fn view_json_has_prefects_shape() {
 fn get_shows_the_value_its_source_and_what_it_overrides() {
     let d = Daemon::builder()
         .env("PREFECT_TASK_DEFAULT_RETRIES", "5")
-        .start();
+        .start_blocking();
     d.cfg(&["set", "PREFECT_TASKS_DEFAULT_RETRIES=3"]).ok();
     assert_eq!(
         d.cfg(&["get", "PREFECT_TASK_DEFAULT_RETRIES"]).ok(),

@@ -5,7 +5,8 @@ use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::sync::mpsc;
 
-use crate::common::{Daemon, PATIENCE, Spawned};
+use cfgd_tests::blocking::Daemon;
+use cfgd_tests::cli::{PATIENCE, Spawned};
 
 #[test]
 fn watch_prints_each_change_with_revision_origin_and_source() {

@@ -3,14 +3,12 @@
 //! daemon, a full disk, and clients that try to grow the state without
 //! bound. Every case states what must hold; nothing acknowledged is lost.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use cfgd_proto::pb;
-use common::{Client, Proc, dirs_args, get, run_to_exit, set_request, status};
+use cfgd_tests::proc::{Client, Proc, dirs_args, get, run_to_exit, set_request, status};
 use rand::{Rng, SeedableRng};
 use tokio::sync::mpsc;
 
@@ -187,8 +185,7 @@ async fn writes_acknowledged_while_the_profiles_file_lags_survive_a_kill() {
     for v in 2..=5 {
         client.set(set_request(name, v.to_string())).await.unwrap();
     }
-    proc.kill();
-    let proc = Proc::start(dir.path(), &args);
+    let proc = proc.kill_and_restart();
     let mut client = proc.client().await;
     assert_eq!(get(&mut client, name).await, "5");
     let text = std::fs::read_to_string(&file).unwrap();
@@ -497,8 +494,7 @@ async fn a_full_disk_refuses_writes_keeps_serving_and_recovers() {
 
     // A restart while the disk is full serves: the log has everything.
     drop(client);
-    proc.kill();
-    let proc = Proc::start(dir.path(), &args);
+    let proc = proc.kill_and_restart();
     let mut client = proc.client().await;
     assert_eq!(get(&mut client, NAMES[0]).await, acked);
 

@@ -26,10 +26,13 @@ fn cfgd(cwd: &Path, args: &[&str]) -> Command {
     cmd
 }
 
-/// A daemon that started: its endpoint (from the line it printed).
+/// A daemon that started: its endpoint (from the line it printed), and its
+/// stdout, kept open: the daemon prints more lines (where its console is),
+/// and a closed pipe would end it.
 struct Running {
     child: Child,
     endpoint: String,
+    _stdout: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
 }
 
 impl Running {
@@ -48,6 +51,7 @@ impl Running {
         Self {
             child,
             endpoint: format!("http://{addr}"),
+            _stdout: lines,
         }
     }
 
@@ -244,4 +248,53 @@ async fn a_unix_socket_path_holding_a_file_is_left_alone() {
         "{err}"
     );
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "not a socket");
+}
+
+/// Nobody reading its stdout (a supervisor that closed the pipe) is no
+/// reason to stop: the daemon serves, and stops cleanly on SIGTERM.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_stdout_does_not_stop_the_daemon() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = cfgd(
+        dir.path(),
+        &["--listen", "127.0.0.1:0", "--http", "127.0.0.1:0"],
+    );
+    let mut child = cmd.spawn().expect("spawn cfgd");
+    // Closed before the daemon prints anything.
+    drop(child.stdout.take());
+    let mut err = BufReader::new(child.stderr.take().unwrap()).lines();
+    let listen = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(line) = err.next_line().await.unwrap() {
+            if let Some(rest) = line.split("cfgd serving listen=").nth(1) {
+                return rest.split_whitespace().next().unwrap().to_owned();
+            }
+        }
+        panic!("cfgd ended before serving");
+    })
+    .await
+    .expect("cfgd serves within 30 s");
+    let mut client = SettingsClient::connect(format!("http://{listen}"))
+        .await
+        .expect("it still serves after failing to print its lines");
+    client
+        .status(pb::StatusRequest::default())
+        .await
+        .expect("status");
+    let pid = child.id().unwrap().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("cfgd stops within 30 s of SIGTERM")
+        .unwrap();
+    let mut rest = Vec::new();
+    while let Ok(Some(line)) = err.next_line().await {
+        rest.push(line);
+    }
+    assert!(status.success(), "{status}: {rest:#?}");
 }

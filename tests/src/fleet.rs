@@ -96,17 +96,32 @@ pub async fn watch_from_now(
 }
 
 /// Waits until `client`'s daemon serves shared revision `seq` (its
-/// published revision is at least `seq·2²⁴`).
+/// published revision is at least `seq·2²⁴`): awaits its watch stream's
+/// events, from the revision it serves now.
 ///
 /// # Panics
-/// When it does not within 20 s.
+/// When it does not within 20 s, or the watch fails.
 pub async fn shared_revision_at_least(client: &Client, seq: u64) {
     within(
         &format!("shared revision {seq}"),
         Duration::from_secs(20),
         async {
-            while client.status().await.expect("status").revision >> 24 < seq {
-                tokio::time::sleep(Duration::from_millis(20)).await;
+            let now = client.status().await.expect("status");
+            if now.revision >> 24 >= seq {
+                return;
+            }
+            let mut watch = Box::pin(
+                client
+                    .watch(Some(now.revision), Some(now.epoch), &[], false)
+                    .await
+                    .expect("watch"),
+            );
+            loop {
+                match watch.next().await {
+                    Some(Ok(event)) if event.revision() >> 24 >= seq => return,
+                    Some(Ok(_)) => {}
+                    other => panic!("waiting for shared revision {seq} the watch gave {other:?}"),
+                }
             }
         },
     )

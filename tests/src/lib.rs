@@ -1,14 +1,30 @@
-//! Cross-crate behaviour of cfgd, through a real daemon.
+//! The one test harness of cfgd: every suite that starts a daemon starts it
+//! here.
 //!
-//! [`TestDaemon`] runs `cfgd::serve` in-process on `127.0.0.1:0` with its own
-//! temp config and state dirs and an injected environment (never the test
-//! process's own), and hands out SDK clients. A daemon can be stopped and
-//! started again on the same dirs to test what survives a restart.
+//! What it owns:
+//! - [`TestDaemon`] (this file): `cfgd::serve` in-process on `127.0.0.1:0`
+//!   with its own temp config and state dirs and an injected environment
+//!   (never the test process's own); SDK clients; stop and start again on
+//!   the same dirs and port to test what survives a restart. Helpers that
+//!   await watch events instead of sleeping ([`next_event`],
+//!   [`watch_from_now`]).
+//! - [`blocking`]: the same daemon on a runtime of its own, for synchronous
+//!   tests (the `cfg` binary's).
+//! - [`cli`]: the real `cfg` binary run against a daemon, and a spawned
+//!   `cfg` read line by line.
+//! - [`proc`]: the real `cfgd` binary as a child process: SIGKILL, SIGTERM,
+//!   exit codes, its stderr, a restart on the same port and state.
+//! - [`fleet`]: daemons sharing a real 3-member etcd cluster (the etcd
+//!   store).
+//!
+//! The binaries are the ones cargo builds for the package whose tests run
+//! ([`proc::binary`]): `cfgd-cli`'s tests use [`cli`], `cfgd`'s use
+//! [`proc`]; this crate's own tests need neither.
 //!
 //! # Layout
-//! - `src/lib.rs` — the harness.
-//! - `src/fleet.rs` — [`fleet`]: daemons sharing a real 3-member etcd
-//!   cluster (the etcd store).
+//! - `src/lib.rs` — [`TestDaemon`] and its [`Builder`].
+//! - `src/blocking.rs`, `src/cli.rs`, `src/proc.rs`, `src/fleet.rs` — as
+//!   above.
 //! - `tests/<behaviour>.rs` — one file per behaviour, named for what it proves.
 //!
 //! # Example
@@ -22,7 +38,10 @@
 //! # }
 //! ```
 
+pub mod blocking;
+pub mod cli;
 pub mod fleet;
+pub mod proc;
 
 use std::path::PathBuf;
 use std::pin::Pin;
@@ -94,6 +113,7 @@ pub struct Builder {
     port: u16,
     tls: Option<(cfgd::TlsFiles, PathBuf)>,
     unix: Option<PathBuf>,
+    profiles_path: Option<PathBuf>,
     configure: Vec<fn(&mut cfgd::Config)>,
     store: cfgd::store::etcd::StoreConfig,
 }
@@ -155,6 +175,18 @@ impl Builder {
         self
     }
 
+    /// Use this `profiles.toml` (e.g. one Prefect wrote) instead of one in
+    /// the state dir.
+    pub fn profiles_path(mut self, path: PathBuf) -> Self {
+        self.profiles_path = Some(path);
+        self
+    }
+
+    /// The config dir the daemon will run on.
+    pub fn config_dir(&self) -> PathBuf {
+        self.dirs.config()
+    }
+
     /// Run on these dirs (e.g. those of a stopped daemon).
     pub fn dirs(mut self, dirs: Dirs) -> Self {
         self.dirs = dirs;
@@ -173,6 +205,7 @@ impl Builder {
         config.config_dir = self.dirs.config();
         config.state_dir = self.dirs.state();
         config.token = self.token.clone();
+        config.profiles_path = self.profiles_path.clone();
         config.history_limit = self.history_limit;
         config.watch_buffer = self.watch_buffer;
         config.debounce = self.debounce;
@@ -247,6 +280,7 @@ impl TestDaemon {
             port: 0,
             tls: None,
             unix: None,
+            profiles_path: None,
             configure: Vec::new(),
             store: cfgd::store::etcd::StoreConfig::File,
         }
@@ -329,7 +363,40 @@ where
     tokio::time::timeout(wait, stream.next()).await.is_err()
 }
 
-/// Polls `check` until it holds, failing after 10 s.
+/// The setting [`nothing_before_a_marker`] writes.
+pub const MARKER: &str = "PREFECT_CLIENT_MAX_RETRIES";
+
+/// Whether `stream` had nothing pending: writes a marker (one more than
+/// [`MARKER`]'s value) through `writer` and checks that the next event is
+/// that write, so anything published before it would have come first. A
+/// "no event" check that awaits an event instead of a quiet spell.
+pub async fn nothing_before_a_marker<S>(writer: &Client, stream: &mut S) -> bool
+where
+    S: Stream<Item = Result<WatchEvent, cfgd_sdk::Error>> + Unpin,
+{
+    let next = integer(writer, MARKER)
+        .await
+        .expect("the marker is an integer")
+        + 1;
+    let written = writer
+        .set(
+            &[(MARKER.to_owned(), cfgd_sdk::Assign::Raw(next.to_string()))],
+            None,
+        )
+        .await
+        .expect("write the marker");
+    match next_event(stream).await {
+        WatchEvent::Change { change, .. } => {
+            change.revision == written.revision
+                && change.changes.len() == 1
+                && change.changes[0].name == MARKER
+        }
+        WatchEvent::Resync { .. } => false,
+    }
+}
+
+/// Polls `check` until it holds, failing after 10 s; for states no event
+/// reports (status fields), never where a watch event exists.
 pub async fn eventually<F, Fut>(what: &str, mut check: F)
 where
     F: FnMut() -> Fut,
@@ -343,6 +410,20 @@ where
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// Waits until `settings`' live view satisfies `check`, awaiting each new
+/// view (its `subscribe()` receiver) instead of polling; fails after 10 s.
+pub async fn view_until(
+    settings: &cfgd_sdk::Settings,
+    what: &str,
+    mut check: impl FnMut(&cfgd_sdk::live::LiveView) -> bool,
+) {
+    let mut views = settings.subscribe();
+    tokio::time::timeout(Duration::from_secs(10), views.wait_for(|v| check(v)))
+        .await
+        .unwrap_or_else(|_| panic!("timed out waiting for: {what}"))
+        .expect("the live settings are running");
 }
 
 /// The integer `client` reports for `name` (`None` when unset or not an

@@ -36,6 +36,23 @@ async fn shared_store_health(daemon: &TestDaemon) -> ServingStatus {
     ServingStatus::try_from(answer.status).unwrap()
 }
 
+/// `ca.set(3)`, retried while its error is transient (etcd electing a
+/// leader, a member coming back), for at most 30 s. A client's retry, not a
+/// wait for a state: there is no event that says the next write will go
+/// through.
+async fn set_once_it_answers(ca: &cfgd_sdk::Client, what: &str) -> cfgd_sdk::client::WriteResult {
+    within(what, Duration::from_secs(30), async {
+        loop {
+            match ca.set(&set(3), None).await {
+                Ok(w) => return w,
+                Err(e) if e.is_transient() => tokio::time::sleep(Duration::from_millis(200)).await,
+                Err(e) => panic!("{e}"),
+            }
+        }
+    })
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_one_member_during_a_stream_of_acknowledged_sets_loses_none() {
     let mut etcd = cluster().await;
@@ -125,22 +142,7 @@ async fn without_a_quorum_shared_writes_are_refused_and_everything_else_goes_on(
     // outcome was unknown: then it shows up once, like any change).
     etcd.restart(x).await.unwrap();
     etcd.restart(y).await.unwrap();
-    let written = within(
-        "a write once etcd is back",
-        Duration::from_secs(30),
-        async {
-            loop {
-                match ca.set(&set(3), None).await {
-                    Ok(w) => return w,
-                    Err(e) if e.is_transient() => {
-                        tokio::time::sleep(Duration::from_millis(200)).await
-                    }
-                    Err(e) => panic!("{e}"),
-                }
-            }
-        },
-    )
-    .await;
+    let written = set_once_it_answers(&ca, "a write once etcd is back").await;
     eventually("A is not degraded", || async {
         ca.status().await.unwrap().store.degraded_since_ms.is_none()
     })
@@ -186,22 +188,7 @@ async fn a_write_without_an_answer_is_reported_unknown_and_applied_at_most_once(
 
     // Whatever etcd did with the copies sent to each member, the fleet
     // agrees and the change is there at most once.
-    let after = within(
-        "a write once etcd answers",
-        Duration::from_secs(30),
-        async {
-            loop {
-                match ca.set(&set(3), None).await {
-                    Ok(w) => return w,
-                    Err(e) if e.is_transient() => {
-                        tokio::time::sleep(Duration::from_millis(200)).await
-                    }
-                    Err(e) => panic!("{e}"),
-                }
-            }
-        },
-    )
-    .await;
+    let after = set_once_it_answers(&ca, "a write once etcd answers").await;
     shared_revision_at_least(&cb, after.revision >> 24).await;
     let history = cb.history(0, false).await.unwrap().changes;
     let twos = history

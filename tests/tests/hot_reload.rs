@@ -125,15 +125,25 @@ async fn a_reload_that_changes_nothing_makes_no_revision() {
     let client = daemon.client().await;
     let start = client.status().await.unwrap();
     let mut watch = watch_from_now(&client).await;
-    // Same value on the same line, different text: re-read, nothing changed.
+    // The reload loop's own first re-read (of what changed while it
+    // started) counts too: wait for it, so that the count below can only
+    // move for the edit.
+    eventually("the first re-read is done", || async {
+        reloads(&daemon).await >= 1
+    })
+    .await;
     let before = reloads(&daemon).await;
+    // Same value on the same line, different text: re-read, nothing changed.
+    // Replaced by rename, so that no re-read sees the file half-written.
     daemon
         .dirs
-        .write_config("app.toml", "[tasks]\ndefault_retries = 1 # unchanged\n");
+        .replace_config("app.toml", "[tasks]\ndefault_retries = 1 # unchanged\n");
     eventually("the edit is re-read", || async {
         reloads(&daemon).await > before
     })
     .await;
+    // The edit's re-read is finished; the next change below is another
+    // batch, so a revision made for the edit would come between.
     assert_eq!(client.status().await.unwrap().revision, start.revision);
     // A later real change is the next revision: none came in between.
     daemon

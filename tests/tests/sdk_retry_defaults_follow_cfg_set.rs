@@ -45,8 +45,11 @@ async fn the_next_run_uses_the_new_default() {
         )
         .await
         .unwrap();
-    cfgd_tests::eventually("the SDK sees the new default", || async {
-        settings.get_i64(RETRIES) == Some(3)
+    cfgd_tests::view_until(&settings, "the SDK sees the new default", |view| {
+        view.get(RETRIES)
+            .and_then(|c| c.value.as_ref())
+            .and_then(cfgd_settings::Value::as_integer)
+            == Some(3)
     })
     .await;
 

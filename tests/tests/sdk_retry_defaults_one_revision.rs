@@ -64,9 +64,11 @@ async fn a_batched_set_never_gives_a_run_two_revisions() {
         written.insert(result.revision, k);
     }
     let last = *written.keys().max().unwrap();
-    cfgd_tests::eventually("the SDK sees the last write", || async {
-        matches!(settings.view().origin(), Origin::Daemon { revision, .. } if revision == last)
-    })
+    cfgd_tests::view_until(
+        &settings,
+        "the SDK sees the last write",
+        |view| matches!(view.origin(), Origin::Daemon { revision, .. } if revision == last),
+    )
     .await;
     stop.store(true, Ordering::Relaxed);
     let (seen, runs) = reader.join().expect("the reading thread");

@@ -4,8 +4,7 @@
 use cfgd_sdk::client::{Origin, ResyncReason, Shown};
 use cfgd_sdk::{Assign, WatchEvent};
 use cfgd_settings::{LayerKind, Value};
-use cfgd_tests::{RETRIES, TestDaemon, next_event, quiet};
-use std::time::Duration;
+use cfgd_tests::{RETRIES, TestDaemon, next_event, nothing_before_a_marker};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_set_is_one_event_with_revision_old_new_and_source() {
@@ -63,7 +62,10 @@ async fn a_set_is_one_event_with_revision_old_new_and_source() {
         .unwrap();
     assert_eq!(again.revision, 1);
     assert!(!again.changed);
-    assert!(quiet(&mut watch, Duration::from_millis(200)).await);
+    assert!(
+        nothing_before_a_marker(&client, &mut watch).await,
+        "the same value again made an event"
+    );
     daemon.stop().await;
 }
 

@@ -513,3 +513,6 @@ impl pb::settings_server::Settings for SettingsService {
         Ok(Response::new(responses::catalog(&self.hub.view())))
     }
 }
+
+#[cfg(test)]
+mod tests;

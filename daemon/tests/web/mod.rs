@@ -1,10 +1,10 @@
-//! For the console's tests: the real `cfgd` binary with its console on a
-//! free loopback port, a small HTTP client, and a headless chromium driven
-//! over WebDriver (chromedriver, through fantoccini).
+//! For the console's tests: the real `cfgd` binary (the harness's
+//! [`Proc`]) with its console on a free loopback port, a small HTTP
+//! client, and a headless chromium driven over WebDriver (chromedriver,
+//! through fantoccini).
 
 #![allow(dead_code, unreachable_pub)]
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use cfgd_proto::pb;
 use cfgd_proto::pb::settings_client::SettingsClient;
+use cfgd_tests::proc::Proc;
 use http_body_util::BodyExt;
 use serde_json::{Value as Json, json};
 use tonic::service::interceptor::InterceptedService;
@@ -33,13 +34,13 @@ impl tonic::service::Interceptor for Token {
     }
 }
 
-/// A running daemon, with its gRPC endpoint and console address.
+/// A running daemon (the harness's [`Proc`]), with its gRPC endpoint and
+/// console address.
 #[derive(Debug)]
 pub struct Daemon {
-    pub child: Child,
     pub grpc: SocketAddr,
     pub http: SocketAddr,
-    pub stderr: PathBuf,
+    proc: Proc,
     args: Vec<String>,
 }
 
@@ -68,48 +69,20 @@ impl Daemon {
     /// Starts the binary with `args`, gRPC on `grpc` and the console on
     /// `http`, and waits for the two lines that say where it listens.
     pub fn start_at(root: &Path, args: Vec<String>, grpc: &str, http: &str) -> Daemon {
-        let stderr = root.join(format!("cfgd-{}.stderr", std::process::id()));
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&stderr)
-            .expect("stderr file");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_cfgd"))
-            .env_remove("CFGD_TOKEN")
-            .env_remove("CFGD_HTTP")
-            .env_remove("CFGD_LISTEN")
-            .env_remove("PREFECT_PROFILES_PATH")
-            .env_remove("PREFECT_PROFILE")
-            .env_remove("PREFECT_API_KEY")
-            .env("CFGD_LOG", "info")
-            .args(["--listen", grpc, "--http", http])
-            .args(&args)
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .expect("spawn cfgd");
-        let mut out = BufReader::new(child.stdout.take().expect("stdout"));
-        let mut line = |prefix: &str| {
-            let mut l = String::new();
-            out.read_line(&mut l).expect("read a line of cfgd's stdout");
-            l.trim()
-                .strip_prefix(prefix)
-                .map(str::to_owned)
-                .unwrap_or_else(|| {
-                    panic!(
-                        "cfgd printed {l:?}, not {prefix:?}; its stderr:\n{}",
-                        std::fs::read_to_string(&stderr).unwrap_or_default()
-                    )
-                })
-        };
-        let grpc: SocketAddr = line("cfgd listening on ").parse().expect("an address");
-        let http = line("cfgd console on http://");
+        let os: Vec<std::ffi::OsString> = args.iter().map(Into::into).collect();
+        let mut proc = Proc::start_at(root, &os, grpc, |cmd| {
+            cmd.env_remove("CFGD_HTTP")
+                .env_remove("PREFECT_API_KEY")
+                .env("CFGD_LOG", "info")
+                .args(["--http", http]);
+        });
+        let grpc: SocketAddr = proc.listen.parse().expect("an address");
+        let http = proc.line("cfgd console on http://");
         let http: SocketAddr = http.trim_end_matches('/').parse().expect("an address");
         Daemon {
-            child,
             grpc,
             http,
-            stderr,
+            proc,
             args,
         }
     }
@@ -132,11 +105,7 @@ impl Daemon {
 
     /// SIGTERM, and wait until it has exited (successfully).
     pub fn terminate(&mut self) {
-        Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("kill -TERM");
-        let status = self.child.wait().expect("wait for cfgd");
+        let status = self.proc.terminate();
         assert!(
             status.success(),
             "cfgd exited with {status}; stderr:\n{}",
@@ -146,31 +115,19 @@ impl Daemon {
 
     /// What it logged so far.
     pub fn stderr(&self) -> String {
-        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+        self.proc.stderr()
     }
 }
 
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A gRPC client of the daemon at `grpc`, sending `token` (if any).
+/// A gRPC client of the daemon at `grpc`, sending `token` (if any). The
+/// daemon prints where it listens only once it serves, so one attempt is
+/// enough.
 pub async fn connect(grpc: SocketAddr, token: Option<&str>) -> Client {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let channel = loop {
-        match Channel::from_shared(format!("http://{grpc}"))
-            .expect("an endpoint")
-            .connect()
-            .await
-        {
-            Ok(c) => break c,
-            Err(e) if Instant::now() > deadline => panic!("cfgd never answered: {e}"),
-            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
-        }
-    };
+    let channel = Channel::from_shared(format!("http://{grpc}"))
+        .expect("an endpoint")
+        .connect()
+        .await
+        .unwrap_or_else(|e| panic!("cfgd at {grpc} does not answer: {e}"));
     let header = token.map(|t| format!("Bearer {t}").parse().expect("ascii"));
     SettingsClient::with_interceptor(channel, Token(header))
 }
