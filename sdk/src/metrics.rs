@@ -41,7 +41,7 @@ pub const SETTINGS_REVISION: &str = "cfgd_sdk_settings_revision";
 /// 1 while the live view's watch is open, per service.
 pub const SETTINGS_CONNECTED: &str = "cfgd_sdk_settings_connected";
 /// Seconds since the live view last heard from the daemon, per service.
-pub const SINCE_CONTACT: &str = "cfgd_sdk_settings_seconds_since_contact";
+pub const SINCE_CONTACT: &str = "cfgd_sdk_settings_since_contact_seconds";
 
 /// Every metric of the SDK with its help text (the README's table lists
 /// the same).
