@@ -112,6 +112,8 @@ struct RunInner {
 impl Run {
     /// A run of the `kind` (`task` or `flow`) `name` starts with the settings of `revision`.
     #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
+    // A `Cow`: a task's `&'static` name becomes a label without a copy.
+    #[allow(clippy::ptr_arg)]
     #[inline]
     pub(crate) fn start(
         kind: &'static str,
