@@ -389,6 +389,80 @@ pub(super) fn problem(p: &pb::Problem) -> Json {
 mod tests {
     use super::*;
 
+    fn svc(name: &str, revision: u64, epoch: u64, connected: bool) -> pb::FleetService {
+        pb::FleetService {
+            service: name.into(),
+            instance: "i".into(),
+            revision,
+            epoch,
+            acked_unix_ms: 1,
+            connected,
+        }
+    }
+
+    #[test]
+    fn the_fleet_says_which_hosts_and_services_lag() {
+        let shared = 5u64 << 24;
+        let host = |name: &str, revision: u64, services| pb::FleetHost {
+            host: name.into(),
+            revision,
+            shared_revision: revision >> 24,
+            epoch: 9,
+            services,
+            ..Default::default()
+        };
+        let f = pb::FleetResponse {
+            hosts: vec![
+                host(
+                    "a",
+                    shared + 2,
+                    vec![
+                        svc("applied", shared + 2, 9, true),
+                        svc("behind", shared, 9, true),
+                        svc("silent", 0, 0, true),
+                        svc("restarted", shared + 2, 8, true),
+                        svc("gone", shared - 1, 9, false),
+                    ],
+                ),
+                host("b", 4 << 24, vec![]),
+            ],
+            shared: true,
+            head_revision: shared,
+            error: String::new(),
+        };
+        let j = fleet(&f, None);
+        assert_eq!(j["head_text"], "5");
+        let a = &j["hosts"][0];
+        assert_eq!(
+            (a["revision_text"].as_str(), a["lagging"].as_bool()),
+            (Some("5.2"), Some(false))
+        );
+        let states: Vec<(&str, bool)> = a["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s["state"].as_str().unwrap(),
+                    s["lagging"].as_bool().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            states,
+            [
+                ("applied", false),
+                ("behind", true),
+                ("not reported", true),
+                ("other epoch", true),
+                ("disconnected", false),
+            ]
+        );
+        assert_eq!(j["hosts"][1]["lagging"], true, "b is behind the head");
+        assert_eq!(j["lagging"], 4, "three services and one host");
+        assert_eq!(revision_text(7, false), "7", "the file store's numbers");
+    }
+
     #[test]
     fn values_carry_the_text_cfg_prints_and_secrets_stay_masked() {
         let delays = pb::Value {
