@@ -25,8 +25,9 @@
 //!   updated every second; counted from the handle's start when it never
 //!   connected.
 //!
-//! A run registers its handles once, when it starts; an attempt costs one
-//! counter increment.
+//! A task or flow registers its handles at its first run and keeps them
+//! (install the recorder before running tasks; one installed later sees
+//! only tasks created after it); an attempt costs one counter increment.
 
 /// Attempts started, per task or flow.
 pub const ATTEMPTS: &str = "cfgd_sdk_attempts_total";
@@ -95,22 +96,60 @@ fn describe_once() {
     ONCE.call_once(describe);
 }
 
-/// One run's handles: registered when it starts.
-pub(crate) struct Run {
+/// A task's or flow's handles, registered at its first run (with the
+/// recorder installed then: install it before running tasks) and kept for
+/// the next ones; a clone registers its own.
+#[derive(Default)]
+pub(crate) struct Cache {
     #[cfg(feature = "metrics")]
-    inner: RunInner,
+    handles: std::sync::OnceLock<std::sync::Arc<Handles>>,
+}
+
+impl Clone for Cache {
+    fn clone(&self) -> Self {
+        Self::default()
+    }
 }
 
 #[cfg(feature = "metrics")]
-struct RunInner {
-    kind: &'static str,
-    name: metrics::SharedString,
+struct Handles {
     attempts: metrics::Counter,
     delays: metrics::Histogram,
+    revision: metrics::Gauge,
+    /// One per final state, registered when a run first ends in it.
+    runs: [std::sync::OnceLock<metrics::Counter>; 5],
+    kind: &'static str,
+    name: metrics::SharedString,
+}
+
+#[cfg(feature = "metrics")]
+impl Handles {
+    fn new(kind: &'static str, name: metrics::SharedString) -> Self {
+        describe_once();
+        let labels = [
+            metrics::Label::from_static_parts("kind", kind),
+            metrics::Label::new("name", name.clone()),
+        ];
+        Self {
+            attempts: metrics::counter!(ATTEMPTS, labels.iter()),
+            delays: metrics::histogram!(RETRY_DELAY, labels.iter()),
+            revision: metrics::gauge!(RUN_REVISION, labels.iter()),
+            runs: Default::default(),
+            kind,
+            name,
+        }
+    }
+}
+
+/// One run's handles.
+pub(crate) struct Run {
+    #[cfg(feature = "metrics")]
+    handles: std::sync::Arc<Handles>,
 }
 
 impl Run {
-    /// A run of the `kind` (`task` or `flow`) `name` starts with the settings of `revision`.
+    /// A run of the `kind` (`task` or `flow`) `name` starts with the
+    /// settings of `revision`; `cache` is its owner's.
     #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
     // A `Cow`: a task's `&'static` name becomes a label without a copy.
     #[allow(clippy::ptr_arg)]
@@ -119,26 +158,18 @@ impl Run {
         kind: &'static str,
         name: &std::borrow::Cow<'static, str>,
         revision: Option<u64>,
+        cache: &Cache,
     ) -> Self {
         #[cfg(feature = "metrics")]
         {
-            describe_once();
-            let name: metrics::SharedString = name.clone().into();
-            let labels = [
-                metrics::Label::from_static_parts("kind", kind),
-                metrics::Label::new("name", name.clone()),
-            ];
+            let handles = cache
+                .handles
+                .get_or_init(|| std::sync::Arc::new(Handles::new(kind, name.clone().into())))
+                .clone();
             if let Some(revision) = revision {
-                metrics::gauge!(RUN_REVISION, labels.iter()).set(revision as f64);
+                handles.revision.set(revision as f64);
             }
-            Self {
-                inner: RunInner {
-                    kind,
-                    attempts: metrics::counter!(ATTEMPTS, labels.iter()),
-                    delays: metrics::histogram!(RETRY_DELAY, labels.iter()),
-                    name,
-                },
-            }
+            Self { handles }
         }
         #[cfg(not(feature = "metrics"))]
         Self {}
@@ -148,7 +179,7 @@ impl Run {
     #[inline]
     pub(crate) fn attempt(&self) {
         #[cfg(feature = "metrics")]
-        self.inner.attempts.increment(1);
+        self.handles.attempts.increment(1);
     }
 
     /// A retry waits `seconds` first.
@@ -156,20 +187,34 @@ impl Run {
     #[inline]
     pub(crate) fn delay(&self, seconds: f64) {
         #[cfg(feature = "metrics")]
-        self.inner.delays.record(seconds.max(0.0));
+        self.handles.delays.record(seconds.max(0.0));
     }
 
     /// The run ended in `state`.
     #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
     pub(crate) fn finished(&self, state: crate::retry::StateName) {
         #[cfg(feature = "metrics")]
-        metrics::counter!(
-            RUNS,
-            "kind" => self.inner.kind,
-            "name" => self.inner.name.clone(),
-            "state" => state.as_str()
-        )
-        .increment(1);
+        {
+            use crate::retry::StateName as S;
+            let i = match state {
+                S::Completed => 0,
+                S::Failed => 1,
+                S::Crashed => 2,
+                S::TimedOut => 3,
+                S::Cancelled | S::Pending | S::Running | S::AwaitingRetry | S::Retrying => 4,
+            };
+            let h = &self.handles;
+            h.runs[i]
+                .get_or_init(|| {
+                    metrics::counter!(
+                        RUNS,
+                        "kind" => h.kind,
+                        "name" => h.name.clone(),
+                        "state" => state.as_str()
+                    )
+                })
+                .increment(1);
+        }
     }
 }
 

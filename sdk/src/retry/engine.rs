@@ -120,7 +120,7 @@ where
             RunKind::Task => "task",
             RunKind::Flow => "flow",
         };
-        let metrics = crate::metrics::Run::start(kind, &params.name, revision);
+        let metrics = crate::metrics::Run::start(kind, &params.name, revision, &params.metrics);
         if let Some(e) = invalid {
             let state = State::new(StateName::Failed)
                 .with_message(format!("Invalid retry configuration: {e}"));
