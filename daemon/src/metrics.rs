@@ -4,8 +4,14 @@
 //! Counters and histograms are recorded where things happen (a line in the
 //! writer, the watch stream, the reload loop; [`Grpc`] around the gRPC
 //! service); what is a property of the published state (the revision,
-//! watchers, files in error, the store's health) is read from the hub when
-//! scraped, so it costs nothing between scrapes. Without the HTTP listener
+//! watchers, files in error, the store's health) is read from the hub and
+//! the store's state when scraped, so it costs nothing between scrapes.
+//!
+//! The store gauges say the same for both stores: writable while the
+//! revision log can be written and, with etcd, the shared store is in step;
+//! degraded since the earlier of the two failures; reachable while the log
+//! can be written (file) or the last call to etcd was answered; and, with
+//! etcd, the shared revision applied against the newest seen. Without the HTTP listener
 //! no recorder is installed and every call here is the facade's no-op.
 //!
 //! The recorder is process-wide (the facade's design): daemons run
@@ -17,7 +23,7 @@
 mod grpc;
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -29,6 +35,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 pub(crate) use grpc::Grpc;
 
 use crate::hub::{FileRole, Hub, Resync};
+use crate::store::status::StoreStatus;
 
 /// gRPC requests, by RPC and status code.
 pub(crate) const GRPC_REQUESTS: &str = "cfgd_grpc_requests_total";
@@ -47,6 +54,11 @@ const FILES_IN_ERROR: &str = "cfgd_config_files_in_error";
 const FILE_ERROR: &str = "cfgd_config_file_error";
 const STORE_WRITABLE: &str = "cfgd_store_writable";
 const STORE_DEGRADED: &str = "cfgd_store_degraded_since_seconds";
+const STORE_INFO: &str = "cfgd_store_info";
+const STORE_REACHABLE: &str = "cfgd_store_reachable";
+const STORE_LAST_CONTACT: &str = "cfgd_store_last_contact_seconds";
+const STORE_SHARED: &str = "cfgd_store_shared_revision";
+const STORE_HEAD: &str = "cfgd_store_shared_head_revision";
 const PROFILES_OK: &str = "cfgd_profiles_file_ok";
 const HTTP_REQUESTS: &str = "cfgd_http_requests_total";
 const CONSOLE_STREAMS: &str = "cfgd_console_streams";
@@ -104,11 +116,31 @@ pub(crate) const HELP: &[(&str, &str)] = &[
     ),
     (
         STORE_WRITABLE,
-        "1 while the revision log can be written, 0 while writes are refused",
+        "1 while writes are taken (the revision log can be written and, with etcd, the shared store is in step), 0 while they are refused",
     ),
     (
         STORE_DEGRADED,
-        "Unix time since which the revision log cannot be written (0: it can)",
+        "Unix time since which writes are refused (the revision log cannot be written, or etcd is unreachable or out of step); 0 while they are taken",
+    ),
+    (
+        STORE_INFO,
+        "1, labelled with the store in use (kind: file or etcd)",
+    ),
+    (
+        STORE_REACHABLE,
+        "1 while the store answers: the revision log can be written (file), the last call to etcd was answered (etcd)",
+    ),
+    (
+        STORE_LAST_CONTACT,
+        "Unix time an etcd member last answered (0: never, or the file store)",
+    ),
+    (
+        STORE_SHARED,
+        "The shared revision this daemon has applied (etcd; 0 with the file store)",
+    ),
+    (
+        STORE_HEAD,
+        "The newest shared revision this daemon has seen in etcd (0 with the file store); above the applied one while it catches up",
     ),
     (
         PROFILES_OK,
@@ -158,7 +190,8 @@ fn describe() {
         let help = *help;
         if name.ends_with("_total") {
             describe_counter!(*name, help);
-        } else if name.ends_with("_seconds") && *name != STORE_DEGRADED {
+        } else if name.ends_with("_seconds") && ![STORE_DEGRADED, STORE_LAST_CONTACT].contains(name)
+        {
             describe_histogram!(*name, Unit::Seconds, help);
         } else if *name == WRITE_GROUP {
             describe_histogram!(*name, Unit::Count, help);
@@ -168,8 +201,15 @@ fn describe() {
     }
 }
 
-/// The metrics as Prometheus text, with the published state read now.
-pub(crate) fn render(handle: &PrometheusHandle, hub: &Hub) -> String {
+/// The metrics as Prometheus text, with the published state and the
+/// store's state read now.
+/// `unreachable_since` is the etcd client's (`None` with the file store).
+pub(crate) fn render(
+    handle: &PrometheusHandle,
+    hub: &Hub,
+    store: &StoreStatus,
+    unreachable_since: Option<SystemTime>,
+) -> String {
     let view = hub.view();
     gauge!(REVISION).set(view.revision as f64);
     gauge!(OLDEST).set(hub.oldest() as f64);
@@ -199,7 +239,26 @@ pub(crate) fn render(handle: &PrometheusHandle, hub: &Hub) -> String {
     }
     *reported = bad;
     drop(reported);
+    let log_since = Some(LOG_DEGRADED_SINCE_MS.load(Ordering::Relaxed)).filter(|s| *s != 0);
+    let since = match (log_since, store.degraded_since_ms) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    let etcd = store.kind == "etcd";
+    writable &= !store.degraded();
+    let reachable = if etcd {
+        unreachable_since.is_none()
+    } else {
+        log_since.is_none()
+    };
+    let seconds = |ms: Option<i64>| ms.map_or(0.0, |ms| ms as f64 / 1000.0);
     gauge!(STORE_WRITABLE).set(f64::from(u8::from(writable)));
+    gauge!(STORE_DEGRADED).set(seconds(since));
+    gauge!(STORE_INFO, "kind" => store.kind).set(1.0);
+    gauge!(STORE_REACHABLE).set(f64::from(u8::from(reachable)));
+    gauge!(STORE_LAST_CONTACT).set(seconds(store.last_contact_ms));
+    gauge!(STORE_SHARED).set(store.applied as f64);
+    gauge!(STORE_HEAD).set(store.head as f64);
     gauge!(PROFILES_OK).set(f64::from(u8::from(profiles_ok)));
     handle.run_upkeep();
     handle.render()
@@ -210,24 +269,22 @@ pub(crate) fn write_group(size: usize) {
     histogram!(WRITE_GROUP).record(size as f64);
 }
 
-/// Whether the revision log is failing, and since when (Unix seconds).
-static DEGRADED: AtomicBool = AtomicBool::new(false);
+/// Since when (ms since the Unix epoch) the revision log fails; 0 while it
+/// can be written.
+static LOG_DEGRADED_SINCE_MS: AtomicI64 = AtomicI64::new(0);
 
 /// One append of a group to the revision log took `elapsed`.
 pub(crate) fn log_append(elapsed: Duration, ok: bool) {
     histogram!(LOG_APPEND).record(elapsed.as_secs_f64());
     if ok {
-        if DEGRADED.swap(false, Ordering::Relaxed) {
-            gauge!(STORE_DEGRADED).set(0.0);
-        }
+        LOG_DEGRADED_SINCE_MS.store(0, Ordering::Relaxed);
     } else {
         counter!(LOG_FAILURES).increment(1);
-        if !DEGRADED.swap(true, Ordering::Relaxed) {
-            let now = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0.0, |d| d.as_secs_f64());
-            gauge!(STORE_DEGRADED).set(now);
-        }
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(1, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        let _ =
+            LOG_DEGRADED_SINCE_MS.compare_exchange(0, now, Ordering::Relaxed, Ordering::Relaxed);
     }
 }
 
@@ -314,12 +371,17 @@ mod tests {
             .filter_map(|l| l.strip_prefix("| `cfgd_"))
             .filter_map(|l| l.split('`').next())
             .collect();
+        // The daemon's and the SDK's: one table each, one list each.
         let declared: BTreeSet<&str> = HELP
             .iter()
+            .chain(cfgd_sdk::metrics::HELP)
             .map(|(n, _)| n.strip_prefix("cfgd_").expect("cfgd_ names"))
             .collect();
-        assert_eq!(listed, declared, "README.md's metrics table against HELP");
-        for (name, _) in HELP {
+        assert_eq!(
+            listed, declared,
+            "README.md's metrics tables against HELP and cfgd_sdk::metrics::HELP"
+        );
+        for (name, _) in HELP.iter().chain(cfgd_sdk::metrics::HELP) {
             let ok = name.ends_with("_total")
                 || name.ends_with("_seconds")
                 || !name.contains("_seconds_");

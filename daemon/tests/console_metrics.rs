@@ -80,6 +80,17 @@ async fn sets_reloads_and_resyncs_move_their_counters() {
     let before = Metrics::scrape(&daemon).await;
     assert_eq!(before.value("cfgd_store_writable", &[]), 1.0);
     assert_eq!(before.value("cfgd_profiles_file_ok", &[]), 1.0);
+    // The file store: named, reachable, never degraded, nothing shared.
+    assert_eq!(before.value("cfgd_store_info", &[("kind", "file")]), 1.0);
+    assert_eq!(before.value("cfgd_store_info", &[("kind", "etcd")]), 0.0);
+    assert_eq!(before.value("cfgd_store_reachable", &[]), 1.0);
+    assert_eq!(before.value("cfgd_store_degraded_since_seconds", &[]), 0.0);
+    assert_eq!(before.value("cfgd_store_shared_revision", &[]), 0.0);
+    assert_eq!(before.value("cfgd_store_shared_head_revision", &[]), 0.0);
+    assert!(
+        before.0.docs.contains_key("cfgd_store_reachable"),
+        "described"
+    );
 
     // A set: a request answered OK, a group of one made durable, a revision.
     let written = client

@@ -14,6 +14,9 @@
 //!   (tonic). Without it (`default-features = false`) the crate is the
 //!   retry engine alone.
 //! - `tower` (default): `retry::RetryPolicy`, a `tower::retry::Policy`.
+//! - `metrics` (default): retry and live-view metrics through the
+//!   `metrics` facade ([`metrics`](mod@metrics)); the service installs the
+//!   recorder.
 //!
 //! # Layout
 //! - [`client`] — the typed gRPC client, the SDK's own types, and the
@@ -22,6 +25,7 @@
 //!   details, never wording) in one place; [`Problem`]s of a refusal.
 //! - [`live`] — [`Settings`], its view and the background watch.
 //! - [`retry`] — tasks, flows, delays, jitter, states.
+//! - [`metrics`](mod@metrics) — the metrics the SDK records.
 
 #[cfg(feature = "client")]
 pub mod client;
@@ -29,6 +33,7 @@ pub mod client;
 pub mod error;
 #[cfg(feature = "client")]
 pub mod live;
+pub mod metrics;
 pub mod retry;
 
 /// The settings model's types that this API hands out, so a service needs

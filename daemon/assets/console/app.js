@@ -345,13 +345,13 @@ function renderStatus() {
   const dl = $("daemon");
   const facts = [["version", s.version], ["gRPC", s.listen], ["config dir", s.config_dir], ["state dir", s.state_dir],
     ["profiles file", s.profiles_path], ["revision", s.revision], ["oldest kept", s.oldest_revision],
-    ["watchers", s.watchers], ["settings", s.settings], ["started", new Date(s.started_ms).toLocaleString()]];
+    ["watchers", s.watchers], ["settings", s.settings], ["started", new Date(s.started_ms).toLocaleString()],
+    ["store", s.store ? s.store.kind + (s.store.endpoints.length ? " " + s.store.endpoints.join(",") : "") : "file"]];
   dl.replaceChildren(...facts.flatMap(([k, v]) => {
     const dt = document.createElement("dt"); dt.textContent = k;
     const dd = document.createElement("dd"); dd.textContent = String(v);
     return [dt, dd];
   }));
-  $("fleet-self").textContent = `revision ${s.revision} at ${s.listen}`;
   renderProfiles(s.profiles);
 }
 
@@ -493,6 +493,135 @@ async function setSchedule() {
   }
 }
 
+// ---------------------------------------------------------------- fleet
+
+function tag(text, kind) {
+  const t = document.createElement("span");
+  t.className = "tag" + (kind ? " " + kind : "");
+  t.textContent = text;
+  return t;
+}
+
+function when(ms) {
+  return new Date(ms).toLocaleString();
+}
+
+// The store this daemon uses, and whether shared writes are refused.
+function renderStore(st) {
+  const box = $("fleet-store");
+  box.textContent = "";
+  box.className = "store";
+  if (!st) return;
+  box.dataset.kind = st.kind;
+  box.dataset.state = st.state;
+  if (st.kind === "etcd") {
+    box.append(`etcd store (${st.endpoints.join(", ")}) as host ${st.host}: shared revision ${st.shared_revision}` +
+      (st.head_revision > st.shared_revision ? ` of ${st.head_revision} (catching up)` : "") +
+      (st.last_contact_ms ? `, last answer ${when(st.last_contact_ms)}` : ", no answer yet"));
+  } else {
+    box.append("file store: this daemon and its own services");
+  }
+  if (st.state === "degraded") {
+    box.className = "store degraded";
+    const d = document.createElement("div");
+    d.className = "degraded-since";
+    d.textContent = `degraded since ${when(st.degraded_since_ms)}: shared writes are refused` + (st.error ? ` — ${st.error}` : "");
+    box.appendChild(d);
+  }
+}
+
+function renderFleet(f) {
+  renderStore(f.store);
+  const err = $("fleet-error");
+  err.hidden = !f.error;
+  err.textContent = f.error ? f.error + "; only this daemon is listed." : "";
+  $("fleet-summary").textContent = (f.shared
+    ? `${f.hosts.length} host(s) share the profile layer; newest shared revision ${f.head_text}`
+    : `one daemon (file store), at revision ${f.head_text}`) +
+    (f.lagging ? ` · ${f.lagging} lagging` : " · none lagging");
+  const rows = f.hosts.map((h) => {
+    const tr = document.createElement("tr");
+    tr.dataset.host = h.host || h.listen;
+    tr.dataset.revision = h.revision;
+    if (h.lagging) tr.classList.add("lagging");
+    if (h.degraded_since_ms) tr.classList.add("degraded");
+    const host = document.createElement("td");
+    host.className = "host";
+    const b = document.createElement("b");
+    b.textContent = h.host || "this daemon";
+    host.appendChild(b);
+    if (h.this_daemon) host.appendChild(tag("this console", "me"));
+    if (h.degraded_since_ms) host.appendChild(tag(`degraded since ${when(h.degraded_since_ms)}`, "bad"));
+    const sub = document.createElement("span");
+    sub.className = "sub";
+    sub.textContent = `${h.listen} · cfgd ${h.version}` + (h.reported_ms ? ` · reported ${when(h.reported_ms)}` : "");
+    host.appendChild(sub);
+    for (const p of h.problems) {
+      const d = document.createElement("div");
+      d.className = "problem";
+      d.textContent = "not applied there: " + p;
+      host.appendChild(d);
+    }
+    const rev = document.createElement("td");
+    rev.className = "revision";
+    rev.textContent = h.revision_text;
+    if (h.lagging) rev.appendChild(tag("behind " + f.head_text, "lag"));
+    const svc = document.createElement("td");
+    svc.className = "services";
+    const ul = document.createElement("ul");
+    for (const s of h.services) {
+      const li = document.createElement("li");
+      li.dataset.service = s.service;
+      li.dataset.instance = s.instance;
+      li.dataset.revision = s.revision;
+      li.dataset.state = s.state;
+      if (s.lagging) li.classList.add("lagging");
+      if (!s.connected) li.classList.add("disconnected");
+      const name = document.createElement("span");
+      name.className = "svc";
+      name.textContent = `${s.service} ${s.instance}`;
+      const r = document.createElement("span");
+      r.className = "rev";
+      r.textContent = s.revision ? s.revision_text : "–";
+      li.append(name, r);
+      if (s.state !== "applied") li.appendChild(tag(s.state, s.lagging ? "lag" : ""));
+      ul.appendChild(li);
+    }
+    if (h.services.length === 0) {
+      const li = document.createElement("li");
+      li.className = "unset";
+      li.textContent = "no service has reported";
+      ul.appendChild(li);
+    }
+    svc.appendChild(ul);
+    tr.append(host, rev, svc);
+    return tr;
+  });
+  $("fleet").tBodies[0].replaceChildren(...rows);
+}
+
+// Fetched on every event (a set lands, a status changes) and on a timer:
+// services report by acking, which makes no event. One call at a time; a
+// request while one is out is made once it is back.
+async function loadFleet() {
+  if (loadFleet.busy) { loadFleet.again = true; return; }
+  loadFleet.busy = true;
+  try {
+    do {
+      loadFleet.again = false;
+      renderFleet(await call("GET", "/api/fleet"));
+    } while (loadFleet.again);
+  } catch (e) {
+    const err = $("fleet-error");
+    err.hidden = false;
+    err.textContent = "cannot read the fleet: " + e.message;
+  } finally {
+    loadFleet.busy = false;
+  }
+}
+
+const FLEET_EVERY_MS = 2000;
+
 // ---------------------------------------------------------------- the stream
 
 function setConn(kind, text) {
@@ -522,6 +651,7 @@ function onSnapshot(ev) {
     previewSchedule();
   }).catch((e) => toast("cannot load: " + e.message));
   if (reopened) toast(`resynced (${d.reason}): revision ${d.snapshot.revision}`);
+  loadFleet();
 }
 
 function onChange(ev) {
@@ -549,11 +679,13 @@ function onChange(ev) {
   const refresh = () => refreshSettings(names.filter((n) => state.settings.has(n))).catch(() => {});
   if (unknown || c.origin === "file") loadCatalog().then(refresh).catch(() => {});
   else refresh();
+  loadFleet();
 }
 
 function onStatus(ev) {
   state.status = JSON.parse(ev.data);
   renderStatus();
+  loadFleet();
 }
 
 // The browser's EventSource reconnects by itself after the stream ends
@@ -644,4 +776,6 @@ function wire() {
 
 wire();
 connect();
+loadFleet();
+setInterval(loadFleet, FLEET_EVERY_MS);
 })();

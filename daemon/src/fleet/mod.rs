@@ -108,6 +108,12 @@ impl Fleet {
         }
     }
 
+    /// Since when no etcd member answers, as the etcd client knows it;
+    /// `None` while one does, and with the file store.
+    pub(crate) fn unreachable_since(&self) -> Option<std::time::SystemTime> {
+        self.shared.as_ref()?.0.unreachable_since()
+    }
+
     /// This daemon's entry as of now.
     pub(crate) fn entry(&self, now_ms: i64) -> HostEntry {
         let view = self.hub.view();

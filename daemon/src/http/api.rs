@@ -130,6 +130,22 @@ pub(super) async fn history(
     })))
 }
 
+/// `GET /api/fleet`: which hosts and services run which revision, the
+/// ones that lag, and this daemon's store.
+pub(super) async fn fleet(State(c): State<Console>, headers: HeaderMap) -> Answer {
+    let f = c
+        .service
+        .fleet(request(&headers, pb::FleetRequest {}))
+        .await?
+        .into_inner();
+    let status = c
+        .service
+        .status(request(&headers, pb::StatusRequest {}))
+        .await?
+        .into_inner();
+    Ok(Json(json::fleet(&f, status.store.as_ref())))
+}
+
 #[derive(Debug, Deserialize)]
 struct SetBody {
     assignments: Vec<AssignmentBody>,

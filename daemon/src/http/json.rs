@@ -210,6 +210,106 @@ pub(super) fn status(s: &pb::StatusResponse) -> Json {
         "watchers": s.watchers,
         "started_ms": s.started_unix_ms,
         "settings": s.settings,
+        "store": s.store.as_ref().map(store),
+    })
+}
+
+/// The store's state: which store, whether shared writes are refused and
+/// since when, why, and (etcd) the shared revision against the newest.
+pub(super) fn store(s: &pb::StoreStatus) -> Json {
+    let ms = |v: i64| (v > 0).then_some(v);
+    json!({
+        "kind": s.kind,
+        "endpoints": s.endpoints,
+        "state": s.state,
+        "degraded_since_ms": ms(s.degraded_since_unix_ms),
+        "error": (!s.error.is_empty()).then_some(&s.error),
+        "last_contact_ms": ms(s.last_contact_unix_ms),
+        "shared_revision": s.shared_revision,
+        "head_revision": s.head_revision,
+        "host": s.host,
+    })
+}
+
+/// A revision as `cfg fleet` prints it: `S` or `S.L` for a fleet's
+/// (`S·2²⁴ + L`), the number with the file store.
+pub(super) fn revision_text(r: u64, shared: bool) -> String {
+    let (s, l) = (r >> 24, r & 0xff_ffff);
+    match (shared, l) {
+        (false, _) => r.to_string(),
+        (true, 0) => s.to_string(),
+        (true, _) => format!("{s}.{l}"),
+    }
+}
+
+/// The fleet: each host with its revision and services, which of them lag
+/// (a host behind the newest shared revision; a connected service that has
+/// not reported its host's revision, or reported one of another epoch),
+/// and the answering daemon's store.
+pub(super) fn fleet(f: &pb::FleetResponse, store_status: Option<&pb::StoreStatus>) -> Json {
+    let text = |r| revision_text(r, f.shared);
+    let mut lagging = 0usize;
+    let hosts: Vec<Json> = f
+        .hosts
+        .iter()
+        .map(|h| {
+            let behind = h.revision < f.head_revision;
+            lagging += usize::from(behind);
+            let services: Vec<Json> = h
+                .services
+                .iter()
+                .map(|s| {
+                    let state = if !s.connected {
+                        "disconnected"
+                    } else if s.revision == 0 {
+                        "not reported"
+                    } else if s.epoch != h.epoch {
+                        "other epoch"
+                    } else if s.revision < h.revision {
+                        "behind"
+                    } else {
+                        "applied"
+                    };
+                    let lags = s.connected && state != "applied";
+                    lagging += usize::from(lags);
+                    json!({
+                        "service": s.service,
+                        "instance": s.instance,
+                        "revision": s.revision,
+                        "revision_text": text(s.revision),
+                        "epoch": s.epoch.to_string(),
+                        "acked_ms": (s.acked_unix_ms > 0).then_some(s.acked_unix_ms),
+                        "connected": s.connected,
+                        "state": state,
+                        "lagging": lags,
+                    })
+                })
+                .collect();
+            json!({
+                "host": h.host,
+                "listen": h.listen,
+                "version": h.version,
+                "epoch": h.epoch.to_string(),
+                "revision": h.revision,
+                "revision_text": text(h.revision),
+                "shared_revision": h.shared_revision,
+                "degraded_since_ms": (h.degraded_since_unix_ms > 0).then_some(h.degraded_since_unix_ms),
+                "problems": h.problems,
+                "reported_ms": (h.reported_unix_ms > 0).then_some(h.reported_unix_ms),
+                "this_daemon": h.this_daemon,
+                "lagging": behind,
+                "services": services,
+            })
+        })
+        .collect();
+    json!({
+        "shared": f.shared,
+        "head_revision": f.head_revision,
+        "head_text": text(f.head_revision),
+        "error": (!f.error.is_empty()).then_some(&f.error),
+        "lagging": lagging,
+        "hosts": hosts,
+        "store": store_status.map(store),
     })
 }
 
@@ -288,6 +388,80 @@ pub(super) fn problem(p: &pb::Problem) -> Json {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn svc(name: &str, revision: u64, epoch: u64, connected: bool) -> pb::FleetService {
+        pb::FleetService {
+            service: name.into(),
+            instance: "i".into(),
+            revision,
+            epoch,
+            acked_unix_ms: 1,
+            connected,
+        }
+    }
+
+    #[test]
+    fn the_fleet_says_which_hosts_and_services_lag() {
+        let shared = 5u64 << 24;
+        let host = |name: &str, revision: u64, services| pb::FleetHost {
+            host: name.into(),
+            revision,
+            shared_revision: revision >> 24,
+            epoch: 9,
+            services,
+            ..Default::default()
+        };
+        let f = pb::FleetResponse {
+            hosts: vec![
+                host(
+                    "a",
+                    shared + 2,
+                    vec![
+                        svc("applied", shared + 2, 9, true),
+                        svc("behind", shared, 9, true),
+                        svc("silent", 0, 0, true),
+                        svc("restarted", shared + 2, 8, true),
+                        svc("gone", shared - 1, 9, false),
+                    ],
+                ),
+                host("b", 4 << 24, vec![]),
+            ],
+            shared: true,
+            head_revision: shared,
+            error: String::new(),
+        };
+        let j = fleet(&f, None);
+        assert_eq!(j["head_text"], "5");
+        let a = &j["hosts"][0];
+        assert_eq!(
+            (a["revision_text"].as_str(), a["lagging"].as_bool()),
+            (Some("5.2"), Some(false))
+        );
+        let states: Vec<(&str, bool)> = a["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s["state"].as_str().unwrap(),
+                    s["lagging"].as_bool().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            states,
+            [
+                ("applied", false),
+                ("behind", true),
+                ("not reported", true),
+                ("other epoch", true),
+                ("disconnected", false),
+            ]
+        );
+        assert_eq!(j["hosts"][1]["lagging"], true, "b is behind the head");
+        assert_eq!(j["lagging"], 4, "three services and one host");
+        assert_eq!(revision_text(7, false), "7", "the file store's numbers");
+    }
 
     #[test]
     fn values_carry_the_text_cfg_prints_and_secrets_stay_masked() {

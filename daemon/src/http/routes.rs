@@ -40,6 +40,7 @@ pub(super) fn router(console: Console, max_body: usize) -> Router {
         )
         .route("/api/profiles/{name}/use", post(api::use_profile))
         .route("/api/retry-schedule", get(api::retry_schedule))
+        .route("/api/fleet", get(api::fleet))
         .route("/api/events", get(events::events))
         .route_layer(middleware::from_fn(count))
         .fallback(not_found)
@@ -58,7 +59,13 @@ async fn metrics(State(c): State<Console>) -> Response {
         )
         .into_response();
     };
-    let body = crate::metrics::render(handle, &c.hub);
+    let fleet = c.service.fleet_state();
+    let body = crate::metrics::render(
+        handle,
+        &c.hub,
+        &fleet.state.get(),
+        fleet.unreachable_since(),
+    );
     (
         [(
             header::CONTENT_TYPE,

@@ -109,6 +109,11 @@ impl SettingsService {
         &self.hub
     }
 
+    /// The fleet it answers for (the console reads the store's state there).
+    pub(crate) fn fleet_state(&self) -> &Arc<crate::fleet::Fleet> {
+        &self.fleet
+    }
+
     /// Canonical names for a filter (empty means all).
     async fn filter(&self, names: &[String]) -> Result<Option<Vec<String>>, OpError> {
         limits::names(&self.limits, names)?;

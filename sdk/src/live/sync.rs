@@ -23,10 +23,12 @@ use crate::client::{Change, Client, Connect, Position, Resumed, Resuming, WatchE
 use crate::error::{Code, Error};
 
 pub(super) fn spawn(shared: Weak<Shared>, options: Options, stop: CancellationToken) {
+    let metrics = crate::metrics::Live::new(&options.service);
     tokio::spawn(async move {
         tokio::select! {
             () = stop.cancelled() => {}
-            () = run(shared, options) => {}
+            () = run(shared, options, metrics.clone()) => {}
+            () = metrics.clock() => {}
         }
     });
 }
@@ -40,12 +42,14 @@ struct Follower {
     catalog: Option<Catalog>,
     /// Reports each applied revision to the daemon.
     acks: Acker,
+    /// The live view's metrics.
+    metrics: crate::metrics::Live,
 }
 
 /// The task is done: every `Settings` is gone.
 struct Gone;
 
-async fn run(shared: Weak<Shared>, options: Options) {
+async fn run(shared: Weak<Shared>, options: Options, metrics: crate::metrics::Live) {
     let connect = Connect {
         token: options.token.clone(),
         ca_cert: options.ca_cert.clone(),
@@ -70,6 +74,7 @@ async fn run(shared: Weak<Shared>, options: Options) {
         shared,
         reveal: true,
         catalog: None,
+        metrics,
     };
     while let Ok(()) = follower.step(&mut watch).await {}
 }
@@ -106,6 +111,7 @@ impl Follower {
     }
 
     fn lost(&self, e: &Error) -> Result<(), Gone> {
+        self.metrics.lost();
         let shared = self.shared()?;
         // Warned once per outage; each failed attempt after is a debug line.
         if shared.set_connection(Connection::Disconnected) {
@@ -122,6 +128,7 @@ impl Follower {
     /// under another the view starts over from a snapshot (the stream's
     /// replay of what it covers is skipped).
     async fn opened(&mut self, resumed: bool) -> Result<(), Error> {
+        self.metrics.heard();
         let catalog = self.client.catalog_index().await?;
         self.catalog = Some(catalog.clone());
         if !resumed {
@@ -152,6 +159,7 @@ impl Follower {
     }
 
     async fn event(&mut self, event: WatchEvent) -> Result<(), Error> {
+        self.metrics.heard();
         let Ok(shared) = self.shared() else {
             return Ok(());
         };
@@ -198,6 +206,9 @@ impl Follower {
 
     fn publish(&self, view: LiveView) {
         if let Ok(s) = self.shared() {
+            if let Some(revision) = view.revision() {
+                self.metrics.view(revision);
+            }
             self.ack(&view);
             s.publish(view);
         }

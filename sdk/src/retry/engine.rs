@@ -48,6 +48,8 @@ pub(crate) struct Engine<K: Kind> {
     /// When the next attempt starts, if already known (a zero-delay retry
     /// starts when it was decided).
     next_start: Option<SystemTime>,
+    /// Its metrics' handles.
+    metrics: crate::metrics::Run,
 }
 
 /// A run drawing from a budget: its settings, and the seconds it counts in.
@@ -114,10 +116,16 @@ where
             settings_revision: revision,
         };
         let mut run = K::new_run(owner, context, RunCore::new(&params.name, policy));
+        let kind = match K::KIND {
+            RunKind::Task => "task",
+            RunKind::Flow => "flow",
+        };
+        let metrics = crate::metrics::Run::start(kind, &params.name, revision, &params.metrics);
         if let Some(e) = invalid {
             let state = State::new(StateName::Failed)
                 .with_message(format!("Invalid retry configuration: {e}"));
             log::finished(K::KIND, &state);
+            metrics.finished(StateName::Failed);
             run.core_mut().history.push(state);
             return Err(Box::new((run, e)));
         }
@@ -137,6 +145,7 @@ where
             max_suggested,
             retried: 0,
             next_start: None,
+            metrics,
         })
     }
 
@@ -149,6 +158,7 @@ where
         };
         let at = self.next_start.take().unwrap_or_else(SystemTime::now);
         self.run.core_mut().history.push(State::at(name, at));
+        self.metrics.attempt();
         if K::KIND == RunKind::Flow {
             log::flow_beginning(&self.run.core().name, &K::params(owner).name);
         }
@@ -221,6 +231,7 @@ where
             RunKind::Flow => log::flow_retry(),
         }
         self.retried = k;
+        self.metrics.delay(delay);
         let wait = if delay > 0.0 {
             Duration::try_from_secs_f64(delay).unwrap_or(Duration::MAX)
         } else {
@@ -342,6 +353,7 @@ where
 
     fn finish(&mut self, state: State) {
         log::finished(K::KIND, &state);
+        self.metrics.finished(state.name());
         self.run.core_mut().history.push(state);
     }
 

@@ -108,6 +108,8 @@ pub(crate) struct Params<O, R, HE> {
     pub(crate) hooks: Hooks<O, R, HE>,
     pub(crate) defaults: Option<Arc<dyn RetryDefaults>>,
     pub(crate) cancel: Option<CancellationToken>,
+    /// Its metrics' handles, once it has run.
+    pub(crate) metrics: crate::metrics::Cache,
 }
 
 impl<O, R, HE> Params<O, R, HE> {
@@ -125,6 +127,7 @@ impl<O, R, HE> Params<O, R, HE> {
             },
             defaults: None,
             cancel: None,
+            metrics: crate::metrics::Cache::default(),
         }
     }
 
@@ -152,6 +155,7 @@ impl<O, R, HE> Clone for Params<O, R, HE> {
             hooks: self.hooks.clone(),
             defaults: self.defaults.clone(),
             cancel: self.cancel.clone(),
+            metrics: self.metrics.clone(),
         }
     }
 }
