@@ -15,6 +15,7 @@ use cfgd_settings::{ConfigDir, ProfilesFile};
 use crate::core::{Core, Input};
 
 /// A core over a config dir, written to one setting at a time.
+#[derive(Debug)]
 pub struct WritePath {
     core: Core,
     name: String,
