@@ -75,7 +75,10 @@ pub fn write_catalog(config: &Path, n: usize) -> anyhow::Result<()> {
 const FIRST_ANSWER: Duration = Duration::from_secs(120);
 
 /// Waits until cfgd at `endpoint` answers a `Get` of `name`.
-async fn first_get(endpoint: &str, name: &str) -> anyhow::Result<()> {
+///
+/// # Errors
+/// When it does not answer within two minutes.
+pub async fn first_get(endpoint: &str, name: &str) -> anyhow::Result<()> {
     let mut c = SettingsClient::new(crate::connect(endpoint).await?);
     let get = c.get(cfgd_pb::GetRequest {
         name: name.into(),
