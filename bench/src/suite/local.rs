@@ -243,7 +243,9 @@ async fn set_scale_once(
     n: usize,
     mut load: crate::unary::Load,
 ) -> anyhow::Result<crate::unary::LoadResult> {
-    let dir = tempfile::Builder::new().prefix("cfgd-setscale-").tempdir()?;
+    let dir = tempfile::Builder::new()
+        .prefix("cfgd-setscale-")
+        .tempdir()?;
     let config = dir.path().join("config");
     footprint::write_catalog(&config, n)?;
     // The generated catalogue is one file of about 120 bytes a setting.
