@@ -132,7 +132,9 @@ pub async fn cfgd(
         .tempdir()?;
     let config = dir.path().join("config");
     write_catalog(&config, settings)?;
-    let loaded = Proc::cfgd(bin, Some(&config), &[]).await?;
+    // The generated catalogue is one file of about 120 bytes a setting:
+    // over the daemon's default 1 MiB file limit at 10,000.
+    let loaded = Proc::cfgd(bin, Some(&config), &["--max-config-file-bytes", "16777216"]).await?;
     first_get(&loaded.endpoint, &setting_name(settings - 1)).await?;
     tokio::time::sleep(SETTLE).await;
     let loaded_kib = loaded.rss_kib()?;
