@@ -75,7 +75,10 @@ pub fn write_catalog(config: &Path, n: usize) -> anyhow::Result<()> {
 const FIRST_ANSWER: Duration = Duration::from_secs(120);
 
 /// Waits until cfgd at `endpoint` answers a `Get` of `name`.
-async fn first_get(endpoint: &str, name: &str) -> anyhow::Result<()> {
+///
+/// # Errors
+/// When it does not answer within two minutes.
+pub async fn first_get(endpoint: &str, name: &str) -> anyhow::Result<()> {
     let mut c = SettingsClient::new(crate::connect(endpoint).await?);
     let get = c.get(cfgd_pb::GetRequest {
         name: name.into(),
@@ -129,7 +132,9 @@ pub async fn cfgd(
         .tempdir()?;
     let config = dir.path().join("config");
     write_catalog(&config, settings)?;
-    let loaded = Proc::cfgd(bin, Some(&config), &[]).await?;
+    // The generated catalogue is one file of about 120 bytes a setting:
+    // over the daemon's default 1 MiB file limit at 10,000.
+    let loaded = Proc::cfgd(bin, Some(&config), &["--max-config-file-bytes", "16777216"]).await?;
     first_get(&loaded.endpoint, &setting_name(settings - 1)).await?;
     tokio::time::sleep(SETTLE).await;
     let loaded_kib = loaded.rss_kib()?;

@@ -80,8 +80,8 @@ pub struct Suite {
     pub footprint_n: usize,
     /// One directory per criterion run (see [`criterion`]).
     pub criterion_runs: Vec<PathBuf>,
-    /// Only these sections (all when empty): `read`, `write`, `fanout`,
-    /// `fleet`, `reload`, `footprint`, `cli`, `sdk`, `retry`, `console`.
+    /// Only these sections (all when empty): `read`, `write`, `setscale`,
+    /// `fanout`, `fleet`, `reload`, `footprint`, `cli`, `sdk`, `retry`, `console`.
     pub only: Vec<String>,
 }
 
@@ -105,6 +105,9 @@ impl Suite {
             }
             if self.wants("write") {
                 self.write(report).await;
+            }
+            if self.wants("setscale") {
+                self.set_scale(report).await;
             }
             if self.wants("fanout") {
                 self.fanout(report).await;

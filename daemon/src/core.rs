@@ -295,6 +295,37 @@ impl Core {
         resolve(self.config_dir.catalog(), &layers)
     }
 
+    /// Applies a profile-layer delta and re-resolves only what it touched:
+    /// the active profile's layer is rebuilt (O(its size)) when the delta
+    /// touches it, and only the names whose value in that layer changed are
+    /// resolved again (an alias counts as its setting; a profile switch
+    /// changes the source of every value either profile gives). Every other
+    /// layer and the catalogue are as they were, so this is what a full
+    /// resolve gives (`incremental_resolve_equals_full` checks it).
+    fn apply_delta(&mut self, delta: &ProfilesDelta) -> Vec<KeyChange> {
+        let active_before = self.active_profile().to_owned();
+        Arc::make_mut(&mut self.profiles).apply(delta);
+        if !delta.touches_active(&active_before) {
+            return Vec::new();
+        }
+        let old = self.profile_layer.clone();
+        self.rebuild_profile();
+        let names = old.changed_names(&self.profile_layer);
+        if names.is_empty() {
+            return Vec::new();
+        }
+        let mut layers = Layers::new()
+            .with(&self.defaults)
+            .with(&self.profile_layer)
+            .with(&self.env_layer);
+        layers.extend(self.config_dir.layers());
+        let catalog = self.config_dir.catalog();
+        // O(1) when the published view shares the resolution (a
+        // persistent map); each update copies O(log n) of it.
+        let changed = Arc::make_mut(&mut self.resolution).update(catalog, &layers, names);
+        key_changes(changed, catalog)
+    }
+
     /// Applies a profile-layer delta (already validated), recomputes what
     /// is in force and returns the record, or none when nothing changed.
     fn commit_profiles(
@@ -307,12 +338,8 @@ impl Core {
         if delta.is_empty() {
             return None;
         }
-        let active_before = self.active_profile().to_owned();
-        Arc::make_mut(&mut self.profiles).apply(&delta);
-        if delta.touches_active(&active_before) {
-            self.rebuild_profile();
-        }
-        self.commit(delta, origin, detail, now_ms)
+        let changes = self.apply_delta(&delta);
+        self.next_record(changes, delta, origin, detail, now_ms)
     }
 
     /// Recomputes everything and records the difference, if any. A
@@ -357,15 +384,7 @@ impl Core {
     /// Applies a profile-layer delta and recomputes what is in force;
     /// returns the effective changes.
     fn apply_profiles(&mut self, delta: &ProfilesDelta) -> Vec<KeyChange> {
-        let active_before = self.active_profile().to_owned();
-        Arc::make_mut(&mut self.profiles).apply(delta);
-        if delta.touches_active(&active_before) {
-            self.rebuild_profile();
-        }
-        let new = Arc::new(self.resolve());
-        let changes = changes_between(&self.resolution, &new, self.config_dir.catalog());
-        self.resolution = new;
-        changes
+        self.apply_delta(delta)
     }
 
     /// A shared change another daemon made (or this one, learnt back
@@ -775,6 +794,28 @@ pub(crate) fn effective_of(resolution: &Resolution) -> BTreeMap<String, Effectiv
         .collect()
 }
 
+/// The record's changes from [`Resolution::update`]'s.
+fn key_changes(changed: Vec<cfgd_settings::Changed>, catalog: &Catalog) -> Vec<KeyChange> {
+    changed
+        .into_iter()
+        .map(|(name, o, n)| {
+            let effective = |r: &Option<Arc<cfgd_settings::Resolved>>| {
+                r.as_ref().map(|r| Effective {
+                    value: r.value.clone(),
+                    source: r.source.clone(),
+                })
+            };
+            KeyChange {
+                secret: o.as_ref().or(n.as_ref()).is_some_and(|r| r.secret)
+                    || catalog.get(&name).is_some_and(Entry::is_secret),
+                old: effective(&o),
+                new: effective(&n),
+                name: name.to_string(),
+            }
+        })
+        .collect()
+}
+
 fn changes_between(old: &Resolution, new: &Resolution, catalog: &Catalog) -> Vec<KeyChange> {
     old.diff(new)
         .into_iter()
@@ -944,5 +985,94 @@ mod tests {
         let rec = core.startup(&last, ProfilesDelta::default(), 1).unwrap();
         assert_eq!(rec.origin, Origin::Startup);
         assert_eq!(rec.changes.len(), 1);
+    }
+
+    /// One step of a random history of the state.
+    #[derive(Debug, Clone)]
+    enum Step {
+        Set(usize, u8),
+        Unset(usize),
+        Create(usize),
+        Use(usize),
+        Delete(usize),
+        /// A value file giving retries this value, or none.
+        Reload(Option<u8>),
+    }
+
+    /// Names a step writes: canonical, an alias of the first, a secret.
+    const NAMES: [&str; 4] = [
+        "PREFECT_TASKS_DEFAULT_RETRIES",
+        "PREFECT_TASK_DEFAULT_RETRIES",
+        "PREFECT_FLOWS_DEFAULT_RETRIES",
+        "PREFECT_API_KEY",
+    ];
+    const PROFILES: [&str; 3] = ["default", "dev", "prod"];
+
+    fn step() -> impl proptest::strategy::Strategy<Value = Step> {
+        use proptest::prelude::*;
+        prop_oneof![
+            4 => (0..NAMES.len(), 0u8..3).prop_map(|(n, v)| Step::Set(n, v)),
+            2 => (0..NAMES.len()).prop_map(Step::Unset),
+            1 => (0..PROFILES.len()).prop_map(Step::Create),
+            2 => (0..PROFILES.len()).prop_map(Step::Use),
+            1 => (0..PROFILES.len()).prop_map(Step::Delete),
+            1 => proptest::option::of(0u8..3).prop_map(Step::Reload),
+        ]
+    }
+
+    fn full(core: &Core) -> Resolution {
+        resolve(core.catalog(), &core.layer_set().layers())
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config { cases: 48, ..Default::default() })]
+        /// After any history of set, unset, profile switches and reloads,
+        /// the incrementally kept resolution is what a full resolve gives,
+        /// and every record holds exactly the full diff.
+        #[test]
+        fn incremental_resolve_equals_full(
+            steps in proptest::collection::vec(step(), 1..16),
+            pinned in proptest::bool::ANY,
+            env in proptest::bool::ANY,
+        ) {
+            let mut vars = Vec::new();
+            if env {
+                vars.push(("PREFECT_FLOWS_DEFAULT_RETRIES", "7"));
+            }
+            if pinned {
+                vars.push(("PREFECT_PROFILE", "dev"));
+            }
+            let (dir, mut core) = core_with(&vars);
+            for (i, step) in steps.into_iter().enumerate() {
+                let before = full(&core);
+                let now = i64::try_from(i).unwrap();
+                let record = match &step {
+                    Step::Set(n, v) => {
+                        let batch = core.validate(&[raw(NAMES[*n], &v.to_string())]).unwrap();
+                        core.set(&batch, None, now).ok().flatten()
+                    }
+                    Step::Unset(n) => core.unset(&[NAMES[*n].to_owned()], None, now).ok().flatten(),
+                    Step::Create(p) => core
+                        .profile_op(None, &ProfileChange::Create { name: PROFILES[*p].to_owned(), from: None }, now)
+                        .ok()
+                        .flatten(),
+                    Step::Use(p) => core.profile_op(None, &ProfileChange::Use(PROFILES[*p].to_owned()), now).ok().flatten(),
+                    Step::Delete(p) => core.profile_op(None, &ProfileChange::Delete(PROFILES[*p].to_owned()), now).ok().flatten(),
+                    Step::Reload(v) => {
+                        let file = dir.path().join("a.toml");
+                        match v {
+                            Some(v) => std::fs::write(&file, format!("[tasks]\ndefault_retries = {v}\n")).unwrap(),
+                            None => { let _ = std::fs::remove_file(&file); }
+                        }
+                        core.reload(Arc::new(ConfigDir::load(dir.path())), "a.toml".into(), now)
+                    }
+                };
+                let after = full(&core);
+                proptest::prop_assert_eq!(&**core.resolution(), &after, "after {:?}", step);
+                let expected = changes_between(&before, &after, core.catalog());
+                let got = record.map(|r| r.changes).unwrap_or_default();
+                proptest::prop_assert_eq!(got, expected, "changes of {:?}", step);
+            }
+        }
     }
 }

@@ -44,6 +44,9 @@
 //! ```
 
 mod authority;
+#[cfg(feature = "bench-internals")]
+#[doc(hidden)]
+pub mod bench_support;
 pub mod config;
 mod core;
 pub mod daemon_config;

@@ -239,6 +239,49 @@ impl Layer {
         }
     }
 
+    /// The names whose value or source differs between `self` and
+    /// `other` (present in one only, or different in both), sorted: what a
+    /// resolution must re-resolve when `other` takes `self`'s place
+    /// ([`Resolution::update`](crate::Resolution::update)). One merge walk
+    /// of both layers, whatever the catalogue's size.
+    pub fn changed_names<'a>(&'a self, other: &'a Layer) -> Vec<&'a str> {
+        let mut out = Vec::new();
+        let (mut a, mut b) = (
+            self.values.iter().peekable(),
+            other.values.iter().peekable(),
+        );
+        loop {
+            match (a.peek(), b.peek()) {
+                (None, None) => return out,
+                (Some((k, _)), None) => {
+                    out.push(k.as_str());
+                    a.next();
+                }
+                (None, Some((k, _))) => {
+                    out.push(k.as_str());
+                    b.next();
+                }
+                (Some((ka, va)), Some((kb, vb))) => match ka.cmp(kb) {
+                    std::cmp::Ordering::Less => {
+                        out.push(ka.as_str());
+                        a.next();
+                    }
+                    std::cmp::Ordering::Greater => {
+                        out.push(kb.as_str());
+                        b.next();
+                    }
+                    std::cmp::Ordering::Equal => {
+                        if va != vb {
+                            out.push(ka.as_str());
+                        }
+                        a.next();
+                        b.next();
+                    }
+                },
+            }
+        }
+    }
+
     /// The catalogue's defaults (settings without a default are absent).
     pub fn defaults(catalog: &Catalog) -> Self {
         let values = catalog

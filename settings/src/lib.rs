@@ -60,5 +60,5 @@ pub use delta::ProfilesDelta;
 pub use error::{Errors, SettingsError};
 pub use layer::{Layer, LayerKind, Source, Sourced};
 pub use profiles::ProfilesFile;
-pub use resolve::{Layers, Resolution, Resolved, resolve};
+pub use resolve::{Changed, Layers, Resolution, Resolved, resolve};
 pub use value::{Delays, MASK, Value};

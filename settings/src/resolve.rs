@@ -1,8 +1,15 @@
 //! Resolution: all layering happens in [`resolve`], in precedence order.
+//!
+//! A [`Resolution`] is a persistent map (`imbl::OrdMap`) of shared
+//! [`Resolved`] values: a clone is O(1), and a change that touched a few
+//! names re-resolves only those ([`Resolution::update`]), copying
+//! O(log n) of the map, whatever the catalogue's size.
 
-use std::collections::BTreeMap;
+use std::sync::Arc;
 
-use crate::catalog::Catalog;
+use imbl::OrdMap;
+
+use crate::catalog::{Catalog, Entry};
 use crate::layer::{Layer, Source, Sourced};
 use crate::value::Value;
 
@@ -27,18 +34,60 @@ pub struct Resolved {
 /// The effective value of every setting in the catalogue, by canonical name.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Resolution {
-    settings: BTreeMap<String, Resolved>,
+    settings: OrdMap<Arc<str>, Arc<Resolved>>,
 }
+
+/// One setting whose effective value or source changed: its canonical
+/// name, before and after (`None` when it is not in that resolution).
+pub type Changed = (Arc<str>, Option<Arc<Resolved>>, Option<Arc<Resolved>>);
 
 impl Resolution {
     /// The setting with this canonical name.
     pub fn get(&self, canonical: &str) -> Option<&Resolved> {
-        self.settings.get(canonical)
+        self.settings.get(canonical).map(|r| &**r)
     }
 
     /// Every setting, sorted by canonical name.
     pub fn iter(&self) -> impl Iterator<Item = &Resolved> {
-        self.settings.values()
+        self.settings.values().map(|r| &**r)
+    }
+
+    /// Resolves `names` again over `layers` (every other setting is kept as
+    /// it is) and returns those whose effective value or source changed.
+    ///
+    /// This equals a full [`resolve`] when `self` was resolved over the
+    /// same catalogue and layers that differ from `layers` only in the
+    /// values of `names` — e.g. the names whose value in one layer changed
+    /// ([`Layer::changed_names`]). Names the catalogue does not declare are
+    /// skipped (a resolution holds only declared settings).
+    pub fn update<'n>(
+        &mut self,
+        catalog: &Catalog,
+        layers: &Layers<'_>,
+        names: impl IntoIterator<Item = &'n str>,
+    ) -> Vec<Changed> {
+        let mut changed = Vec::new();
+        for name in names {
+            let Some(entry) = catalog.get(name) else {
+                continue;
+            };
+            let new = Arc::new(resolve_one(entry, layers));
+            let key: Arc<str> = Arc::from(entry.name.as_str());
+            match self.settings.get(&*key) {
+                Some(old) if old.value == new.value && old.source == new.source => {
+                    // Same winner; the shadowed list may still differ.
+                    if **old != *new {
+                        self.settings.insert(key, new);
+                    }
+                }
+                old => {
+                    let old = old.cloned();
+                    self.settings.insert(key.clone(), new.clone());
+                    changed.push((key, old, Some(new)));
+                }
+            }
+        }
+        changed
     }
 
     /// How many settings there are.
@@ -62,12 +111,12 @@ impl Resolution {
         for (name, old) in &self.settings {
             match new.settings.get(name) {
                 Some(n) if n.value == old.value && n.source == old.source => {}
-                other => out.push((name.as_str(), Some(old), other)),
+                other => out.push((&**name, Some(&**old), other.map(|n| &**n))),
             }
         }
         for (name, n) in &new.settings {
             if !self.settings.contains_key(name) {
-                out.push((name.as_str(), None, Some(n)));
+                out.push((&**name, None, Some(&**n)));
             }
         }
         out
@@ -161,30 +210,37 @@ pub fn resolve(catalog: &Catalog, layers: &Layers<'_>) -> Resolution {
         .entries()
         .iter()
         .map(|entry| {
-            let mut given = layers
-                .iter()
-                .rev()
-                .filter_map(|layer| layer.values.get(&entry.name).cloned());
-            let resolved = match given.next() {
-                Some(top) => Resolved {
-                    name: entry.name.clone(),
-                    value: Some(top.value),
-                    source: top.source,
-                    shadowed: given.collect(),
-                    secret: entry.is_secret(),
-                },
-                None => Resolved {
-                    name: entry.name.clone(),
-                    value: None,
-                    source: Source::defaults(),
-                    shadowed: Vec::new(),
-                    secret: entry.is_secret(),
-                },
-            };
-            (entry.name.clone(), resolved)
+            (
+                Arc::from(entry.name.as_str()),
+                Arc::new(resolve_one(entry, layers)),
+            )
         })
         .collect();
     Resolution { settings }
+}
+
+/// One setting over `layers`: the highest layer that gives it wins.
+fn resolve_one(entry: &Entry, layers: &Layers<'_>) -> Resolved {
+    let mut given = layers
+        .iter()
+        .rev()
+        .filter_map(|layer| layer.values.get(&entry.name).cloned());
+    match given.next() {
+        Some(top) => Resolved {
+            name: entry.name.clone(),
+            value: Some(top.value),
+            source: top.source,
+            shadowed: given.collect(),
+            secret: entry.is_secret(),
+        },
+        None => Resolved {
+            name: entry.name.clone(),
+            value: None,
+            source: Source::defaults(),
+            shadowed: Vec::new(),
+            secret: entry.is_secret(),
+        },
+    }
 }
 
 #[cfg(test)]
@@ -428,5 +484,79 @@ mod tests {
         assert_eq!(d.len(), 1);
         assert_eq!(d[0].0, RETRIES);
         assert!(a.diff(&a).is_empty());
+    }
+
+    /// Names a random profile may hold: canonical names, an alias of one
+    /// of them (the canonical spelling wins within a layer), a secret.
+    const PROFILE_NAMES: [&str; 5] = [
+        RETRIES,
+        "PREFECT_TASK_DEFAULT_RETRIES",
+        "PREFECT_FLOWS_DEFAULT_RETRIES",
+        "PREFECT_TASKS_DEFAULT_RETRY_JITTER_FACTOR",
+        "PREFECT_API_KEY",
+    ];
+
+    fn profile_layer(catalog: &Catalog, profile: &str, picks: &[(usize, u8)]) -> Layer {
+        let table = picks
+            .iter()
+            .map(|(i, v)| {
+                (
+                    PROFILE_NAMES[i % PROFILE_NAMES.len()].to_owned(),
+                    toml::Value::from(v.to_string()),
+                )
+            })
+            .collect();
+        Layer::from_profile(catalog, profile, &table).unwrap()
+    }
+
+    proptest::proptest! {
+        /// Re-resolving the names a profile change touched gives what a
+        /// full resolve of the new layers gives, with the same changes.
+        #[test]
+        fn update_of_the_changed_names_equals_a_full_resolve(
+            before in proptest::collection::vec((0usize..5, 0u8..4), 0..6),
+            after in proptest::collection::vec((0usize..5, 0u8..4), 0..6),
+            switch in proptest::bool::ANY,
+            env in proptest::option::of(0u8..4),
+        ) {
+            let catalog = Catalog::builtin();
+            let defaults = Layer::defaults(&catalog);
+            let env = match env {
+                Some(v) => Layer::from_env(&catalog, LayerKind::Env, [(RETRIES, v.to_string())]).unwrap(),
+                None => Layer::empty(LayerKind::Env),
+            };
+            let old = profile_layer(&catalog, "default", &before);
+            let new = profile_layer(&catalog, if switch { "other" } else { "default" }, &after);
+            let full_old = resolve(&catalog, &Layers::from_iter([&defaults, &old, &env]));
+            let layers = Layers::from_iter([&defaults, &new, &env]);
+            let full_new = resolve(&catalog, &layers);
+            let mut incremental = full_old.clone();
+            let changed = incremental.update(&catalog, &layers, old.changed_names(&new));
+            proptest::prop_assert_eq!(&incremental, &full_new);
+            let expected: Vec<&str> = full_old.diff(&full_new).into_iter().map(|(n, _, _)| n).collect();
+            let got: Vec<&str> = changed.iter().map(|(n, _, _)| &**n).collect();
+            proptest::prop_assert_eq!(got, expected);
+            // The old resolution, shared before the update, is untouched.
+            proptest::prop_assert_eq!(&full_old, &resolve(&catalog, &Layers::from_iter([&defaults, &old, &env])));
+        }
+    }
+
+    #[test]
+    fn changed_names_lists_added_removed_and_changed_values_only() {
+        let catalog = Catalog::builtin();
+        let a = profile_layer(&catalog, "default", &[(0, 1), (2, 1)]);
+        let b = profile_layer(&catalog, "default", &[(0, 2), (3, 1)]);
+        assert_eq!(
+            a.changed_names(&b),
+            [
+                "PREFECT_FLOWS_DEFAULT_RETRIES",
+                RETRIES,
+                "PREFECT_TASKS_DEFAULT_RETRY_JITTER_FACTOR",
+            ]
+        );
+        assert!(a.changed_names(&a).is_empty());
+        // Another profile's name is another source for every value.
+        let c = profile_layer(&catalog, "other", &[(0, 1), (2, 1)]);
+        assert_eq!(a.changed_names(&c).len(), 2);
     }
 }

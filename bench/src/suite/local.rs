@@ -193,3 +193,68 @@ impl Suite {
         }
     }
 }
+
+impl Suite {
+    /// The cost of a `Set` as the catalogue grows (issue 13 item 3): a
+    /// fresh daemon per size, with `n` settings declared in `catalog.d`
+    /// (each given a value by a value file) on top of the built-in ones,
+    /// then c=1 `Set`s of one setting. Latency is mostly the fsync; the
+    /// server CPU per `Set` is the write path's own work.
+    pub(super) async fn set_scale(&self, report: &mut Report) {
+        let group = "Durable write as the catalogue grows (c=1)";
+        for n in [100, 1_000, 10_000] {
+            let label = format!("+{n} settings");
+            let r = set_scale_once(&self.cfgd_bin, n, self.load(1, 1, None)).await;
+            let (p50, cpu) = match r {
+                Ok(mut r) => {
+                    if r.errors > 0 {
+                        report.notes.push(format!(
+                            "setscale n={n}: {} errors, first: {}",
+                            r.errors,
+                            r.first_error.clone().unwrap_or_default()
+                        ));
+                    }
+                    (r.latencies.p50_us(), r.server_cpu_us())
+                }
+                Err(e) => {
+                    note(report, &format!("setscale n={n}"), &e);
+                    (f64::NAN, f64::NAN)
+                }
+            };
+            report
+                .row(&format!("setscale.n{n}.p50"), group, &label, "p50", "µs")
+                .push("cfgd", p50);
+            report
+                .row(
+                    &format!("setscale.n{n}.cpu"),
+                    group,
+                    &label,
+                    "server CPU per Set",
+                    "µs",
+                )
+                .push("cfgd", cpu);
+        }
+    }
+}
+
+/// One size of [`Suite::set_scale`]: its own daemon and config dir.
+async fn set_scale_once(
+    bin: &std::path::Path,
+    n: usize,
+    mut load: crate::unary::Load,
+) -> anyhow::Result<crate::unary::LoadResult> {
+    let dir = tempfile::Builder::new()
+        .prefix("cfgd-setscale-")
+        .tempdir()?;
+    let config = dir.path().join("config");
+    footprint::write_catalog(&config, n)?;
+    // The generated catalogue is one file of about 120 bytes a setting.
+    let proc =
+        crate::procs::Proc::cfgd(bin, Some(&config), &["--max-config-file-bytes", "16777216"])
+            .await?;
+    footprint::first_get(&proc.endpoint, &footprint::setting_name(n - 1)).await?;
+    load.server_pid = Some(proc.pid);
+    let r = crate::unary::run(&proc.endpoint, crate::unary::Call::CfgdSet, load).await;
+    proc.stop().await;
+    r
+}
