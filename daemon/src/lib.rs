@@ -13,6 +13,7 @@
 //! - [`daemon_config`] — `cfgd.toml` under the environment and the flags
 //!   (figment), and `--print-config`.
 //! - `authority` — grpc-core's `:authority` accepted on the Unix socket.
+//! - `forward` — writes passed through by those connection wrappers.
 //! - `startup` — the state dir and its lock; recovery into the core.
 //! - `core` — the settings state and every operation on it (no I/O).
 //! - [`store`] — durable state: the revision log and the profiles file.
@@ -53,6 +54,7 @@ pub mod daemon_config;
 mod dirwatch;
 pub mod error;
 mod fleet;
+mod forward;
 mod http;
 mod hub;
 mod listener;
