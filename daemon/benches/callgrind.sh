@@ -12,29 +12,12 @@
 # built-in catalogue alone). Needs valgrind (`apt-get install valgrind`).
 set -euo pipefail
 
-bin=${1:-$(ls -t target/release/deps/write_path-* 2>/dev/null | grep -v '\.d$' | head -n 1 || true)}
+source "$(dirname "$0")/../../bench/callgrind-lib.sh"
+callgrind_setup "${1:-$(ls -t target/release/deps/write_path-* 2>/dev/null | grep -v '\.d$' | head -n 1 || true)}" \
+    'cargo bench -p cfgd --features bench-internals --bench write_path --no-run'
 n=${2:-2000}
-if [[ -z "$bin" || ! -x "$bin" ]]; then
-    echo "no bench binary: build it with 'cargo bench -p cfgd --features bench-internals --bench write_path --no-run' or pass its path" >&2
-    exit 2
-fi
-if ! command -v valgrind >/dev/null; then
-    echo "valgrind is not installed: apt-get install valgrind" >&2
-    exit 2
-fi
-out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
-
-instructions() {
-    local total=$1 runs=$2 file="$out/cg.$RANDOM"
-    valgrind --tool=callgrind --callgrind-out-file="$file" "$bin" --count "$total" "$runs" \
-        >/dev/null 2>&1
-    awk '/^(summary|totals):/ { print $2; exit }' "$file"
-}
 
 printf '%-10s %14s\n' settings 'Ir per Set'
 for total in ${SIZES:-0 1000 10000}; do
-    one=$(instructions "$total" "$n")
-    two=$(instructions "$total" $((2 * n)))
-    printf '%-10s %14s\n' "$total" $(( (two - one) / n ))
+    printf '%-10s %14s\n' "$total" "$(per_run "$total" "$n")"
 done
