@@ -124,10 +124,13 @@ impl SettingsService {
         self.names.canonical(&view.catalog, names).await.map(Some)
     }
 
-    /// A batch of assignments from the wire, within the limits.
+    /// A batch of assignments from the wire, within the limits. When some
+    /// carry no usable value, the others are still validated against the
+    /// catalogue (for `profile`), so that the refusal names every problem.
     fn batch(
         &self,
         catalog: &Catalog,
+        profile: &str,
         assignments: Vec<pb::Assignment>,
     ) -> Result<Vec<(String, Input)>, OpError> {
         limits::batch(&self.limits, assignments.len())?;
@@ -160,10 +163,12 @@ impl SettingsService {
             out.push((a.name, input));
         }
         if errors.is_empty() {
-            Ok(out)
-        } else {
-            Err(OpError::Invalid(errors))
+            return Ok(out);
         }
+        if let Err(OpError::Invalid(more)) = crate::core::validate(catalog, profile, &out) {
+            errors.extend(more);
+        }
+        Err(OpError::Invalid(errors))
     }
 
     async fn profile_op(
@@ -241,10 +246,10 @@ impl pb::settings_server::Settings for SettingsService {
         let profile = (!req.profile.is_empty()).then_some(req.profile);
         let view = self.hub.view();
         let given_names = names::given(&view.catalog, &given);
-        let batch = self
-            .batch(&view.catalog, req.assignments)
-            .map_err(|e| e.into_status(given_names.clone()))?;
         let target = profile.as_deref().unwrap_or(&view.active_profile);
+        let batch = self
+            .batch(&view.catalog, target, req.assignments)
+            .map_err(|e| e.into_status(given_names.clone()))?;
         self.names
             .validate(&view.catalog, target, &batch)
             .await
@@ -298,7 +303,7 @@ impl pb::settings_server::Settings for SettingsService {
         let req = request.into_inner();
         let view = self.hub.view();
         let given = names::given(&view.catalog, req.assignments.iter().map(|a| &a.name));
-        let errors = match self.batch(&view.catalog, req.assignments) {
+        let errors = match self.batch(&view.catalog, &view.active_profile, req.assignments) {
             Err(OpError::Invalid(errors)) => errors,
             Err(other) => return Err(other.into_status(given)),
             Ok(batch) => {

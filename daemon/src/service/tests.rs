@@ -263,12 +263,19 @@ async fn a_bad_value_is_refused_with_the_setting_the_name_as_given_and_what_was_
     }));
     let mut empty = set("PREFECT_FLOWS_DEFAULT_RETRIES", "1");
     empty.assignments[0].value = None;
+    let mut both = empty.clone();
+    both.assignments.push(typed.assignments[0].clone());
     for (request, setting) in [(typed, RETRIES), (empty, "PREFECT_FLOWS_DEFAULT_RETRIES")] {
         let err = f.service.set(Request::new(request)).await.unwrap_err();
         assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
         let named: Vec<_> = problems(&err).into_iter().map(|p| p.setting).collect();
         assert_eq!(named, [setting], "{err:?}");
     }
+    // Both in one batch: the refusal names both, not only the missing one.
+    let err = f.service.set(Request::new(both)).await.unwrap_err();
+    let mut named: Vec<_> = problems(&err).into_iter().map(|p| p.setting).collect();
+    named.sort();
+    assert_eq!(named, ["PREFECT_FLOWS_DEFAULT_RETRIES", RETRIES], "{err:?}");
     assert_eq!(
         revision(&f).await,
         before,
