@@ -23,7 +23,7 @@ use crate::writer::{Op, WriterHandle};
 
 /// Starts following `path` (absolute or relative to the working dir);
 /// changes made after this returns are seen. Ends with `stop`, or when the
-/// writer is gone.
+/// writer is gone; `None` when `path` names no file in a directory.
 pub(crate) fn spawn(
     path: &Path,
     options: dirwatch::Options,
@@ -42,27 +42,20 @@ pub(crate) fn spawn(
         options,
         &stop,
     );
-    Some(tokio::spawn(follow(watch, writer, stop)))
+    Some(tokio::spawn(follow(watch, writer)))
 }
 
 fn split(path: &Path) -> Option<(PathBuf, OsString)> {
     Some((path.parent()?.to_owned(), path.file_name()?.to_owned()))
 }
 
-async fn follow(mut watch: DirWatch, writer: WriterHandle, stop: CancellationToken) {
-    loop {
-        tokio::select! {
-            () = stop.cancelled() => return,
-            batch = watch.next() => {
-                if batch.is_none() {
-                    return;
-                }
-                // The writer reads the file and decides; an error here
-                // means it is shutting down.
-                if writer.run(Op::ProfilesFileChanged).await.is_err() {
-                    return;
-                }
-            }
+async fn follow(mut watch: DirWatch, writer: WriterHandle) {
+    // `next` ends once `stop` is cancelled (the watch was spawned with it).
+    while watch.next().await.is_some() {
+        // The writer reads the file and decides; an error here means it is
+        // shutting down.
+        if writer.run(Op::ProfilesFileChanged).await.is_err() {
+            return;
         }
     }
 }

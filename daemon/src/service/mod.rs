@@ -124,15 +124,35 @@ impl SettingsService {
         self.names.canonical(&view.catalog, names).await.map(Some)
     }
 
-    /// A batch of assignments from the wire, within the limits. When some
-    /// carry no usable value, the others are still validated against the
-    /// catalogue (for `profile`), so that the refusal names every problem.
-    fn batch(
+    /// A batch of assignments from the wire, within the limits, checked
+    /// against `catalog` for `profile`: every problem of the batch is named
+    /// (one without a usable value does not hide another's wrong type).
+    async fn checked(
         &self,
         catalog: &Catalog,
         profile: &str,
         assignments: Vec<pb::Assignment>,
-    ) -> Result<Vec<(String, Input)>, OpError> {
+    ) -> Result<Batch, OpError> {
+        let (batch, mut errors) = self.batch(catalog, assignments)?;
+        match self.names.validate(catalog, profile, &batch).await {
+            Ok(()) => {}
+            Err(OpError::Invalid(more)) => errors.extend(more),
+            Err(other) => return Err(other),
+        }
+        if errors.is_empty() {
+            Ok(batch)
+        } else {
+            Err(OpError::Invalid(errors))
+        }
+    }
+
+    /// A batch of assignments from the wire, within the limits: those with
+    /// a usable value, and a problem for each without one.
+    fn batch(
+        &self,
+        catalog: &Catalog,
+        assignments: Vec<pb::Assignment>,
+    ) -> Result<(Batch, Vec<SettingsError>), OpError> {
         limits::batch(&self.limits, assignments.len())?;
         let mut out = Vec::with_capacity(assignments.len());
         let mut errors = Vec::new();
@@ -162,13 +182,7 @@ impl SettingsService {
             };
             out.push((a.name, input));
         }
-        if errors.is_empty() {
-            return Ok(out);
-        }
-        if let Err(OpError::Invalid(more)) = crate::core::validate(catalog, profile, &out) {
-            errors.extend(more);
-        }
-        Err(OpError::Invalid(errors))
+        Ok((out, errors))
     }
 
     async fn profile_op(
@@ -179,6 +193,9 @@ impl SettingsService {
         Ok(self.writer.run(Op::Profile { expected, change }).await?)
     }
 }
+
+/// Assignments by the name given, each with its value from the wire.
+type Batch = Vec<(String, Input)>;
 
 type WatchStream = Pin<Box<dyn Stream<Item = Result<pb::WatchResponse, Status>> + Send + 'static>>;
 
@@ -248,10 +265,7 @@ impl pb::settings_server::Settings for SettingsService {
         let given_names = names::given(&view.catalog, &given);
         let target = profile.as_deref().unwrap_or(&view.active_profile);
         let batch = self
-            .batch(&view.catalog, target, req.assignments)
-            .map_err(|e| e.into_status(given_names.clone()))?;
-        self.names
-            .validate(&view.catalog, target, &batch)
+            .checked(&view.catalog, target, req.assignments)
             .await
             .map_err(|e| e.into_status(given_names.clone()))?;
         let outcome = self
@@ -303,20 +317,13 @@ impl pb::settings_server::Settings for SettingsService {
         let req = request.into_inner();
         let view = self.hub.view();
         let given = names::given(&view.catalog, req.assignments.iter().map(|a| &a.name));
-        let errors = match self.batch(&view.catalog, &view.active_profile, req.assignments) {
+        let errors = match self
+            .checked(&view.catalog, &view.active_profile, req.assignments)
+            .await
+        {
+            Ok(_) => Vec::new(),
             Err(OpError::Invalid(errors)) => errors,
             Err(other) => return Err(other.into_status(given)),
-            Ok(batch) => {
-                match self
-                    .names
-                    .validate(&view.catalog, &view.active_profile, &batch)
-                    .await
-                {
-                    Ok(()) => Vec::new(),
-                    Err(OpError::Invalid(errors)) => errors,
-                    Err(other) => return Err(other.into_status(given)),
-                }
-            }
         };
         Ok(Response::new(responses::validation(error::problems(
             &errors, given,
