@@ -86,13 +86,23 @@ pub(crate) enum Resync {
     Future,
 }
 
+/// A change as the live stream carries it to every watcher: the record,
+/// and its wire encodings, made once by the first watcher that sends it.
+#[derive(Debug)]
+pub(crate) struct Live {
+    /// The change.
+    pub(crate) record: Arc<Record>,
+    /// Its encodings, shared by the watchers.
+    pub(crate) wire: crate::service::watch::Wire,
+}
+
 struct Inner {
     history: VecDeque<Arc<Record>>,
     /// The logged size of each record in `history`, and their sum.
     sizes: VecDeque<usize>,
     bytes: usize,
     base: Base,
-    tx: broadcast::Sender<Arc<Record>>,
+    tx: broadcast::Sender<Arc<Live>>,
 }
 
 /// The published state.
@@ -160,7 +170,10 @@ impl Hub {
             inner.sizes.push_back(size);
             inner.history.push_back(r.clone());
             // No receivers is fine: nobody is watching.
-            let _ = inner.tx.send(r);
+            let _ = inner.tx.send(Arc::new(Live {
+                record: r,
+                wire: crate::service::watch::Wire::default(),
+            }));
         }
     }
 
@@ -245,7 +258,7 @@ impl Hub {
         &self,
         after: Option<u64>,
         epoch: Option<u64>,
-    ) -> (Start, broadcast::Receiver<Arc<Record>>) {
+    ) -> (Start, broadcast::Receiver<Arc<Live>>) {
         let inner = self.lock();
         let rx = inner.tx.subscribe();
         let view = self.view.load_full();
@@ -268,7 +281,7 @@ impl Hub {
 
     /// For a watcher that fell behind: the current view and a receiver that
     /// starts right after it (taken together, so nothing falls in between).
-    pub(crate) fn catch_up(&self) -> (Arc<View>, broadcast::Receiver<Arc<Record>>) {
+    pub(crate) fn catch_up(&self) -> (Arc<View>, broadcast::Receiver<Arc<Live>>) {
         let inner = self.lock();
         (self.view.load_full(), inner.tx.subscribe())
     }

@@ -12,6 +12,10 @@
 //!   `Any`'s type URL comes from the type), client (`pb::settings_client`),
 //!   server (`pb::settings_server`) and the encoded descriptor set
 //!   ([`pb::FILE_DESCRIPTOR_SET`], for server reflection).
+//! - [`frame`] — [`frame::WatchFrame`], what the server's `Watch` sends: a
+//!   `WatchResponse` encoded once, shared by every watcher it goes to.
+//! - [`codec`] — the server's codec: prost with a small first encode
+//!   buffer (a held watch stream keeps its buffer).
 //! - `compat/baseline.binpb` — the contract as last recorded, which every
 //!   change must stay wire- and JSON-compatible with (`buf breaking`).
 //! - `tests/` — every toolchain compiles the contract: the reference
@@ -30,6 +34,12 @@
 pub mod pb {
     tonic::include_proto!("cfgd.v1");
 
+    // The server, generated apart: its `Watch` streams `WatchFrame`s.
+    include!(concat!(env!("OUT_DIR"), "/server/cfgd.v1.rs"));
+
     /// The encoded `FileDescriptorSet` of `cfgd/v1/cfgd.proto`.
     pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("cfgd_descriptor");
 }
+
+pub mod codec;
+pub mod frame;

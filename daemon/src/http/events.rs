@@ -17,6 +17,7 @@ use std::time::Duration;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
+use cfgd_proto::frame::WatchFrame;
 use cfgd_proto::pb;
 use cfgd_proto::pb::settings_server::Settings as _;
 use futures_util::{Stream, StreamExt};
@@ -30,7 +31,9 @@ use super::{Console, json};
 /// How long a browser waits before reconnecting after the stream ends.
 const RETRY: Duration = Duration::from_secs(1);
 
-type Watch = Pin<Box<dyn Stream<Item = Result<pb::WatchResponse, tonic::Status>> + Send>>;
+/// The service's watch: frames, decoded here (the console is one reader,
+/// not one of thousands).
+type Watch = Pin<Box<dyn Stream<Item = Result<WatchFrame, tonic::Status>> + Send>>;
 
 /// `<epoch>:<revision>`, as sent in `id:`.
 fn parse_id(id: &str) -> Option<(u64, u64)> {
@@ -87,7 +90,7 @@ impl Stream_ {
             let changed = tokio::select! {
                 biased;
                 event = self.watch.next() => return match event {
-                    Some(Ok(e)) => Some(watch_event(&e)),
+                    Some(Ok(frame)) => frame.decode().ok().map(|e| watch_event(&e)),
                     // The watch ends with the daemon (shutdown) or fails:
                     // the browser reconnects and resumes.
                     Some(Err(_)) | None => None,

@@ -23,6 +23,11 @@ impl Mask {
         Self { reveal }
     }
 
+    /// Whether secrets go out in clear.
+    pub(crate) fn reveals(self) -> bool {
+        self.reveal
+    }
+
     /// A value for the wire; `None` is "unset".
     pub(crate) fn value(self, v: Option<&Value>) -> pb::Value {
         use pb::value::Kind;

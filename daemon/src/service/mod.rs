@@ -21,7 +21,7 @@ mod mask;
 mod names;
 mod profile_view;
 mod responses;
-mod watch;
+pub(crate) mod watch;
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -197,7 +197,8 @@ impl SettingsService {
 /// Assignments by the name given, each with its value from the wire.
 type Batch = Vec<(String, Input)>;
 
-type WatchStream = Pin<Box<dyn Stream<Item = Result<pb::WatchResponse, Status>> + Send + 'static>>;
+type WatchStream =
+    Pin<Box<dyn Stream<Item = Result<cfgd_proto::frame::WatchFrame, Status>> + Send + 'static>>;
 
 #[tonic::async_trait]
 impl pb::settings_server::Settings for SettingsService {

@@ -381,7 +381,7 @@ async fn a_watch_masks_secrets_unless_it_may_reveal_them() {
                 .await
                 .unwrap()
                 .into_inner();
-            let event = stream.next().await.unwrap().unwrap();
+            let event = stream.next().await.unwrap().unwrap().decode().unwrap();
             let Some(pb::watch_response::Event::Change(c)) = event.event else {
                 panic!("the set, from revision 0: {event:?}")
             };
@@ -396,5 +396,85 @@ async fn a_watch_masks_secrets_unless_it_may_reveal_them() {
     assert_eq!(
         change(true).await,
         Some(pb::value::Kind::Secret("pnu_hush".into()))
+    );
+}
+
+#[tokio::test]
+async fn a_live_change_is_encoded_once_for_the_watchers_it_reaches_whole() {
+    use cfgd_proto::frame::WatchFrame;
+    let f = fixture(Some(TOKEN));
+    let open = |names: &[&str], reveal: bool| {
+        let service = f.service.clone();
+        let request = pb::WatchRequest {
+            after_revision: None,
+            ..watch(names, reveal)
+        };
+        async move {
+            let mut stream = service
+                .watch(with_token(request, Some(TOKEN)))
+                .await
+                .unwrap()
+                .into_inner();
+            let first = stream.next().await.unwrap().unwrap().decode().unwrap();
+            assert!(
+                matches!(first.event, Some(pb::watch_response::Event::Resync(_))),
+                "{first:?}"
+            );
+            stream
+        }
+    };
+    let mut all = open(&[], false).await;
+    let mut both = open(&[RETRIES, KEY], false).await;
+    let mut key_only = open(&[KEY], false).await;
+    let mut revealed = open(&[], true).await;
+    let request = pb::SetRequest {
+        assignments: [(KEY, "pnu_hush"), (RETRIES, "4")]
+            .into_iter()
+            .map(|(name, raw)| pb::Assignment {
+                name: name.into(),
+                value: Some(pb::assignment::Value::Raw(raw.into())),
+            })
+            .collect(),
+        ..Default::default()
+    };
+    f.service
+        .set(with_token(request, Some(TOKEN)))
+        .await
+        .unwrap();
+    let next = async |s: &mut WatchStream| -> WatchFrame { s.next().await.unwrap().unwrap() };
+    let (all, both, key_only, revealed) = (
+        next(&mut all).await,
+        next(&mut both).await,
+        next(&mut key_only).await,
+        next(&mut revealed).await,
+    );
+    let changes = |frame: &WatchFrame| {
+        let Some(pb::watch_response::Event::Change(c)) = frame.decode().unwrap().event else {
+            panic!("a change: {frame:?}")
+        };
+        c.changes
+            .into_iter()
+            .map(|k| (k.name, k.new_value.and_then(|v| v.kind)))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(changes(&all).len(), 2);
+    assert_eq!(
+        all.as_bytes().as_ptr(),
+        both.as_bytes().as_ptr(),
+        "a filter that takes in the whole change sends the bytes encoded once"
+    );
+    assert_eq!(changes(&key_only).len(), 1, "{:?}", changes(&key_only));
+    let secret = |frame: &WatchFrame| {
+        changes(frame)
+            .into_iter()
+            .find(|(name, _)| name == KEY)
+            .and_then(|(_, v)| v)
+    };
+    assert_eq!(secret(&all), Some(pb::value::Kind::Masked(pb::Masked {})));
+    assert_eq!(secret(&key_only), secret(&all));
+    assert_eq!(
+        secret(&revealed),
+        Some(pb::value::Kind::Secret("pnu_hush".into())),
+        "the encoding shared by masked watchers is not the revealing one"
     );
 }

@@ -2,30 +2,81 @@
 //! in revision order. A watcher that falls more than the buffer behind gets
 //! a resync (a full snapshot) and goes on from there. The stream ends when
 //! the daemon shuts down or the client goes away.
+//!
+//! A live change is encoded once for all the watchers it goes to whole
+//! (every watcher without a name filter, and those whose filter takes in
+//! every name it changed): the first one to send it encodes it into the
+//! change's [`Wire`], the others send the same bytes. A watcher whose
+//! filter drops part of a change, and a replay, encode their own.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
+use cfgd_proto::frame::WatchFrame;
 use cfgd_proto::pb;
-use futures_util::Stream;
+use futures_util::{Stream, StreamExt};
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio_util::sync::CancellationToken;
 use tonic::Status;
 
 use super::convert;
 use super::mask::Mask;
-use crate::hub::{Hub, Resync, Start, View};
+use crate::hub::{Hub, Live, Resync, Start, View};
 use crate::store::Record;
+
+/// A live change's encodings for the wire, one per [`Mask`] (secrets
+/// masked, secrets in clear), each with the epoch it carries.
+#[derive(Debug, Default)]
+pub(crate) struct Wire([OnceLock<(u64, WatchFrame)>; 2]);
+
+impl Wire {
+    /// The change as `epoch`'s watchers with `mask` send it whole, encoded
+    /// on first use.
+    fn frame(&self, record: &Record, epoch: u64, mask: Mask) -> WatchFrame {
+        let (made_in, frame) = self.0[usize::from(mask.reveals())].get_or_init(|| {
+            (
+                epoch,
+                encode_change(record, None, mask, epoch).unwrap_or_default(),
+            )
+        });
+        if *made_in == epoch {
+            frame.clone()
+        } else {
+            // A watcher opened in another epoch (it gets a resync soon).
+            encode_change(record, None, mask, epoch).unwrap_or_default()
+        }
+    }
+}
+
+/// `record` for the wire, only its changes to `names` when given; `None`
+/// when the filter leaves nothing.
+fn encode_change(
+    record: &Record,
+    names: Option<&[String]>,
+    mask: Mask,
+    epoch: u64,
+) -> Option<WatchFrame> {
+    let change = convert::change(record, names, mask)?;
+    Some(WatchFrame::encode(&pb::WatchResponse {
+        epoch,
+        event: Some(pb::watch_response::Event::Change(change)),
+    }))
+}
+
+/// What a stream sends next, and whether it is a resync (for the metrics).
+struct Pending {
+    frame: WatchFrame,
+    resync: bool,
+}
 
 struct State {
     hub: Arc<Hub>,
-    rx: broadcast::Receiver<Arc<Record>>,
-    pending: VecDeque<pb::WatchResponse>,
+    rx: broadcast::Receiver<Arc<Live>>,
+    pending: VecDeque<Pending>,
     last: u64,
     epoch: u64,
     names: Option<Vec<String>>,
     mask: Mask,
-    shutdown: CancellationToken,
     /// The service instance this stream belongs to (listed in the fleet
     /// while it is open).
     _instance: Option<crate::fleet::services::Stream>,
@@ -48,31 +99,45 @@ impl State {
             Resync::Future => pb::ResyncReason::Future,
         };
         self.last = view.revision;
-        self.pending.push_back(pb::WatchResponse {
+        let frame = WatchFrame::encode(&pb::WatchResponse {
             epoch: self.epoch,
             event: Some(pb::watch_response::Event::Resync(pb::Resync {
                 reason: reason as i32,
                 snapshot: Some(convert::snapshot(view, self.names.as_deref(), self.mask)),
             })),
         });
+        self.pending.push_back(Pending {
+            frame,
+            resync: true,
+        });
     }
 
-    fn change(&mut self, record: &Record) {
+    /// Queues `record` unless it is not newer than what was sent; `wire`
+    /// is its shared encoding when it comes live.
+    fn change(&mut self, record: &Record, wire: Option<&Wire>) {
         if record.revision <= self.last {
             return;
         }
         self.last = record.revision;
-        if let Some(change) = convert::change(record, self.names.as_deref(), self.mask) {
-            self.pending.push_back(pb::WatchResponse {
-                epoch: self.epoch,
-                event: Some(pb::watch_response::Event::Change(change)),
+        let whole = match &self.names {
+            None => true,
+            Some(names) => record.changes.iter().all(|c| names.contains(&c.name)),
+        };
+        let frame = match wire {
+            Some(wire) if whole => Some(wire.frame(record, self.epoch, self.mask)),
+            _ => encode_change(record, self.names.as_deref(), self.mask, self.epoch),
+        };
+        if let Some(frame) = frame {
+            self.pending.push_back(Pending {
+                frame,
+                resync: false,
             });
         }
     }
 }
 
 /// Opens a watch after `after` (in `epoch`) on `names` (canonical; `None`
-/// for all).
+/// for all). It ends when `shutdown` is cancelled.
 pub(super) fn open(
     hub: Arc<Hub>,
     after: Option<u64>,
@@ -81,7 +146,7 @@ pub(super) fn open(
     mask: Mask,
     shutdown: CancellationToken,
     instance: Option<crate::fleet::services::Stream>,
-) -> impl Stream<Item = Result<pb::WatchResponse, Status>> + Send + 'static {
+) -> impl Stream<Item = Result<WatchFrame, Status>> + Send + 'static {
     let (start, rx) = hub.subscribe(after, epoch);
     hub.watcher_delta(true);
     let mut state = State {
@@ -92,42 +157,38 @@ pub(super) fn open(
         last: after.unwrap_or(0),
         names,
         mask,
-        shutdown,
         _instance: instance,
     };
     match start {
         Start::Resync(reason, view) => state.resync(reason, &view),
         Start::Replay(records) => {
             for r in &records {
-                state.change(r);
+                state.change(r, None);
             }
         }
     }
+    // One cancellation future for the stream's life, on the stream's own
+    // child token: every poll of a token's future locks that token's
+    // waiters, and all the watchers share `shutdown`.
     futures_util::stream::unfold(state, |mut s| async move {
         loop {
-            if let Some(ev) = s.pending.pop_front() {
-                crate::metrics::watch_event(matches!(
-                    ev.event,
-                    Some(pb::watch_response::Event::Resync(_))
-                ));
-                return Some((Ok(ev), s));
+            if let Some(p) = s.pending.pop_front() {
+                crate::metrics::watch_event(p.resync);
+                return Some((Ok(p.frame), s));
             }
-            tokio::select! {
-                biased;
-                () = s.shutdown.cancelled() => return None,
-                r = s.rx.recv() => match r {
-                    Ok(record) => s.change(&record),
-                    Err(RecvError::Lagged(skipped)) => {
-                        tracing::debug!(skipped, "a watcher fell behind; sending it a resync");
-                        let (view, rx) = s.hub.catch_up();
-                        s.rx = rx;
-                        s.resync(Resync::Lagged, &view);
-                    }
-                    Err(RecvError::Closed) => return None,
-                },
+            match s.rx.recv().await {
+                Ok(live) => s.change(&live.record, Some(&live.wire)),
+                Err(RecvError::Lagged(skipped)) => {
+                    tracing::debug!(skipped, "a watcher fell behind; sending it a resync");
+                    let (view, rx) = s.hub.catch_up();
+                    s.rx = rx;
+                    s.resync(Resync::Lagged, &view);
+                }
+                Err(RecvError::Closed) => return None,
             }
         }
     })
+    .take_until(shutdown.child_token().cancelled_owned())
 }
 
 #[cfg(test)]
@@ -199,14 +260,14 @@ mod tests {
         for rev in 1..=5 {
             publish(&hub, &view, rev);
         }
-        let first = stream.next().await.unwrap().unwrap();
+        let first = stream.next().await.unwrap().unwrap().decode().unwrap();
         let Some(pb::watch_response::Event::Resync(r)) = first.event else {
             panic!("expected a resync, got {first:?}");
         };
         assert_eq!(r.reason, pb::ResyncReason::Lagged as i32);
         assert_eq!(r.snapshot.unwrap().revision, 5);
         publish(&hub, &view, 6);
-        let next = stream.next().await.unwrap().unwrap();
+        let next = stream.next().await.unwrap().unwrap().decode().unwrap();
         let Some(pb::watch_response::Event::Change(c)) = next.event else {
             panic!("{next:?}")
         };
