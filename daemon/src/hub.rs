@@ -102,7 +102,19 @@ struct Inner {
     sizes: VecDeque<usize>,
     bytes: usize,
     base: Base,
-    tx: broadcast::Sender<Arc<Live>>,
+    /// `None` once closed: every watch stream ends.
+    tx: Option<broadcast::Sender<Arc<Live>>>,
+}
+
+impl Inner {
+    /// A receiver of what is published from now on (a closed one once the
+    /// hub is closed).
+    fn receiver(&self) -> broadcast::Receiver<Arc<Live>> {
+        match &self.tx {
+            Some(tx) => tx.subscribe(),
+            None => broadcast::channel(1).1,
+        }
+    }
 }
 
 /// The published state.
@@ -141,7 +153,7 @@ impl Hub {
                 sizes,
                 bytes,
                 base,
-                tx,
+                tx: Some(tx),
             }),
             watchers: AtomicU64::new(0),
             views: watch::Sender::new(()),
@@ -170,10 +182,12 @@ impl Hub {
             inner.sizes.push_back(size);
             inner.history.push_back(r.clone());
             // No receivers is fine: nobody is watching.
-            let _ = inner.tx.send(Arc::new(Live {
-                record: r,
-                wire: crate::service::watch::Wire::default(),
-            }));
+            if let Some(tx) = &inner.tx {
+                let _ = tx.send(Arc::new(Live {
+                    record: r,
+                    wire: crate::service::watch::Wire::default(),
+                }));
+            }
         }
     }
 
@@ -260,7 +274,7 @@ impl Hub {
         epoch: Option<u64>,
     ) -> (Start, broadcast::Receiver<Arc<Live>>) {
         let inner = self.lock();
-        let rx = inner.tx.subscribe();
+        let rx = inner.receiver();
         let view = self.view.load_full();
         let start = match after {
             None => Start::Resync(Resync::Initial, view),
@@ -283,7 +297,17 @@ impl Hub {
     /// starts right after it (taken together, so nothing falls in between).
     pub(crate) fn catch_up(&self) -> (Arc<View>, broadcast::Receiver<Arc<Live>>) {
         let inner = self.lock();
-        (self.view.load_full(), inner.tx.subscribe())
+        (self.view.load_full(), inner.receiver())
+    }
+
+    /// Ends every watch stream (once it has sent what it has) and every
+    /// one opened later (after its first answer): the daemon is stopping.
+    ///
+    /// Dropping the broadcast's sender wakes each receiver once, where a
+    /// shutdown token checked by every stream would cost a lock per event
+    /// per watcher.
+    pub(crate) fn close_watches(&self) {
+        self.lock().tx = None;
     }
 
     /// Counts a watch stream in (`+1`) or out (`-1`).

@@ -279,12 +279,12 @@ pub async fn serve_with_ready(
     let fleet_tasks =
         fleet::start::start(&opened, &fleet, &hub, &writer, &config.state_dir, &stop).await;
     let store_kind = opened.state.get().kind;
+    let watches = hub.clone();
     let service = SettingsService::new(
         hub,
         writer,
         Auth::new(config.token.clone()),
         config.limits,
-        stop.clone(),
         info,
         fleet,
     );
@@ -321,6 +321,7 @@ pub async fn serve_with_ready(
         shutdown.await;
         tracing::info!("shutting down: no new connections; ending watch streams");
         stopping.cancel();
+        watches.close_watches();
     };
     let ready = move || {
         tracing::info!(listen = %serving.listen, revision, epoch, store = store_kind, "cfgd serving");

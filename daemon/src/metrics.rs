@@ -327,8 +327,17 @@ pub(crate) fn reload_outcome<E>(
 
 /// A watch event went out to a watcher.
 pub(crate) fn watch_event(resync: bool) {
-    let kind = if resync { "resync" } else { "change" };
-    counter!(EVENTS, "kind" => kind).increment(1);
+    // Counted once per event per watcher: the handles are looked up once
+    // (after the recorder is in place), not per call.
+    static COUNTERS: OnceLock<[metrics::Counter; 2]> = OnceLock::new();
+    let counters = COUNTERS.get_or_init(|| {
+        recorder();
+        [
+            counter!(EVENTS, "kind" => "change"),
+            counter!(EVENTS, "kind" => "resync"),
+        ]
+    });
+    counters[usize::from(resync)].increment(1);
 }
 
 /// A watcher got a snapshot for `reason`.

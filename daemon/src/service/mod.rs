@@ -29,7 +29,6 @@ use std::sync::Arc;
 use cfgd_proto::pb;
 use cfgd_settings::{Catalog, LayerKind, SettingsError};
 use futures_util::Stream;
-use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
 pub(crate) use auth::Auth;
@@ -70,7 +69,6 @@ pub(crate) struct SettingsService {
     auth: Auth,
     limits: Limits,
     names: Resolver,
-    shutdown: CancellationToken,
     info: Arc<Info>,
     fleet: Arc<crate::fleet::Fleet>,
 }
@@ -88,7 +86,6 @@ impl SettingsService {
         writer: WriterHandle,
         auth: Auth,
         limits: Limits,
-        shutdown: CancellationToken,
         info: Info,
         fleet: Arc<crate::fleet::Fleet>,
     ) -> Self {
@@ -98,7 +95,6 @@ impl SettingsService {
             auth,
             limits,
             names: Resolver::new(),
-            shutdown,
             info: Arc::new(info),
             fleet,
         }
@@ -356,7 +352,6 @@ impl pb::settings_server::Settings for SettingsService {
             req.epoch,
             names,
             mask,
-            self.shutdown.clone(),
             instance,
         );
         Ok(Response::new(Box::pin(stream)))

@@ -11,7 +11,6 @@ use cfgd_proto::pb::settings_server::Settings;
 use cfgd_settings::ConfigDir;
 use futures_util::StreamExt;
 use prost::{Message, Name};
-use tokio_util::sync::CancellationToken;
 use tonic::{Code, Request, Status};
 use tonic_types::StatusExt;
 
@@ -88,7 +87,6 @@ fn fixture(token: Option<&str>) -> Fixture {
         writer,
         Auth::new(token.map(str::to_owned)),
         defaults.limits,
-        CancellationToken::new(),
         info,
         fleet,
     );

@@ -1,7 +1,8 @@
 //! One watch stream: the replay or resync it starts with, then live changes
 //! in revision order. A watcher that falls more than the buffer behind gets
 //! a resync (a full snapshot) and goes on from there. The stream ends when
-//! the daemon shuts down or the client goes away.
+//! the hub closes its watches (the daemon is stopping) or the client goes
+//! away.
 //!
 //! A live change is encoded once for all the watchers it goes to whole
 //! (every watcher without a name filter, and those whose filter takes in
@@ -14,9 +15,8 @@ use std::sync::{Arc, OnceLock};
 
 use cfgd_proto::frame::WatchFrame;
 use cfgd_proto::pb;
-use futures_util::{Stream, StreamExt};
+use futures_util::Stream;
 use tokio::sync::broadcast::{self, error::RecvError};
-use tokio_util::sync::CancellationToken;
 use tonic::Status;
 
 use super::convert;
@@ -137,14 +137,13 @@ impl State {
 }
 
 /// Opens a watch after `after` (in `epoch`) on `names` (canonical; `None`
-/// for all). It ends when `shutdown` is cancelled.
+/// for all). It ends when the hub closes its watches.
 pub(super) fn open(
     hub: Arc<Hub>,
     after: Option<u64>,
     epoch: Option<u64>,
     names: Option<Vec<String>>,
     mask: Mask,
-    shutdown: CancellationToken,
     instance: Option<crate::fleet::services::Stream>,
 ) -> impl Stream<Item = Result<WatchFrame, Status>> + Send + 'static {
     let (start, rx) = hub.subscribe(after, epoch);
@@ -167,9 +166,6 @@ pub(super) fn open(
             }
         }
     }
-    // One cancellation future for the stream's life, on the stream's own
-    // child token: every poll of a token's future locks that token's
-    // waiters, and all the watchers share `shutdown`.
     futures_util::stream::unfold(state, |mut s| async move {
         loop {
             if let Some(p) = s.pending.pop_front() {
@@ -188,7 +184,6 @@ pub(super) fn open(
             }
         }
     })
-    .take_until(shutdown.child_token().cancelled_owned())
 }
 
 #[cfg(test)]
@@ -247,15 +242,7 @@ mod tests {
     #[tokio::test]
     async fn a_watcher_that_falls_behind_gets_a_resync_then_live_changes() {
         let (_d, hub, view) = hub(2);
-        let mut stream = Box::pin(open(
-            hub.clone(),
-            Some(0),
-            Some(9),
-            None,
-            Mask::HIDE,
-            CancellationToken::new(),
-            None,
-        ));
+        let mut stream = Box::pin(open(hub.clone(), Some(0), Some(9), None, Mask::HIDE, None));
         assert_eq!(hub.watchers(), 1);
         for rev in 1..=5 {
             publish(&hub, &view, rev);
@@ -280,12 +267,22 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_cancelled_token_ends_the_stream() {
-        let (_d, hub, _view) = hub(4);
-        let token = CancellationToken::new();
-        let mut stream = Box::pin(open(hub, None, None, None, Mask::HIDE, token.clone(), None));
-        assert!(stream.next().await.is_some(), "the initial snapshot");
-        token.cancel();
-        assert!(stream.next().await.is_none());
+    async fn closing_the_hub_ends_every_watch_after_what_it_was_sent() {
+        let (_d, hub, view) = hub(4);
+        let mut open_before = Box::pin(open(hub.clone(), None, None, None, Mask::HIDE, None));
+        assert!(open_before.next().await.is_some(), "the initial snapshot");
+        publish(&hub, &view, 1);
+        hub.close_watches();
+        let sent = open_before.next().await.unwrap().unwrap().decode().unwrap();
+        assert!(
+            matches!(sent.event, Some(pb::watch_response::Event::Change(ref c)) if c.revision == 1),
+            "a change published before the close still arrives: {sent:?}"
+        );
+        assert!(open_before.next().await.is_none());
+        let mut open_after = Box::pin(open(hub.clone(), None, None, None, Mask::HIDE, None));
+        assert!(open_after.next().await.is_some(), "the initial snapshot");
+        assert!(open_after.next().await.is_none());
+        drop((open_before, open_after));
+        assert_eq!(hub.watchers(), 0);
     }
 }
