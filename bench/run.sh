@@ -120,7 +120,7 @@ PIDS+=("$ETCD_PID")
 
 mkdir -p "$WORK/cfgd-config"
 "$BIN/cfgd" --listen 127.0.0.1:0 --http 127.0.0.1:0 --config-dir "$WORK/cfgd-config" \
-    --state-dir "$WORK/cfgd-state" --debounce-ms 50 \
+    --state-dir "$WORK/cfgd-state" --debounce-ms 50 --max-connections 4096 \
     >"$WORK/cfgd.out" 2>"$WORK/cfgd.log" &
 CFGD_PID=$!
 PIDS+=("$CFGD_PID")

@@ -22,11 +22,15 @@ use tonic::transport::Channel;
 
 use crate::stats::Samples;
 
-/// Which server the watchers watch.
+/// Which server the watchers watch, and how.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum System {
-    /// cfgd.
+    /// cfgd, one `Watch` stream per watcher.
     Cfgd,
+    /// cfgd through the SDK: one `cfgd_sdk::Settings` per watcher (what a
+    /// service holds), each on its own connection, watching every setting
+    /// and acknowledging what it applied, as services do.
+    Sdk,
     /// etcd.
     Etcd,
 }
@@ -137,8 +141,12 @@ impl Watchers {
         let mut tasks = JoinSet::new();
         let (closing, closed) = tokio::sync::watch::channel(false);
         // Fewer streams per connection when spread, so every server gets
-        // some (N = 100 over three daemons: 34, 33, 33).
-        let per_connection = per_connection.min(n.div_ceil(endpoints.len())).max(1);
+        // some (N = 100 over three daemons: 34, 33, 33). A `Settings`
+        // makes its own connection.
+        let per_connection = match system {
+            System::Sdk => 1,
+            _ => per_connection.min(n.div_ceil(endpoints.len())).max(1),
+        };
         let connections = n.div_ceil(per_connection);
         for c in 0..connections {
             let endpoint = endpoints[c % endpoints.len()];
@@ -153,6 +161,16 @@ impl Watchers {
                             key(i),
                             n as u64,
                         ));
+                    }
+                }
+                System::Sdk => {
+                    for i in watchers {
+                        let options = cfgd_sdk::Options {
+                            service: format!("bench-{i}"),
+                            ..cfgd_sdk::Options::isolated(endpoint)
+                        };
+                        let settings = cfgd_sdk::Settings::connect(options);
+                        tasks.spawn(sdk_watcher(settings, shared.clone(), key(i), n as u64));
                     }
                 }
                 System::Etcd => {
@@ -278,6 +296,27 @@ async fn cfgd_watcher(channel: Channel, shared: Arc<Shared>, key: String, total:
     }
 }
 
+async fn sdk_watcher(settings: cfgd_sdk::Settings, shared: Arc<Shared>, key: String, total: u64) {
+    // Live once it holds the daemon's values (not its local view).
+    let live = async {
+        while settings.view().revision().is_none() {
+            settings.changed().await;
+        }
+    };
+    if tokio::time::timeout(OPEN_TIMEOUT, live).await.is_err() {
+        return shared.ready(total, false);
+    }
+    shared.ready(total, true);
+    loop {
+        let view = settings.changed_key(&key).await;
+        let value = match view.get(&key).and_then(|c| c.value.as_ref()) {
+            Some(cfgd_sdk::Value::Integer(n)) => u64::try_from(*n).ok(),
+            _ => None,
+        };
+        shared.arrived(value);
+    }
+}
+
 async fn etcd_watcher(
     client: cfgd_etcd::Client,
     shared: Arc<Shared>,
@@ -327,7 +366,9 @@ impl Writer {
     /// When the connection cannot be made.
     pub async fn connect(system: System, endpoint: &str) -> anyhow::Result<Self> {
         Ok(match system {
-            System::Cfgd => Writer::Cfgd(SettingsClient::new(crate::connect(endpoint).await?)),
+            System::Cfgd | System::Sdk => {
+                Writer::Cfgd(SettingsClient::new(crate::connect(endpoint).await?))
+            }
             System::Etcd => Writer::Etcd(crate::etcd_client(endpoint, ARRIVAL_TIMEOUT)?),
         })
     }

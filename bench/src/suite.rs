@@ -70,6 +70,8 @@ pub struct Suite {
     pub fanout: Vec<usize>,
     /// Largest watcher count etcd's fan-out is measured at.
     pub etcd_fanout_max: usize,
+    /// Watcher counts (among `fanout`) also measured through the SDK.
+    pub sdk_fanout: Vec<usize>,
     /// Watcher counts for the fleet's fan-out.
     pub fleet_fanout: Vec<usize>,
     /// Watch streams per HTTP/2 connection.
@@ -163,7 +165,7 @@ impl Suite {
         c.insert("load".into(), json!(format!(
             "closed loop, {:.1} s measured after a warm-up, per case; c=64 on 1 shared connection and on 64 connections; etcd reads linearizable (its default)", self.seconds)));
         c.insert("fan-out".into(), json!(format!(
-            "one stream per watcher, {} streams per connection; each write waits for every watcher before the next", self.per_connection)));
+            "one stream per watcher, {} streams per connection; each write waits for every watcher before the next; through the SDK (N = {:?}), one `Settings` per watcher, each its own connection (the daemon allows 512 connections by default; the bench's is started with --max-connections 4096)", self.per_connection, self.sdk_fanout)));
         c.insert("durability".into(), json!("cfgd and etcd both keep their data in a temp dir on the same ext4 disk and fsync before acknowledging"));
         c.insert("logging".into(), json!("cfgd at its default level (info, one line per change) and etcd at its default, both to a file"));
         c.insert(

@@ -82,6 +82,10 @@ struct AllArgs {
     /// Largest watcher count measured on etcd.
     #[arg(long, default_value_t = 10000)]
     etcd_fanout_max: usize,
+    /// Watcher counts (among --fanout) also measured through the SDK's
+    /// `Settings`, one per watcher.
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 100, 1000])]
+    sdk_fanout: Vec<usize>,
     /// Watcher counts for the fleet's fan-out (3 daemons on a 3-member etcd).
     #[arg(long, value_delimiter = ',', default_values_t = [100, 1000])]
     fleet_fanout: Vec<usize>,
@@ -160,6 +164,7 @@ async fn all(a: AllArgs) -> anyhow::Result<()> {
         seconds: a.seconds,
         fanout: a.fanout,
         etcd_fanout_max: a.etcd_fanout_max,
+        sdk_fanout: a.sdk_fanout,
         fleet_fanout: a.fleet_fanout,
         per_connection: a.per_connection,
         debounce_ms: a.debounce_ms,

@@ -96,7 +96,7 @@ async fn once(
     writes: usize,
 ) -> anyhow::Result<stats::Samples> {
     let key = move |_: usize| match system {
-        System::Cfgd => crate::KEY.to_owned(),
+        System::Cfgd | System::Sdk => crate::KEY.to_owned(),
         System::Etcd => crate::ETCD_KEY.to_owned(),
     };
     let mut w = Watchers::open_spread(system, endpoints, n, per_connection, &key).await?;

@@ -72,12 +72,15 @@ impl Suite {
     }
 
     pub(super) async fn fanout(&self, report: &mut Report) {
+        const GROUP: &str = "Change fan-out: write → last of N watchers";
+        const SDK_GROUP: &str = "Change fan-out through the SDK: write → last of N `Settings` (one per service, each its own connection), etcd's watchers as in the table above";
         for &n in &self.fanout {
             let writes = match n {
                 0..=100 => 40,
                 101..=1000 => 30,
                 _ => 15,
             };
+            let mut etcd = None;
             for (system, name, endpoint, pid) in [
                 (System::Cfgd, "cfgd", &self.cfgd, self.pids.cfgd),
                 (System::Etcd, "etcd", &self.etcd, self.pids.etcd),
@@ -86,62 +89,88 @@ impl Suite {
                     continue;
                 }
                 let r = fanout_once(system, endpoint, n, self.per_connection, writes, pid).await;
-                let group = "Change fan-out: write → last of N watchers";
-                let label = format!("N={n}");
-                let (p50, p99, open, cpu) = match r {
-                    Ok(mut f) => (
-                        ms_of(f.last.quantile(0.5)),
-                        ms_of(f.last.quantile(0.99)),
-                        f.open_ms,
-                        f.cpu_per_event_us,
-                    ),
-                    Err(e) => {
-                        note(report, &format!("fan-out {name} N={n}"), &e);
-                        (f64::NAN, f64::NAN, f64::NAN, f64::NAN)
-                    }
-                };
-                report
-                    .row(
-                        &format!("fanout.n{n}.cpu"),
-                        group,
-                        &label,
-                        "server CPU per delivered event",
-                        "µs",
-                    )
-                    .push(name, cpu);
-                report
-                    .row(&format!("fanout.n{n}.p50"), group, &label, "p50", "ms")
-                    .push(name, p50);
-                report
-                    .row(&format!("fanout.n{n}.p99"), group, &label, "p99", "ms")
-                    .push(name, p99);
-                report
-                    .row(
-                        &format!("fanout.n{n}.open"),
-                        group,
-                        &label,
-                        "open all watchers",
-                        "ms",
-                    )
-                    .push(name, open);
-                if system == System::Cfgd {
-                    let left =
-                        fanout::cfgd_wait_no_watchers(&self.cfgd, Duration::from_secs(10)).await;
-                    if let Ok(left @ 1..) = left {
-                        report.notes.push(format!(
-                            "cfgd still counted {left} watchers 10 s after N={n} closed"
-                        ));
-                    }
-                } else {
-                    let left =
-                        fanout::etcd_wait_no_watchers(&self.etcd, Duration::from_secs(10)).await;
-                    if let Some(left @ 1..) = left {
-                        report.notes.push(format!(
-                            "etcd still counted {left} watchers 10 s after N={n} closed"
-                        ));
-                    }
+                let figures = Figures::of(report, &format!("fan-out {name} N={n}"), r);
+                figures.push(report, "fanout", GROUP, n, name);
+                if system == System::Etcd {
+                    etcd = Some(figures);
+                }
+                self.wait_no_watchers(report, system, n).await;
+            }
+            if self.sdk_fanout.contains(&n) {
+                let r = fanout_once(System::Sdk, &self.cfgd, n, 1, writes, self.pids.cfgd).await;
+                let figures = Figures::of(report, &format!("fan-out SDK N={n}"), r);
+                figures.push(report, "fanout_sdk", SDK_GROUP, n, "cfgd");
+                if let Some(etcd) = etcd {
+                    etcd.push(report, "fanout_sdk", SDK_GROUP, n, "etcd");
+                }
+                self.wait_no_watchers(report, System::Sdk, n).await;
+            }
+        }
+    }
+
+    /// Waits until the server counts no watcher left from the last
+    /// measurement (a note when some are still counted after 10 s).
+    async fn wait_no_watchers(&self, report: &mut Report, system: System, n: usize) {
+        let left = match system {
+            System::Cfgd | System::Sdk => {
+                fanout::cfgd_wait_no_watchers(&self.cfgd, Duration::from_secs(10))
+                    .await
+                    .ok()
+            }
+            System::Etcd => {
+                fanout::etcd_wait_no_watchers(&self.etcd, Duration::from_secs(10)).await
+            }
+        };
+        if let Some(left @ 1..) = left {
+            report.notes.push(format!(
+                "{system:?} still counted {left} watchers 10 s after N={n} closed"
+            ));
+        }
+    }
+}
+
+/// A fan-out measurement's figures for the report (NaN when it failed).
+#[derive(Debug, Clone, Copy)]
+struct Figures {
+    p50: f64,
+    p99: f64,
+    open: f64,
+    cpu: f64,
+}
+
+impl Figures {
+    fn of(report: &mut Report, what: &str, r: anyhow::Result<Fanout>) -> Self {
+        match r {
+            Ok(mut f) => Self {
+                p50: ms_of(f.last.quantile(0.5)),
+                p99: ms_of(f.last.quantile(0.99)),
+                open: f.open_ms,
+                cpu: f.cpu_per_event_us,
+            },
+            Err(e) => {
+                note(report, what, &e);
+                Self {
+                    p50: f64::NAN,
+                    p99: f64::NAN,
+                    open: f64::NAN,
+                    cpu: f64::NAN,
                 }
             }
+        }
+    }
+
+    /// Rows `<id>.n<N>.{cpu,p50,p99,open}` of `group`, in `system`'s column.
+    fn push(self, report: &mut Report, id: &str, group: &str, n: usize, system: &str) {
+        let label = format!("N={n}");
+        for (field, metric, unit, v) in [
+            ("cpu", "server CPU per delivered event", "µs", self.cpu),
+            ("p50", "p50", "ms", self.p50),
+            ("p99", "p99", "ms", self.p99),
+            ("open", "open all watchers", "ms", self.open),
+        ] {
+            report
+                .row(&format!("{id}.n{n}.{field}"), group, &label, metric, unit)
+                .push(system, v);
         }
     }
 }
@@ -165,7 +194,7 @@ async fn fanout_once(
     pid: Option<u32>,
 ) -> anyhow::Result<Fanout> {
     let key = move |_: usize| match system {
-        System::Cfgd => crate::KEY.to_owned(),
+        System::Cfgd | System::Sdk => crate::KEY.to_owned(),
         System::Etcd => crate::ETCD_KEY.to_owned(),
     };
     let mut w = Watchers::open(system, endpoint, n, per_connection, &key).await?;
