@@ -4,8 +4,15 @@
 //! Every line of the log is `<CRC-32 of the JSON, 8 hex digits> <JSON>\n`.
 //! Line 1 is the checkpoint (`{"format":2,"base":…}`); each later line is
 //! one record, their revisions consecutive from the checkpoint's + 1. An
-//! append is a single `write` plus `fsync`; compaction rewrites the whole
-//! log atomically with a later checkpoint.
+//! append is a single `write` plus `fdatasync`; compaction rewrites the
+//! whole log atomically with a later checkpoint.
+//!
+//! The file may end in NUL bytes: space reserved ahead of the records
+//! ([`RESERVE`] at a time, written as zeros), so an append overwrites
+//! blocks the file already has and its `fdatasync` flushes that data alone
+//! — not the inode and the journal, as a write that grows the file must
+//! (etcd's WAL preallocates its segments for the same reason). Reading
+//! stops at the reserved tail.
 //!
 //! Recovery trusts nothing it cannot check. Only a genuinely incomplete
 //! *last* line (no newline, and no valid record in it) is a torn append —
@@ -22,7 +29,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -36,6 +43,9 @@ use super::{Base, Effective, Numbering, OnDisk, Record, Recovered, Store, StoreE
 pub(super) const LOG_FILE: &str = "log.jsonl";
 pub(super) const EPOCH_FILE: &str = "epoch";
 const FORMAT: u32 = 2;
+
+/// How much space the log reserves past its records at a time.
+const RESERVE: u64 = 256 * 1024;
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -59,6 +69,8 @@ pub struct FileStore {
     log: Option<File>,
     /// Length of the log up to its last complete line.
     len: u64,
+    /// Length of the file: `len` and the zeros reserved after it.
+    allocated: u64,
     /// Device and inode of the open log, to notice it being deleted or
     /// replaced under the daemon.
     identity: (u64, u64),
@@ -73,6 +85,8 @@ struct Read {
     records: VecDeque<Record>,
     /// The whole log must be rewritten (a v1 log, or a repair).
     rewrite: bool,
+    /// Where the records end (the reserved tail, if any, after).
+    len: u64,
 }
 
 impl FileStore {
@@ -83,6 +97,7 @@ impl FileStore {
             log_path: state_dir.join(LOG_FILE),
             log: None,
             len: 0,
+            allocated: 0,
             identity: (0, 0),
             mirror: Mirror::open(state_dir, profiles_path),
             repair: false,
@@ -126,16 +141,38 @@ impl FileStore {
         }
     }
 
-    fn open_append(&mut self) -> Result<(), StoreError> {
+    /// Opens the log for appends after its records, which end at `len`.
+    fn open_append(&mut self, len: u64) -> Result<(), StoreError> {
         let file = OpenOptions::new()
-            .append(true)
+            .write(true)
             .open(&self.log_path)
             .map_err(|e| self.io("cannot open", e))?;
         let meta = file.metadata().map_err(|e| self.io("cannot stat", e))?;
-        self.len = meta.len();
+        self.len = len;
+        self.allocated = meta.len().max(len);
         self.identity = (meta.dev(), meta.ino());
         self.log = Some(file);
         Ok(())
+    }
+
+    /// Reserves space past `needed` (zeros, made durable), so the appends
+    /// up to there do not grow the file. Best effort: on a full disk the
+    /// log grows with each append instead, as a log without reserve does.
+    fn reserve(&mut self, needed: u64) {
+        let Some(log) = &self.log else { return };
+        let target = (needed + RESERVE).next_multiple_of(4096);
+        let zeros = vec![0; usize::try_from(target - self.allocated).unwrap_or(0)];
+        match log
+            .write_all_at(&zeros, self.allocated)
+            .and_then(|()| log.sync_data())
+        {
+            Ok(()) => self.allocated = target,
+            Err(e) => {
+                // Give back what part of the zeros was written.
+                let _ = log.set_len(self.allocated);
+                tracing::debug!(error = %e, log = %self.log_path.display(), "cannot reserve space for the revision log; appending without");
+            }
+        }
     }
 
     /// Fails when the open log is no longer the file at its path: the state
@@ -172,7 +209,7 @@ impl FileStore {
             encode_line(&serde_json::to_vec(r).expect("records serialize"), &mut buf);
         }
         write_atomic(&self.log_path, &buf, 0o600).map_err(|e| self.io("cannot write", e))?;
-        self.open_append()
+        self.open_append(buf.len() as u64)
     }
 
     fn epoch_path(&self) -> PathBuf {
@@ -222,6 +259,8 @@ impl FileStore {
         if bytes.first() == Some(&b'{') {
             return self.read_v1(&bytes).map(Some);
         }
+        // The records, without the reserved tail.
+        let bytes = &bytes[..bytes.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1)];
         let mut base: Option<Base> = None;
         let mut records = VecDeque::new();
         let mut mend: Option<Mend> = None;
@@ -303,9 +342,11 @@ impl FileStore {
             return Err(self.corrupt(1, "the log is empty: its checkpoint line is missing"));
         };
         let mut rewrite = false;
+        let mut len = bytes.len() as u64;
         match mend {
             None => {}
             Some(Mend::TornTail(at)) => {
+                len = at as u64;
                 tracing::warn!(
                     log = %self.log_path.display(),
                     dropped_bytes = bytes.len() - at,
@@ -314,6 +355,7 @@ impl FileStore {
                 self.truncate(at as u64)?;
             }
             Some(Mend::Terminator(at)) => {
+                len = at as u64 + 1;
                 tracing::warn!(log = %self.log_path.display(), "the last record's line ending was damaged; the record itself is intact and kept");
                 self.truncate(at as u64)?;
                 let mut f = OpenOptions::new()
@@ -342,6 +384,7 @@ impl FileStore {
             base,
             records,
             rewrite,
+            len,
         }))
     }
 
@@ -420,6 +463,8 @@ impl FileStore {
             base,
             records,
             rewrite: true,
+            // Rewritten: where its records end does not matter.
+            len: 0,
         })
     }
 
@@ -510,6 +555,7 @@ impl Store for FileStore {
             mut base,
             records,
             mut rewrite,
+            len,
         } = read;
         if let Some(e) = epoch
             && e != base.epoch
@@ -530,7 +576,7 @@ impl Store for FileStore {
             let kept: Vec<&Record> = records.iter().collect();
             self.write_log(&base, &kept)?;
         } else {
-            self.open_append()?;
+            self.open_append(len)?;
         }
         if rewrite || epoch != Some(base.epoch) {
             self.write_epoch(base.epoch)?;
@@ -551,18 +597,24 @@ impl Store for FileStore {
         for r in records {
             encode_line(&serde_json::to_vec(r).expect("records serialize"), &mut buf);
         }
-        let len = self.len;
+        let (len, end) = (self.len, self.len + buf.len() as u64);
+        if end > self.allocated {
+            self.reserve(end);
+        }
         let Some(log) = self.log.as_mut() else {
             return Err(self.io("cannot append to", std::io::Error::other("log not open")));
         };
-        match log.write_all(&buf).and_then(|()| log.sync_data()) {
+        match log.write_all_at(&buf, len).and_then(|()| log.sync_data()) {
             Ok(()) => {
-                self.len += buf.len() as u64;
+                self.len = end;
+                self.allocated = self.allocated.max(end);
                 Ok(())
             }
             Err(e) => {
-                // Cut off whatever part of the batch reached the file.
+                // Cut off whatever part of the batch reached the file (and
+                // the reserve with it: the next append reserves again).
                 let _ = log.set_len(len);
+                self.allocated = len;
                 Err(self.io("cannot append to", e))
             }
         }

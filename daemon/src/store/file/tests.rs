@@ -30,8 +30,12 @@ impl Dir {
     fn recover(&self) -> Result<Recovered, StoreError> {
         self.store().recover(&|_| BTreeMap::new())
     }
+    /// The log's records: the file without its reserved tail of zeros.
     fn log_bytes(&self) -> Vec<u8> {
-        std::fs::read(self.log()).unwrap()
+        let mut bytes = std::fs::read(self.log()).unwrap();
+        let end = bytes.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+        bytes.truncate(end);
+        bytes
     }
     fn set_log(&self, bytes: &[u8]) {
         std::fs::write(self.log(), bytes).unwrap();
@@ -104,6 +108,46 @@ fn recovers_records_and_cuts_a_torn_tail() {
     // The tail is gone from the file, so the next append follows record 2.
     let mut s = d.store();
     s.recover(&|_| BTreeMap::new()).unwrap();
+    let mut p = profiles.clone();
+    s.append(&[set(&mut p, 3, 3)]).unwrap();
+    assert_eq!(revisions(&d.recover().unwrap()), [1, 2, 3]);
+}
+
+#[test]
+fn appends_overwrite_reserved_space_instead_of_growing_the_file() {
+    let (d, profiles, _) = with_records(1);
+    let size = std::fs::metadata(d.log()).unwrap().len();
+    let records = d.log_bytes().len() as u64;
+    assert!(
+        size >= records + RESERVE,
+        "{size} bytes on disk for {records} of records"
+    );
+    let mut s = d.store();
+    s.recover(&|_| BTreeMap::new()).unwrap();
+    let mut p = profiles.clone();
+    for r in 2..=20 {
+        s.append(&[set(&mut p, r, r as i64)]).unwrap();
+    }
+    assert_eq!(
+        std::fs::metadata(d.log()).unwrap().len(),
+        size,
+        "the appends fit in the reserve"
+    );
+    let r = d.recover().unwrap();
+    assert_eq!(revisions(&r), (1..=20).collect::<Vec<_>>());
+    assert_eq!(r.profiles(), p);
+}
+
+#[test]
+fn a_torn_append_inside_the_reserve_is_cut_off_and_written_over() {
+    let (d, profiles, _) = with_records(2);
+    let at = d.log_bytes().len() as u64;
+    let f = OpenOptions::new().write(true).open(d.log()).unwrap();
+    f.write_all_at(b"0badf00d {\"revision\":3,\"ti", at)
+        .unwrap();
+    drop(f);
+    let mut s = d.store();
+    assert_eq!(revisions(&s.recover(&|_| BTreeMap::new()).unwrap()), [1, 2]);
     let mut p = profiles.clone();
     s.append(&[set(&mut p, 3, 3)]).unwrap();
     assert_eq!(revisions(&d.recover().unwrap()), [1, 2, 3]);
