@@ -12,7 +12,9 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use http_body_util::BodyExt;
-use metrics::{counter, histogram};
+use std::sync::OnceLock;
+
+use metrics::{Counter, Histogram, counter, histogram};
 use tonic::body::Body;
 use tonic::codegen::{BoxFuture, Service, http};
 use tonic::server::NamedService;
@@ -36,80 +38,113 @@ impl<S: NamedService> NamedService for Grpc<S> {
     const NAME: &'static str = S::NAME;
 }
 
-/// The method of `/package.Service/Method`, as a static label when it is
-/// one of `cfgd.v1.Settings`'s (label values stay few whatever is sent).
-fn rpc(path: &str) -> &'static str {
-    const KNOWN: &[&str] = &[
-        "Get",
-        "Snapshot",
-        "Set",
-        "Unset",
-        "Validate",
-        "Watch",
-        "History",
-        "Rollback",
-        "ListProfiles",
-        "CreateProfile",
-        "UseProfile",
-        "DeleteProfile",
-        "RenameProfile",
-        "InspectProfile",
-        "Status",
-        "Catalog",
-    ];
-    let method = path.rsplit('/').next().unwrap_or_default();
-    KNOWN
-        .iter()
-        .find(|k| **k == method)
-        .copied()
-        .unwrap_or("other")
-}
+/// `cfgd.v1.Settings`'s methods, the label values of `rpc` (any other
+/// method is `other`, so label values stay few whatever is sent).
+const RPCS: [&str; 19] = [
+    "Get",
+    "Snapshot",
+    "Set",
+    "Unset",
+    "Validate",
+    "Watch",
+    "History",
+    "Rollback",
+    "ListProfiles",
+    "CreateProfile",
+    "UseProfile",
+    "DeleteProfile",
+    "RenameProfile",
+    "InspectProfile",
+    "Status",
+    "Catalog",
+    "Ack",
+    "Fleet",
+    "other",
+];
 
 /// gRPC's code names, by number.
-fn code_name(code: &[u8]) -> &'static str {
-    const NAMES: [&str; 17] = [
-        "OK",
-        "CANCELLED",
-        "UNKNOWN",
-        "INVALID_ARGUMENT",
-        "DEADLINE_EXCEEDED",
-        "NOT_FOUND",
-        "ALREADY_EXISTS",
-        "PERMISSION_DENIED",
-        "RESOURCE_EXHAUSTED",
-        "FAILED_PRECONDITION",
-        "ABORTED",
-        "OUT_OF_RANGE",
-        "UNIMPLEMENTED",
-        "INTERNAL",
-        "UNAVAILABLE",
-        "DATA_LOSS",
-        "UNAUTHENTICATED",
-    ];
+const CODES: [&str; 17] = [
+    "OK",
+    "CANCELLED",
+    "UNKNOWN",
+    "INVALID_ARGUMENT",
+    "DEADLINE_EXCEEDED",
+    "NOT_FOUND",
+    "ALREADY_EXISTS",
+    "PERMISSION_DENIED",
+    "RESOURCE_EXHAUSTED",
+    "FAILED_PRECONDITION",
+    "ABORTED",
+    "OUT_OF_RANGE",
+    "UNIMPLEMENTED",
+    "INTERNAL",
+    "UNAVAILABLE",
+    "DATA_LOSS",
+    "UNAUTHENTICATED",
+];
+const CANCELLED: usize = 1;
+const UNKNOWN: usize = 2;
+
+/// The index in [`RPCS`] of the method of `/package.Service/Method`.
+fn rpc(path: &str) -> usize {
+    let method = path.rsplit('/').next().unwrap_or_default();
+    RPCS[..RPCS.len() - 1]
+        .iter()
+        .position(|k| *k == method)
+        .unwrap_or(RPCS.len() - 1)
+}
+
+/// The index in [`CODES`] of a `grpc-status` value.
+fn code(code: &[u8]) -> usize {
     std::str::from_utf8(code)
         .ok()
         .and_then(|c| c.parse::<usize>().ok())
-        .and_then(|c| NAMES.get(c).copied())
-        .unwrap_or("UNKNOWN")
+        .filter(|c| *c < CODES.len())
+        .unwrap_or(UNKNOWN)
+}
+
+/// The metric handles, looked up once each (after the recorder is in
+/// place) instead of by name and labels on every request.
+struct Handles {
+    duration: [OnceLock<Histogram>; RPCS.len()],
+    requests: [[OnceLock<Counter>; CODES.len()]; RPCS.len()],
+}
+
+static HANDLES: Handles = Handles {
+    duration: [const { OnceLock::new() }; RPCS.len()],
+    requests: [const { [const { OnceLock::new() }; CODES.len()] }; RPCS.len()],
+};
+
+fn duration(rpc: usize) -> &'static Histogram {
+    HANDLES.duration[rpc].get_or_init(|| {
+        super::recorder();
+        histogram!(GRPC_DURATION, "rpc" => RPCS[rpc])
+    })
+}
+
+fn requests(rpc: usize, code: usize) -> &'static Counter {
+    HANDLES.requests[rpc][code].get_or_init(|| {
+        super::recorder();
+        counter!(GRPC_REQUESTS, "rpc" => RPCS[rpc], "code" => CODES[code])
+    })
 }
 
 /// Counts one request once its code is known, or as `CANCELLED` when it
 /// is dropped first.
 struct Count {
-    rpc: &'static str,
-    code: Option<&'static str>,
+    rpc: usize,
+    code: Option<usize>,
 }
 
 impl Count {
-    fn answered(&mut self, code: &http::HeaderValue) {
-        self.code = Some(code_name(code.as_bytes()));
+    fn answered(&mut self, value: &http::HeaderValue) {
+        self.code = Some(code(value.as_bytes()));
     }
 }
 
 impl Drop for Count {
     fn drop(&mut self) {
-        let code = self.code.unwrap_or("CANCELLED");
-        counter!(GRPC_REQUESTS, "rpc" => self.rpc, "code" => code).increment(1);
+        requests(self.rpc, self.code.unwrap_or(CANCELLED)).increment(1);
     }
 }
 
@@ -136,7 +171,7 @@ where
         let future = self.inner.call(request);
         Box::pin(async move {
             let response = future.await?;
-            histogram!(GRPC_DURATION, "rpc" => rpc).record(start.elapsed().as_secs_f64());
+            duration(rpc).record(start.elapsed().as_secs_f64());
             if let Some(code) = response.headers().get("grpc-status") {
                 count.answered(code);
                 return Ok(response);
@@ -159,13 +194,17 @@ mod tests {
 
     #[test]
     fn labels_stay_few_whatever_the_path() {
+        let rpc = |path| RPCS[rpc(path)];
+        let code = |value| CODES[code(value)];
         assert_eq!(rpc("/cfgd.v1.Settings/Get"), "Get");
         assert_eq!(rpc("/cfgd.v1.Settings/Watch"), "Watch");
+        assert_eq!(rpc("/cfgd.v1.Settings/Ack"), "Ack");
         assert_eq!(rpc("/cfgd.v1.Settings/NoSuchThing"), "other");
+        assert_eq!(rpc("/cfgd.v1.Settings/other"), "other");
         assert_eq!(rpc(""), "other");
-        assert_eq!(code_name(b"0"), "OK");
-        assert_eq!(code_name(b"16"), "UNAUTHENTICATED");
-        assert_eq!(code_name(b"99"), "UNKNOWN");
-        assert_eq!(code_name(b"x"), "UNKNOWN");
+        assert_eq!(code(b"0"), "OK");
+        assert_eq!(code(b"16"), "UNAUTHENTICATED");
+        assert_eq!(code(b"99"), "UNKNOWN");
+        assert_eq!(code(b"x"), "UNKNOWN");
     }
 }

@@ -79,10 +79,11 @@ pub struct LiveView {
     generation: u64,
     env: ProcessEnv,
     /// The daemon's (or local) values without the process env, aligned
-    /// with `catalog.entries()`.
-    base: Arc<Vec<Current>>,
+    /// with `catalog.entries()`. Each value is shared by the views it is
+    /// in: a change copies pointers, not every setting.
+    base: Arc<Vec<Arc<Current>>>,
     /// After the process env, aligned likewise.
-    values: Vec<Current>,
+    values: Vec<Arc<Current>>,
     origin: Origin,
     /// Bumped by every publish, so a waiter can tell a newer view.
     pub(super) seq: u64,
@@ -126,11 +127,11 @@ impl LiveView {
             .iter()
             .map(|e| match by_name.get(e.name.as_str()) {
                 Some(s) => current(&s.value, Some(&s.source)),
-                None => Current {
+                None => Arc::new(Current {
                     value: e.default.clone(),
                     source: Source::defaults(),
                     shadowed: Vec::new(),
-                },
+                }),
             })
             .collect();
         let (generation, env) = if catalog.entries() == self.catalog.entries() {
@@ -177,7 +178,7 @@ impl LiveView {
         catalog: Catalog,
         generation: u64,
         env: ProcessEnv,
-        base: Vec<Current>,
+        base: Vec<Arc<Current>>,
         origin: Origin,
     ) -> Self {
         let values = if env.layer.values.is_empty() {
@@ -243,14 +244,14 @@ impl LiveView {
     /// A setting by canonical name or alias.
     #[inline]
     pub fn get(&self, name: &str) -> Option<&Current> {
-        self.catalog.index_of(name).map(|i| &self.values[i])
+        self.catalog.index_of(name).map(|i| &*self.values[i])
     }
 
     /// The setting at `index` in [`Catalog::entries`] of this view's
     /// catalogue.
     #[inline]
     pub fn at(&self, index: usize) -> Option<&Current> {
-        self.values.get(index)
+        self.values.get(index).map(|c| &**c)
     }
 
     /// Every setting with its canonical name.
@@ -259,14 +260,18 @@ impl LiveView {
             .entries()
             .iter()
             .map(|e| e.name.as_str())
-            .zip(self.values.iter())
+            .zip(self.values.iter().map(|c| &**c))
     }
 }
 
 /// `layers` resolved, aligned with the catalogue. A setting no layer gives
 /// a value keeps `fallback`'s entry: the daemon may know a source for it
 /// (a secret it withheld) that no layer here can say.
-fn resolved(catalog: &Catalog, layers: &Layers<'_>, fallback: &[Current]) -> Vec<Current> {
+fn resolved(
+    catalog: &Catalog,
+    layers: &Layers<'_>,
+    fallback: &[Arc<Current>],
+) -> Vec<Arc<Current>> {
     let resolution = resolve(catalog, layers);
     catalog
         .entries()
@@ -276,22 +281,22 @@ fn resolved(catalog: &Catalog, layers: &Layers<'_>, fallback: &[Current]) -> Vec
             let r = resolution.get(&e.name).expect("every entry resolves");
             match (&r.value, fallback.get(i)) {
                 (None, Some(f)) => f.clone(),
-                _ => Current {
+                _ => Arc::new(Current {
                     value: r.value.clone(),
                     source: r.source.clone(),
                     shadowed: r.shadowed.clone(),
-                },
+                }),
             }
         })
         .collect()
 }
 
-fn current(shown: &Shown, source: Option<&Source>) -> Current {
-    Current {
+fn current(shown: &Shown, source: Option<&Source>) -> Arc<Current> {
+    Arc::new(Current {
         value: shown.value().cloned(),
         source: source.cloned().unwrap_or_else(Source::defaults),
         shadowed: Vec::new(),
-    }
+    })
 }
 
 #[cfg(test)]
