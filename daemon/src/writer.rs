@@ -385,8 +385,12 @@ impl Writer {
                 return;
             }
         };
-        self.publish(&records);
+        self.publish_unlogged(&records);
+        let logged = records.clone();
         self.answer(answers, records);
+        // The log lines come after the answers: they are for operators,
+        // not on a write's way back to its client.
+        logged.iter().for_each(|r| log_record(r));
         if check_file {
             self.sync_profiles();
         }
@@ -459,9 +463,12 @@ impl Writer {
     /// Publishes `records` and the view after them; with no records, swaps
     /// the view only when what status shows changed.
     fn publish(&mut self, records: &[Arc<Record>]) {
-        for r in records {
-            log_record(r);
-        }
+        self.publish_unlogged(records);
+        records.iter().for_each(|r| log_record(r));
+    }
+
+    /// [`Writer::publish`] without the log lines (written later).
+    fn publish_unlogged(&mut self, records: &[Arc<Record>]) {
         let view = self.view();
         if records.is_empty() {
             if *view.files != *self.hub.view().files {
