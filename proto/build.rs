@@ -7,7 +7,7 @@
 //!   ones above except `WatchResponse`, which is [`WatchFrame`]: an
 //!   already-encoded `WatchResponse`, so the daemon encodes a change once
 //!   and every watcher sends the same bytes. Its methods use
-//!   `codec::LeanCodec`, whose encode buffer starts small (a held watch
+//!   `codec::LeanCodec`, whose encode buffer starts empty (a held watch
 //!   stream keeps it).
 //!
 //! [`WatchFrame`]: ../cfgd_proto/frame/struct.WatchFrame.html

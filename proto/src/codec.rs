@@ -4,8 +4,9 @@
 //! tonic gives each response stream an encode buffer of 8 KiB by default
 //! and a held stream keeps it; a daemon with 10,000 watchers would hold
 //! 80 MiB of mostly empty buffers. A watch event is a few hundred bytes,
-//! so the buffer starts at [`ENCODE_BUFFER`] and grows (doubling) only for
-//! what is bigger. Decoding keeps tonic's default.
+//! so the buffer starts empty ([`ENCODE_BUFFER`]) and grows (doubling) to
+//! what is sent; what a stream then holds between events is the unused
+//! end of its last allocation. Decoding keeps tonic's default.
 
 use std::marker::PhantomData;
 
@@ -13,7 +14,7 @@ use tonic::codec::{BufferSettings, Codec};
 use tonic_prost::{ProstDecoder, ProstEncoder};
 
 /// The first encode buffer of a response stream, in bytes.
-pub const ENCODE_BUFFER: usize = 512;
+pub const ENCODE_BUFFER: usize = 0;
 /// tonic's default: a stream's buffer is handed on once it holds this much.
 const YIELD_THRESHOLD: usize = 32 * 1024;
 

@@ -14,7 +14,7 @@
 //!   ([`pb::FILE_DESCRIPTOR_SET`], for server reflection).
 //! - [`frame`] — [`frame::WatchFrame`], what the server's `Watch` sends: a
 //!   `WatchResponse` encoded once, shared by every watcher it goes to.
-//! - [`codec`] — the server's codec: prost with a small first encode
+//! - [`codec`] — the server's codec: prost with an empty first encode
 //!   buffer (a held watch stream keeps its buffer).
 //! - `compat/baseline.binpb` — the contract as last recorded, which every
 //!   change must stay wire- and JSON-compatible with (`buf breaking`).
