@@ -213,7 +213,7 @@ impl Report {
             }
         }
         if !self.targets.is_empty() {
-            md.push_str("\n## Targets (issue 6)\n\n| target | measured (median) | status |\n|---|---:|---|\n");
+            md.push_str("\n## Targets (issues 6, 13, 14)\n\n| target | measured (median) | status |\n|---|---:|---|\n");
             for t in &self.targets {
                 let _ = writeln!(md, "| {} | {} | {} |", t.target, t.shown, t.status);
             }

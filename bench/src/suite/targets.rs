@@ -1,4 +1,4 @@
-//! Issue 6's targets, judged on the medians over runs (ratios on the
+//! Issue 6's targets, and issue 13's stricter ones beside them, judged on the medians over runs (ratios on the
 //! median of the run-by-run ratios).
 
 use crate::report::{Report, Target};
@@ -19,6 +19,13 @@ pub(super) fn judge(report: &mut Report, debounce_ms: f64) {
             "read c=1 p50 ≤ 1.15× the floor",
             ratio(r, "read.c1.p50", "floor"),
             1.15,
+            false,
+            "× floor",
+        ),
+        Target::judge(
+            "read c=1 p50 ≤ 1.10× the floor (issue 13)",
+            ratio(r, "read.c1.p50", "floor"),
+            1.10,
             false,
             "× floor",
         ),
@@ -58,6 +65,13 @@ pub(super) fn judge(report: &mut Report, debounce_ms: f64) {
             "× etcd",
         ),
         Target::judge(
+            "durable write c=1 p50 ≤ 0.9× etcd (issue 13)",
+            ratio(r, "write.c1.p50", "etcd"),
+            0.9,
+            false,
+            "× etcd",
+        ),
+        Target::judge(
             "durable write throughput c=64 ≥ 1.5× etcd",
             ratio(r, "write.c64.throughput", "etcd"),
             1.5,
@@ -70,6 +84,34 @@ pub(super) fn judge(report: &mut Report, debounce_ms: f64) {
             0.5,
             false,
             "× etcd",
+        ),
+        Target::judge(
+            "fan-out: last of 1,000 watchers p50 ≤ 0.5× etcd (issue 13)",
+            ratio(r, "fanout.n1000.p50", "etcd"),
+            0.5,
+            false,
+            "× etcd",
+        ),
+        Target::judge(
+            "fan-out: last of 10,000 watchers p99 ≤ 40 ms (issue 13)",
+            median(r, "fanout.n10000.p99", "cfgd"),
+            40.0,
+            false,
+            " ms",
+        ),
+        Target::judge(
+            "fan-out: last of 10,000 watchers p99 ≤ 0.5× etcd (issue 13)",
+            ratio(r, "fanout.n10000.p99", "etcd"),
+            0.5,
+            false,
+            "× etcd",
+        ),
+        Target::judge(
+            "fan-out: server CPU per delivered event, N = 10,000 ≤ 3 µs (issue 13)",
+            median(r, "fanout.n10000.cpu", "cfgd"),
+            3.0,
+            false,
+            " µs",
         ),
         Target::judge(
             "fan-out: last of 10,000 watchers p99 ≤ 50 ms",
