@@ -11,6 +11,12 @@
 //!   a swapped symlink, or not exist yet: its identity (device, inode) is
 //!   checked on every event about it and every [`RECHECK`], and when it
 //!   changes the new directory is watched and the batch asks for a rescan.
+//!   The parent is watched only while the directory is missing (to hear
+//!   it appear): a parent watched all along would wake the watcher for
+//!   every write beside the directory (a log file, the revision log of a
+//!   state dir next to the config dir). So a directory deleted, renamed
+//!   or appearing is seen at once; a symlink to it swapped in the parent,
+//!   at the next [`RECHECK`].
 //! - Debounce with a maximum wait: a batch is handed out once no event came
 //!   for `debounce`, or `max_wait` after its first event, whichever is first,
 //!   so a storm of changes cannot hold the old content in force.
@@ -20,6 +26,7 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -93,6 +100,10 @@ struct Slot {
 #[derive(Debug)]
 pub(crate) struct DirWatch {
     slot: Arc<(Mutex<Slot>, Notify)>,
+    /// OS events heard so far, kept or not (each one woke the watcher);
+    /// the tests read it.
+    #[cfg_attr(not(test), allow(dead_code))]
+    heard: Arc<AtomicU64>,
     _stop: tokio_util::sync::DropGuard,
 }
 
@@ -107,15 +118,23 @@ impl DirWatch {
         stop: &CancellationToken,
     ) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
-        let handler = handler(dir.clone(), filter, tx);
+        let heard = Arc::new(AtomicU64::new(0));
+        let handler = handler(dir.clone(), filter, tx, heard.clone());
         let mut supervisor = Supervisor::new(dir, options, handler);
         supervisor.start();
-        Self::run(supervisor, rx, stop)
+        Self::run(supervisor, rx, heard, stop)
+    }
+
+    /// How many OS events the watcher has heard (kept or dropped).
+    #[cfg(test)]
+    pub(crate) fn heard(&self) -> u64 {
+        self.heard.load(Ordering::Relaxed)
     }
 
     fn run(
         mut supervisor: Supervisor,
         mut rx: mpsc::UnboundedReceiver<Raw>,
+        heard: Arc<AtomicU64>,
         stop: &CancellationToken,
     ) -> Self {
         let slot = Arc::new((Mutex::new(Slot::default()), Notify::new()));
@@ -159,7 +178,11 @@ impl DirWatch {
             lock.lock().expect("no panic holds the slot").closed = true;
             notify.notify_one();
         });
-        Self { slot, _stop: guard }
+        Self {
+            slot,
+            heard,
+            _stop: guard,
+        }
     }
 
     /// The next batch; `None` once the watching has stopped.
@@ -223,8 +246,10 @@ fn handler(
     dir: PathBuf,
     filter: impl Fn(&Path) -> bool + Send + Sync + 'static,
     tx: mpsc::UnboundedSender<Raw>,
+    heard: Arc<AtomicU64>,
 ) -> Handler {
     Arc::new(move |event: notify::Result<notify::Event>| {
+        heard.fetch_add(1, Ordering::Relaxed);
         // The receiver is gone only once watching stops; nothing to do then.
         match event {
             Ok(event)
@@ -270,6 +295,8 @@ struct Supervisor {
     watcher: Option<Box<dyn Watcher + Send>>,
     polling: bool,
     watched: Option<DirId>,
+    /// The parent is watched (the directory is missing).
+    parent_watched: bool,
 }
 
 impl Supervisor {
@@ -281,24 +308,43 @@ impl Supervisor {
             watcher: None,
             polling: false,
             watched: None,
+            parent_watched: false,
         }
     }
 
-    /// Creates the watcher and watches the parent (to hear about the
-    /// directory itself) and the directory, if it exists.
+    /// Creates the watcher and watches the directory, or its parent while
+    /// it does not exist.
     fn start(&mut self) {
+        self.parent_watched = false;
         let h = self.handler.clone();
         match notify::recommended_watcher(move |e| h(e)) {
             Ok(w) => self.watcher = Some(Box::new(w)),
             Err(e) => self.fall_back_to_polling(&e),
         }
-        if !self.polling
-            && let (Some(parent), Some(w)) = (self.dir.parent(), self.watcher.as_mut())
-            && let Err(e) = w.watch(parent, RecursiveMode::NonRecursive)
-        {
-            tracing::debug!(dir = %parent.display(), error = %e, "cannot watch the parent dir; checking the directory every second");
-        }
         self.rewatch(dir_id(&self.dir));
+    }
+
+    /// Watches the parent while the directory is missing (it says when
+    /// the directory appears), and no longer once it is there (the
+    /// directory's own watch says when it goes).
+    fn watch_parent(&mut self, missing: bool) {
+        if self.polling || missing == self.parent_watched {
+            return;
+        }
+        let (Some(parent), Some(w)) = (self.dir.parent(), self.watcher.as_mut()) else {
+            return;
+        };
+        if missing {
+            match w.watch(parent, RecursiveMode::NonRecursive) {
+                Ok(()) => self.parent_watched = true,
+                Err(e) => {
+                    tracing::debug!(dir = %parent.display(), error = %e, "cannot watch the parent dir; checking the directory every second");
+                }
+            }
+        } else {
+            let _ = w.unwatch(parent);
+            self.parent_watched = false;
+        }
     }
 
     fn fall_back_to_polling(&mut self, why: &dyn std::fmt::Display) {
@@ -313,6 +359,7 @@ impl Supervisor {
             }
         }
         self.polling = true;
+        self.parent_watched = false;
     }
 
     /// Watches the directory now at the path (`now` is its identity), first
@@ -328,6 +375,7 @@ impl Supervisor {
             let _ = w.unwatch(&self.dir);
         }
         self.watched = now;
+        self.watch_parent(now.is_none());
         if now.is_none() {
             return;
         }

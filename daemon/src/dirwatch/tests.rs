@@ -1,3 +1,5 @@
+use std::io::Write as _;
+
 use super::*;
 
 const OPTIONS: Options = Options {
@@ -13,10 +15,10 @@ fn fed(dir: &Path, stop: &CancellationToken) -> (mpsc::UnboundedSender<Raw>, Dir
     let mut supervisor = Supervisor::new(
         dir.to_owned(),
         OPTIONS,
-        handler(dir.to_owned(), |_| true, unused),
+        handler(dir.to_owned(), |_| true, unused, Arc::default()),
     );
     supervisor.watched = dir_id(dir);
-    (tx, DirWatch::run(supervisor, rx, stop))
+    (tx, DirWatch::run(supervisor, rx, Arc::default(), stop))
 }
 
 fn paths(names: &[&str]) -> BTreeSet<PathBuf> {
@@ -204,4 +206,27 @@ async fn a_dir_that_appears_later_is_watched() {
     until(&mut watch, |b| b.rescan).await;
     std::fs::write(dir.join("a.toml"), "x = 1\n").unwrap();
     until(&mut watch, |b| b.paths.contains(&dir.join("a.toml"))).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_beside_the_dir_do_not_wake_the_watcher() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("config");
+    std::fs::create_dir(&dir).unwrap();
+    let stop = CancellationToken::new();
+    let mut watch = DirWatch::spawn(dir.clone(), toml_filter(&dir), REAL, &stop);
+    // A log file and a state dir's log next to the watched dir, written
+    // as a daemon writes them.
+    let mut beside = std::fs::File::create(tmp.path().join("cfgd.log")).unwrap();
+    for i in 0..50 {
+        writeln!(beside, "line {i}").unwrap();
+    }
+    drop(beside);
+    std::fs::write(dir.join("a.toml"), "x = 1\n").unwrap();
+    until(&mut watch, |b| b.paths.contains(&dir.join("a.toml"))).await;
+    assert!(
+        watch.heard() < 10,
+        "{} events heard for one file written in the dir",
+        watch.heard()
+    );
 }
