@@ -58,6 +58,7 @@ mod forward;
 mod http;
 mod hub;
 mod listener;
+mod memory;
 mod metrics;
 mod profiles_watch;
 mod reload;
@@ -236,6 +237,8 @@ pub async fn serve_with_ready(
         started.profiles,
     );
 
+    // Parsing the config dir peaked far above what it left behind.
+    memory::release_freed();
     let stop = CancellationToken::new();
     let (reload_task, reload_status) = reload::spawn(
         config_dir_abs.clone(),
