@@ -186,6 +186,7 @@ pub async fn serve_with_ready(
     ready: impl FnOnce(&Serving) + Send + 'static,
 ) -> Result<(), DaemonError> {
     let started_ms = writer::now_ms();
+    memory::limit_retention();
     if let Some(addr) = listener.listen_addr() {
         config.check_security(&addr)?;
     }

@@ -71,7 +71,7 @@ pub(crate) fn source(s: &Source) -> pb::Source {
 /// One resolved setting for the wire.
 pub(crate) fn resolved(r: &Resolved, mask: Mask) -> pb::ResolvedSetting {
     pb::ResolvedSetting {
-        name: r.name.clone(),
+        name: r.name.to_string(),
         value: Some(mask.value(r.value.as_ref())),
         source: Some(source(&r.source)),
         shadowed: r
