@@ -316,12 +316,19 @@ impl ConfigDir {
             let before = state.current.as_ref().map(|(t, _)| t.clone());
             match read::read(&path, self.max_file_bytes) {
                 Ok((text, id)) => {
-                    // The same text keeps its allocation (shared with `good`).
-                    if let Some(before) = before.filter(|b| **b == *text) {
-                        state.current = Some((before, id));
+                    let text: Arc<str> = Arc::from(text);
+                    let same = before.as_deref() == Some(&*text);
+                    // `good` keeps sharing the text it shared (held once).
+                    if same
+                        && let (Some(good), Some(before)) = (&state.good, &before)
+                        && Arc::ptr_eq(good, before)
+                    {
+                        state.good = Some(text.clone());
+                    }
+                    state.current = Some((text, id));
+                    if same {
                         continue;
                     }
-                    state.current = Some((Arc::from(text), id));
                 }
                 Err(e) => {
                     state.current = None;
