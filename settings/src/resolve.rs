@@ -226,13 +226,20 @@ fn resolve_one(entry: &Entry, name: Arc<str>, layers: &Layers<'_>) -> Resolved {
         .rev()
         .filter_map(|layer| layer.values.get(&entry.name).cloned());
     match given.next() {
-        Some(top) => Resolved {
-            name,
-            value: Some(top.value),
-            source: top.source,
-            shadowed: given.collect(),
-            secret: entry.is_secret(),
-        },
+        Some(top) => {
+            // Collected from an iterator of unknown length, a Vec starts
+            // with room for 4: sized to what it holds (mostly the one
+            // default), for every setting of the resolution.
+            let mut shadowed: Vec<Sourced> = given.collect();
+            shadowed.shrink_to_fit();
+            Resolved {
+                name,
+                value: Some(top.value),
+                source: top.source,
+                shadowed,
+                secret: entry.is_secret(),
+            }
+        }
         None => Resolved {
             name,
             value: None,
@@ -322,6 +329,25 @@ mod tests {
             assert_eq!(got.shadowed.len(), 1);
             assert_eq!(got.shadowed[0].source.layer, low);
             assert_eq!(got.shadowed[0].value, Value::Integer(expected_value - 1));
+        }
+    }
+
+    #[test]
+    fn a_resolution_holds_no_spare_room_for_shadowed_values() {
+        // Every setting of a resolution is held for as long as it is in
+        // force: a shadowed list keeps only what it lists (a Vec collected
+        // from an iterator would keep room for 4).
+        let catalog = Catalog::builtin();
+        let (defaults, file) = (
+            layer(&catalog, LayerKind::Defaults),
+            layer(&catalog, LayerKind::File),
+        );
+        let layers = Layers::from_iter([&defaults, &file]);
+        let mut r = resolve(&catalog, &layers);
+        assert_eq!(r.get(RETRIES).unwrap().shadowed.len(), 1);
+        r.update(&catalog, &layers.replacing(&file), [RETRIES]);
+        for s in r.iter() {
+            assert_eq!(s.shadowed.capacity(), s.shadowed.len(), "{}", s.name);
         }
     }
 
