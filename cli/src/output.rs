@@ -188,7 +188,7 @@ pub(crate) fn source_json(s: &Source) -> serde_json::Value {
     };
     let mut doc = serde_json::json!({"layer": layer});
     if let Some(file) = &s.file {
-        doc["file"] = file.clone().into();
+        doc["file"] = (**file).into();
     }
     if let Some(line) = s.line {
         doc["line"] = line.into();

@@ -696,10 +696,10 @@ impl Core {
                 value: r.value.clone(),
                 source: r.source.clone(),
             };
-            if last.get(&r.name) != Some(&new) {
+            if last.get(&*r.name) != Some(&new) {
                 changes.push(KeyChange {
-                    name: r.name.clone(),
-                    old: last.get(&r.name).cloned(),
+                    name: r.name.to_string(),
+                    old: last.get(&*r.name).cloned(),
                     new: Some(new),
                     secret: r.secret,
                 });
@@ -784,7 +784,7 @@ pub(crate) fn effective_of(resolution: &Resolution) -> BTreeMap<String, Effectiv
         .iter()
         .map(|r| {
             (
-                r.name.clone(),
+                r.name.to_string(),
                 Effective {
                     value: r.value.clone(),
                     source: r.source.clone(),

@@ -58,6 +58,7 @@ mod forward;
 mod http;
 mod hub;
 mod listener;
+mod memory;
 mod metrics;
 mod profiles_watch;
 mod reload;
@@ -185,6 +186,7 @@ pub async fn serve_with_ready(
     ready: impl FnOnce(&Serving) + Send + 'static,
 ) -> Result<(), DaemonError> {
     let started_ms = writer::now_ms();
+    memory::limit_retention();
     if let Some(addr) = listener.listen_addr() {
         config.check_security(&addr)?;
     }
@@ -236,6 +238,8 @@ pub async fn serve_with_ready(
         started.profiles,
     );
 
+    // Parsing the config dir peaked far above what it left behind.
+    memory::release_freed();
     let stop = CancellationToken::new();
     let (reload_task, reload_status) = reload::spawn(
         config_dir_abs.clone(),

@@ -196,6 +196,7 @@ impl<S: Apply> Loop<S> {
         });
         if !outcome.changed() {
             tracing::debug!(files = %detail(&paths), "config dir re-read; nothing changed");
+            crate::memory::release_freed();
             return;
         }
         if outcome.status_changed {
@@ -225,6 +226,9 @@ impl<S: Apply> Loop<S> {
         };
         match self.sink.apply(self.state.clone(), detail(&paths)).await {
             Ok(()) => {
+                // The old state is gone; what parsing the new one freed
+                // goes back to the system.
+                crate::memory::release_freed();
                 if let Some(f) = self.status.borrow().failing.as_ref() {
                     tracing::info!(
                         attempts = f.attempts + 1,

@@ -177,8 +177,9 @@ pub struct Entry {
     pub env_only: bool,
     /// One line on what the setting does.
     pub description: String,
-    /// The catalogue file that declared it (`None` for the built-in ones).
-    pub file: Option<String>,
+    /// The catalogue file that declared it (`None` for the built-in ones),
+    /// shared by every entry of that file.
+    pub file: Option<Arc<str>>,
 }
 
 impl Entry {
@@ -368,19 +369,24 @@ impl Catalog {
     /// # Errors
     /// As [`Catalog::parse`]. On error `self` is unchanged.
     pub fn add_file(&mut self, text: &str, file: Option<&Path>) -> Result<(), SettingsError> {
-        let file_name = file.map(|p| p.display().to_string());
+        let file_name: Option<Arc<str>> = file.map(|p| Arc::from(p.display().to_string()));
         let shown = file_name
-            .clone()
-            .unwrap_or_else(|| "built-in catalog.toml".into());
+            .as_deref()
+            .unwrap_or("built-in catalog.toml")
+            .to_owned();
         let raw: RawCatalog = toml::from_str(text).map_err(|e| SettingsError::Syntax {
             file: shown.clone(),
             line: e.span().map(|s| crate::toml_lines::line_of(text, s.start)),
             message: e.message().trim().to_owned(),
         })?;
         let lines = KeyLines::new(text);
-        let mut entries = (*self.entries).clone();
+        // Sized once: doubling would leave up to half of the capacity unused.
+        let mut entries = Vec::with_capacity(self.entries.len() + raw.settings.len());
+        entries.extend(self.entries.iter().cloned());
         let mut by_name = (*self.by_name).clone();
+        by_name.reserve(raw.settings.len());
         let mut by_path = (*self.by_path).clone();
+        by_path.reserve(raw.settings.len());
         for (i, raw) in raw.settings.into_iter().enumerate() {
             let line = lines.get(&format!("settings[{i}].name"));
             let fail = |message: String| SettingsError::Catalog {
@@ -473,7 +479,7 @@ impl Catalog {
         let mut by_path = HashMap::default();
         for (index, entry) in entries.iter().enumerate() {
             let dup = |message: String| SettingsError::Catalog {
-                file: entry.file.clone().unwrap_or_else(|| "catalogue".into()),
+                file: entry.file.as_deref().unwrap_or("catalogue").to_owned(),
                 line: None,
                 message,
             };

@@ -127,8 +127,9 @@ pub struct FileState {
     current: Option<(Arc<str>, read::Identity)>,
     /// The content in force (the last that validated), if any.
     good: Option<Arc<str>>,
-    /// The layer built from `good` (value files and `.env`).
-    layer: Option<Layer>,
+    /// The layer built from `good` (value files and `.env`), shared by
+    /// every clone of the config dir (the reload task's and the core's).
+    layer: Option<Arc<Layer>>,
     /// Why the file's current content is not in force (at most
     /// [`MAX_FILE_ERRORS`] of the reasons).
     pub error: Option<Errors>,
@@ -184,9 +185,10 @@ impl FileState {
         self.errors_omitted = 0;
     }
 
-    fn text(&self) -> Result<&str, Errors> {
+    /// The text last read, shared with `current` (a good text is held once).
+    fn text(&self) -> Result<Arc<str>, Errors> {
         match (&self.current, &self.error) {
-            (Some((t, _)), _) => Ok(t),
+            (Some((t, _)), _) => Ok(t.clone()),
             // Unreadable: the read error is the only one.
             (None, Some(e)) => Err(e.clone()),
             (None, None) => Err(Errors(Vec::new())),
@@ -256,7 +258,10 @@ impl ConfigDir {
             .collect();
         // `.env` sorts before `10-a.toml` by name but sits above every value file.
         files.sort_by_key(|f| f.kind);
-        files.into_iter().filter_map(|f| f.layer.as_ref()).collect()
+        files
+            .into_iter()
+            .filter_map(|f| f.layer.as_deref())
+            .collect()
     }
 
     /// Every file and its state, sorted by path.
@@ -311,8 +316,16 @@ impl ConfigDir {
             let before = state.current.as_ref().map(|(t, _)| t.clone());
             match read::read(&path, self.max_file_bytes) {
                 Ok((text, id)) => {
-                    let same = before.as_deref() == Some(text.as_str());
-                    state.current = Some((Arc::from(text), id));
+                    let text: Arc<str> = Arc::from(text);
+                    let same = before.as_deref() == Some(&*text);
+                    // `good` keeps sharing the text it shared (held once).
+                    if same
+                        && let (Some(good), Some(before)) = (&state.good, &before)
+                        && Arc::ptr_eq(good, before)
+                    {
+                        state.good = Some(text.clone());
+                    }
+                    state.current = Some((text, id));
                     if same {
                         continue;
                     }
@@ -344,10 +357,10 @@ impl ConfigDir {
                 _ => Layer::from_toml(catalog, &path, text),
             };
             let old = state.layer.take();
-            match state.text().and_then(|t| build(t).map(|l| (t.into(), l))) {
+            match state.text().and_then(|t| build(&t).map(|l| (t, l))) {
                 Ok((text, layer)) => {
                     state.good = Some(text);
-                    state.layer = Some(layer);
+                    state.layer = Some(Arc::new(layer));
                     state.clear_error();
                 }
                 Err(e) => {
@@ -357,7 +370,11 @@ impl ConfigDir {
                     // The last good content stays; the catalogue may have
                     // changed under it, so it is validated again.
                     state.layer = if catalog_changed {
-                        state.good.as_deref().and_then(|t| build(t).ok())
+                        state
+                            .good
+                            .as_deref()
+                            .and_then(|t| build(t).ok())
+                            .map(Arc::new)
                     } else {
                         old.clone()
                     };
@@ -383,8 +400,8 @@ impl ConfigDir {
         let mut catalog = match self.files.get_mut(&base_path) {
             Some(state) => {
                 let parsed = state.text().and_then(|t| {
-                    Catalog::with_base(t, Some(&base_path))
-                        .map(|c| (Arc::<str>::from(t), c))
+                    Catalog::with_base(&t, Some(&base_path))
+                        .map(|c| (t, c))
                         .map_err(Errors::from)
                 });
                 match parsed {
@@ -414,8 +431,8 @@ impl ConfigDir {
             let mut candidate = catalog.clone();
             let added = state.text().and_then(|t| {
                 candidate
-                    .add_file(t, Some(&state.path))
-                    .map(|()| Arc::<str>::from(t))
+                    .add_file(&t, Some(&state.path))
+                    .map(|()| t)
                     .map_err(Errors::from)
             });
             match added {

@@ -18,6 +18,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
+use std::sync::Arc;
 
 use serde::de::IntoDeserializer;
 use serde::{Deserialize, Serialize};
@@ -67,8 +68,9 @@ impl LayerKind {
 pub struct Source {
     /// The layer.
     pub layer: LayerKind,
-    /// The file, for config files and `.env`.
-    pub file: Option<String>,
+    /// The file, for config files and `.env`: one allocation shared by
+    /// every value of a file.
+    pub file: Option<Arc<str>>,
     /// 1-based line in `file`, when known.
     pub line: Option<u32>,
     /// The profile name, or the variable name for env and `.env`.
@@ -101,8 +103,13 @@ impl Source {
 
     /// A file (config file or `.env`) and line.
     pub fn file(layer: LayerKind, file: &str, line: Option<u32>) -> Self {
+        Self::in_file(layer, &Arc::from(file), line)
+    }
+
+    /// A file and line, sharing the file's name with its other values.
+    pub fn in_file(layer: LayerKind, file: &Arc<str>, line: Option<u32>) -> Self {
         Self {
-            file: Some(file.to_owned()),
+            file: Some(file.clone()),
             line,
             ..Self::layer(layer)
         }
@@ -365,6 +372,7 @@ impl Layer {
     /// cannot be read as a whole then.
     pub fn from_dotenv(catalog: &Catalog, path: &Path, text: &str) -> Result<Self, Errors> {
         let file = path.display().to_string();
+        let shared: Arc<str> = Arc::from(file.as_str());
         let mut b = Builder::new(catalog, LayerKind::DotEnv);
         for item in dotenvy::from_read_iter(text.as_bytes()) {
             let (name, raw) = match item {
@@ -393,7 +401,7 @@ impl Layer {
             };
             let source = Source {
                 detail: Some(name.clone()),
-                ..Source::file(LayerKind::DotEnv, &file, dotenv_line(text, &name))
+                ..Source::in_file(LayerKind::DotEnv, &shared, dotenv_line(text, &name))
             };
             match catalog.get(&name) {
                 Some(entry) => {
@@ -436,7 +444,8 @@ impl Layer {
         let table = toml::de::DeTable::parse(text).map_err(syntax)?;
         let lines = Lines::new(text);
         let mut b = Builder::new(catalog, LayerKind::File);
-        walk_toml(&mut b, &file, &lines, "", table.into_inner()).map_err(syntax)?;
+        let shared: Arc<str> = Arc::from(file.as_str());
+        walk_toml(&mut b, &shared, &lines, "", table.into_inner()).map_err(syntax)?;
         b.finish()
     }
 
@@ -491,7 +500,7 @@ impl Layer {
 
 fn walk_toml(
     b: &mut Builder<'_>,
-    file: &str,
+    file: &Arc<str>,
     lines: &Lines,
     prefix: &str,
     table: toml::de::DeTable<'_>,
@@ -504,7 +513,7 @@ fn walk_toml(
         } else {
             format!("{prefix}.{key}")
         };
-        let source = Source::file(LayerKind::File, file, Some(line));
+        let source = Source::in_file(LayerKind::File, file, Some(line));
         let catalog = b.catalog;
         // The nested path counts as the canonical spelling; flat names are
         // accepted at the top level only.

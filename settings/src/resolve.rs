@@ -16,8 +16,8 @@ use crate::value::Value;
 /// One setting's effective value, where it comes from, and what it shadows.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Resolved {
-    /// Canonical name.
-    pub name: String,
+    /// Canonical name (the same allocation as the resolution's key).
+    pub name: Arc<str>,
     /// The effective value; `None` when no layer gives one (an optional
     /// setting without a default).
     pub value: Option<Value>,
@@ -71,17 +71,19 @@ impl Resolution {
             let Some(entry) = catalog.get(name) else {
                 continue;
             };
-            let new = Arc::new(resolve_one(entry, layers));
-            let key: Arc<str> = Arc::from(entry.name.as_str());
-            match self.settings.get(&*key) {
+            let (key, old) = match self.settings.get_key_value(entry.name.as_str()) {
+                Some((k, old)) => (k.clone(), Some(old.clone())),
+                None => (Arc::from(entry.name.as_str()), None),
+            };
+            let new = Arc::new(resolve_one(entry, key.clone(), layers));
+            match old.as_ref() {
                 Some(old) if old.value == new.value && old.source == new.source => {
                     // Same winner; the shadowed list may still differ.
                     if **old != *new {
                         self.settings.insert(key, new);
                     }
                 }
-                old => {
-                    let old = old.cloned();
+                _ => {
                     self.settings.insert(key.clone(), new.clone());
                     changed.push((key, old, Some(new)));
                 }
@@ -210,31 +212,36 @@ pub fn resolve(catalog: &Catalog, layers: &Layers<'_>) -> Resolution {
         .entries()
         .iter()
         .map(|entry| {
-            (
-                Arc::from(entry.name.as_str()),
-                Arc::new(resolve_one(entry, layers)),
-            )
+            let key: Arc<str> = Arc::from(entry.name.as_str());
+            (key.clone(), Arc::new(resolve_one(entry, key, layers)))
         })
         .collect();
     Resolution { settings }
 }
 
 /// One setting over `layers`: the highest layer that gives it wins.
-fn resolve_one(entry: &Entry, layers: &Layers<'_>) -> Resolved {
+fn resolve_one(entry: &Entry, name: Arc<str>, layers: &Layers<'_>) -> Resolved {
     let mut given = layers
         .iter()
         .rev()
         .filter_map(|layer| layer.values.get(&entry.name).cloned());
     match given.next() {
-        Some(top) => Resolved {
-            name: entry.name.clone(),
-            value: Some(top.value),
-            source: top.source,
-            shadowed: given.collect(),
-            secret: entry.is_secret(),
-        },
+        Some(top) => {
+            // Collected from an iterator of unknown length, a Vec starts
+            // with room for 4: sized to what it holds (mostly the one
+            // default), for every setting of the resolution.
+            let mut shadowed: Vec<Sourced> = given.collect();
+            shadowed.shrink_to_fit();
+            Resolved {
+                name,
+                value: Some(top.value),
+                source: top.source,
+                shadowed,
+                secret: entry.is_secret(),
+            }
+        }
         None => Resolved {
-            name: entry.name.clone(),
+            name,
             value: None,
             source: Source::defaults(),
             shadowed: Vec::new(),
@@ -322,6 +329,25 @@ mod tests {
             assert_eq!(got.shadowed.len(), 1);
             assert_eq!(got.shadowed[0].source.layer, low);
             assert_eq!(got.shadowed[0].value, Value::Integer(expected_value - 1));
+        }
+    }
+
+    #[test]
+    fn a_resolution_holds_no_spare_room_for_shadowed_values() {
+        // Every setting of a resolution is held for as long as it is in
+        // force: a shadowed list keeps only what it lists (a Vec collected
+        // from an iterator would keep room for 4).
+        let catalog = Catalog::builtin();
+        let (defaults, file) = (
+            layer(&catalog, LayerKind::Defaults),
+            layer(&catalog, LayerKind::File),
+        );
+        let layers = Layers::from_iter([&defaults, &file]);
+        let mut r = resolve(&catalog, &layers);
+        assert_eq!(r.get(RETRIES).unwrap().shadowed.len(), 1);
+        r.update(&catalog, &layers.replacing(&file), [RETRIES]);
+        for s in r.iter() {
+            assert_eq!(s.shadowed.capacity(), s.shadowed.len(), "{}", s.name);
         }
     }
 

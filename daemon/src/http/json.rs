@@ -56,7 +56,7 @@ pub(super) fn source(s: Option<&pb::Source>) -> Json {
     let layer = layer_of(s.layer);
     let label = Source {
         layer,
-        file: (!s.file.is_empty()).then(|| s.file.clone()),
+        file: (!s.file.is_empty()).then(|| s.file.as_str().into()),
         line: (s.line > 0).then_some(s.line),
         detail: (!s.detail.is_empty()).then(|| s.detail.clone()),
     }

@@ -62,7 +62,7 @@ fn layer(l: LayerKind) -> pb::Layer {
 pub(crate) fn source(s: &Source) -> pb::Source {
     pb::Source {
         layer: layer(s.layer) as i32,
-        file: s.file.clone().unwrap_or_default(),
+        file: s.file.as_deref().unwrap_or_default().to_owned(),
         line: s.line.unwrap_or(0),
         detail: s.detail.clone().unwrap_or_default(),
     }
@@ -71,7 +71,7 @@ pub(crate) fn source(s: &Source) -> pb::Source {
 /// One resolved setting for the wire.
 pub(crate) fn resolved(r: &Resolved, mask: Mask) -> pb::ResolvedSetting {
     pb::ResolvedSetting {
-        name: r.name.clone(),
+        name: r.name.to_string(),
         value: Some(mask.value(r.value.as_ref())),
         source: Some(source(&r.source)),
         shadowed: r
@@ -170,7 +170,7 @@ pub(crate) fn catalog_entry(e: &Entry) -> pb::CatalogEntry {
         max: e.max,
         secret: e.is_secret(),
         description: e.description.clone(),
-        file: e.file.clone().unwrap_or_default(),
+        file: e.file.as_deref().unwrap_or_default().to_owned(),
         choices: e.choices.clone(),
         items: e.items.map(|k| k.name().to_owned()).unwrap_or_default(),
         min_exclusive: e.min_exclusive,

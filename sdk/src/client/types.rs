@@ -111,7 +111,7 @@ pub(crate) fn source(s: Option<pb::Source>) -> Source {
     let non_empty = |x: String| (!x.is_empty()).then_some(x);
     Source {
         layer,
-        file: non_empty(s.file),
+        file: non_empty(s.file).map(Into::into),
         line: (s.line > 0).then_some(s.line),
         detail: non_empty(s.detail),
     }
@@ -635,7 +635,7 @@ pub(crate) fn entry(e: pb::CatalogEntry) -> Entry {
         computed: non_empty(e.computed),
         env_only: e.env_only,
         description: e.description,
-        file: non_empty(e.file),
+        file: non_empty(e.file).map(Into::into),
         ..Entry::new(&e.name, kind)
     }
 }
