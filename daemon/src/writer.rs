@@ -19,7 +19,10 @@ use crate::error::OpError;
 use crate::hub::{FileRole, FileStatus, Hub, View};
 use crate::store::{OnDisk, Record, Remote, Store};
 
+mod changelog;
 mod shared;
+
+use changelog::ChangeLog;
 
 /// Longest the profiles file may lag the log under constant load (the log
 /// is what makes a write durable; the file is for readers such as Prefect).
@@ -216,6 +219,7 @@ pub(crate) fn spawn(
                 retention,
                 sync,
                 log_error: None,
+                changelog: ChangeLog::spawn(),
             }
             .run(rx, &runtime)
         })
@@ -277,6 +281,8 @@ struct Writer {
     sync: ProfilesSync,
     /// Why the last append failed (shown in status until one succeeds).
     log_error: Option<String>,
+    /// Writes the operators' line per change, on a thread of its own.
+    changelog: ChangeLog,
 }
 
 impl Writer {
@@ -385,12 +391,8 @@ impl Writer {
                 return;
             }
         };
-        self.publish_unlogged(&records);
-        let logged = records.clone();
+        self.publish(&records);
         self.answer(answers, records);
-        // The log lines come after the answers: they are for operators,
-        // not on a write's way back to its client.
-        logged.iter().for_each(|r| log_record(r));
         if check_file {
             self.sync_profiles();
         }
@@ -463,12 +465,7 @@ impl Writer {
     /// Publishes `records` and the view after them; with no records, swaps
     /// the view only when what status shows changed.
     fn publish(&mut self, records: &[Arc<Record>]) {
-        self.publish_unlogged(records);
-        records.iter().for_each(|r| log_record(r));
-    }
-
-    /// [`Writer::publish`] without the log lines (written later).
-    fn publish_unlogged(&mut self, records: &[Arc<Record>]) {
+        self.changelog.log(records);
         let view = self.view();
         if records.is_empty() {
             if *view.files != *self.hub.view().files {
@@ -677,29 +674,6 @@ pub(crate) fn build_view(core: &Core, profiles_path: &str, health: &StoreHealth)
         profiles: core.profiles().clone(),
         files: Arc::new(files),
         layers: core.layer_set(),
-    }
-}
-
-fn log_record(r: &Record) {
-    for c in &r.changes {
-        let show =
-            |e: &Option<crate::store::Effective>| match e.as_ref().and_then(|e| e.value.as_ref()) {
-                Some(_) if c.secret => cfgd_settings::MASK.to_owned(),
-                Some(v) => v.to_string(),
-                None => "unset".to_owned(),
-            };
-        tracing::info!(
-            revision = r.revision,
-            origin = ?r.origin,
-            setting = %c.name,
-            old = %show(&c.old),
-            new = %show(&c.new),
-            source = %c.new.as_ref().map(|e| e.source.to_string()).unwrap_or_default(),
-            "setting changed"
-        );
-    }
-    if r.changes.is_empty() {
-        tracing::info!(revision = r.revision, origin = ?r.origin, detail = %r.detail, "profiles changed (no effective value changed)");
     }
 }
 
