@@ -778,7 +778,7 @@ mod tests {
         assert_eq!(c.by_path("x.b").unwrap().name, "X_B");
         assert_eq!(c.by_path("x.a").unwrap().name, "X_A");
         assert!(c.get("X_C").is_none() && c.by_path("x.c").is_none() && c.by_path("X_A").is_none());
-        assert_eq!(c.suggest("X_A_OLDR").as_deref(), Some("X_A_OLDER"));
+        assert_eq!(c.suggest("X_A_OLDEX").as_deref(), Some("X_A_OLDER"));
         assert_eq!(c.suggest_path("x.bb").as_deref(), Some("x.b"));
         // Every built-in entry is still found by each of its keys.
         for e in c.entries() {
