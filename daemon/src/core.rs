@@ -109,7 +109,6 @@ impl Default for ProfileLimits {
 /// the active one.
 #[derive(Debug, Clone)]
 pub(crate) struct LayerSet {
-    defaults: Arc<Layer>,
     profile: Arc<Layer>,
     config_dir: Arc<ConfigDir>,
     env: Arc<Layer>,
@@ -119,7 +118,7 @@ impl LayerSet {
     /// The layers in precedence order.
     pub(crate) fn layers(&self) -> Layers<'_> {
         let mut layers = Layers::new()
-            .with(&self.defaults)
+            .with_catalog_defaults()
             .with(&self.profile)
             .with(&self.env);
         layers.extend(self.config_dir.layers());
@@ -139,7 +138,8 @@ impl LayerSet {
 #[derive(Debug, Clone)]
 pub(crate) struct Core {
     config_dir: Arc<ConfigDir>,
-    defaults: Arc<Layer>,
+    // No defaults layer: every resolution reads the catalogue's defaults
+    // (`Layers::with_catalog_defaults`).
     env: Arc<Vec<(String, String)>>,
     env_layer: Arc<Layer>,
     env_errors: Arc<Vec<SettingsError>>,
@@ -163,7 +163,6 @@ impl Core {
         revision: u64,
     ) -> Self {
         let mut core = Self {
-            defaults: Arc::new(Layer::defaults(config_dir.catalog())),
             config_dir: Arc::new(config_dir),
             env,
             env_layer: Arc::new(Layer::empty(LayerKind::Env)),
@@ -279,7 +278,6 @@ impl Core {
     /// Every layer of the daemon, shared.
     pub(crate) fn layer_set(&self) -> LayerSet {
         LayerSet {
-            defaults: self.defaults.clone(),
             profile: self.profile_layer.clone(),
             config_dir: self.config_dir.clone(),
             env: self.env_layer.clone(),
@@ -288,7 +286,7 @@ impl Core {
 
     fn resolve(&self) -> Resolution {
         let mut layers = Layers::new()
-            .with(&self.defaults)
+            .with_catalog_defaults()
             .with(&self.profile_layer)
             .with(&self.env_layer);
         layers.extend(self.config_dir.layers());
@@ -315,7 +313,7 @@ impl Core {
             return Vec::new();
         }
         let mut layers = Layers::new()
-            .with(&self.defaults)
+            .with_catalog_defaults()
             .with(&self.profile_layer)
             .with(&self.env_layer);
         layers.extend(self.config_dir.layers());
@@ -673,7 +671,6 @@ impl Core {
         let catalog_changed = config_dir.catalog().entries() != self.config_dir.catalog().entries();
         self.config_dir = config_dir;
         if catalog_changed {
-            self.defaults = Arc::new(Layer::defaults(self.config_dir.catalog()));
             self.rebuild_env();
             self.rebuild_profile();
         }

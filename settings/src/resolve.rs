@@ -146,6 +146,9 @@ impl Resolution {
 #[derive(Debug, Clone, Default)]
 pub struct Layers<'a> {
     layers: Vec<&'a Layer>,
+    /// Whether the catalogue's own defaults lie below every layer
+    /// ([`Layers::with_catalog_defaults`]).
+    catalog_defaults: bool,
 }
 
 impl<'a> Layers<'a> {
@@ -167,6 +170,16 @@ impl<'a> Layers<'a> {
         self
     }
 
+    /// These layers over the resolved catalogue's own defaults, read from
+    /// its entries: what [`Layer::defaults`] of that catalogue at the
+    /// bottom gives, without a copy of every default (a daemon with 10,000
+    /// settings held ~1.3 MB of them). Give no defaults layer as well, or
+    /// each default is shadowed by itself.
+    pub fn with_catalog_defaults(mut self) -> Self {
+        self.catalog_defaults = true;
+        self
+    }
+
     /// These layers with every layer of `layer`'s kind replaced by it (what
     /// the settings would be with another profile active).
     pub fn replacing(&self, layer: &'a Layer) -> Self {
@@ -177,6 +190,7 @@ impl<'a> Layers<'a> {
                 .copied()
                 .filter(|l| l.kind != layer.kind)
                 .collect(),
+            catalog_defaults: self.catalog_defaults,
         };
         out.push(layer);
         out
@@ -221,10 +235,18 @@ pub fn resolve(catalog: &Catalog, layers: &Layers<'_>) -> Resolution {
 
 /// One setting over `layers`: the highest layer that gives it wins.
 fn resolve_one(entry: &Entry, name: Arc<str>, layers: &Layers<'_>) -> Resolved {
+    let default = match (layers.catalog_defaults, &entry.default) {
+        (true, Some(value)) => Some(Sourced {
+            value: value.clone(),
+            source: Source::defaults(),
+        }),
+        _ => None,
+    };
     let mut given = layers
         .iter()
         .rev()
-        .filter_map(|layer| layer.values.get(&entry.name).cloned());
+        .filter_map(|layer| layer.values.get(&entry.name).cloned())
+        .chain(default);
     match given.next() {
         Some(top) => {
             // Collected from an iterator of unknown length, a Vec starts
@@ -565,6 +587,43 @@ mod tests {
             // The old resolution, shared before the update, is untouched.
             proptest::prop_assert_eq!(&full_old, &resolve(&catalog, &Layers::from_iter([&defaults, &old, &env])));
         }
+    }
+
+    #[test]
+    fn the_catalogues_own_defaults_resolve_as_a_defaults_layer_does() {
+        let catalog = Catalog::builtin();
+        let defaults = Layer::defaults(&catalog);
+        let profile = profile_layer(&catalog, "default", &[(0, 1), (3, 2)]);
+        let file = layer(&catalog, LayerKind::File);
+        let with_layer = resolve(&catalog, &Layers::from_iter([&defaults, &profile, &file]));
+        let implicit = Layers::from_iter([&profile, &file]).with_catalog_defaults();
+        let got = resolve(&catalog, &implicit);
+        assert_eq!(got, with_layer);
+        // The default is still shadowed, lowest, and kept through a
+        // profile switch ("as if profile P were active").
+        let retries = got.get(RETRIES).unwrap();
+        assert_eq!(
+            retries.shadowed.last().unwrap().source.layer,
+            LayerKind::Defaults
+        );
+        let other = profile_layer(&catalog, "other", &[]);
+        let replaced = resolve(&catalog, &implicit.replacing(&other));
+        assert_eq!(
+            replaced,
+            resolve(&catalog, &Layers::from_iter([&defaults, &other, &file]))
+        );
+        // Without them, a setting no layer gives has no value.
+        let bare = resolve(&catalog, &Layers::from_iter([&profile]));
+        assert_eq!(
+            bare.get("PREFECT_FLOWS_DEFAULT_RETRIES").unwrap().value,
+            None
+        );
+        let mut updated = bare.clone();
+        updated.update(&catalog, &implicit, ["PREFECT_FLOWS_DEFAULT_RETRIES"]);
+        assert_eq!(
+            updated.get("PREFECT_FLOWS_DEFAULT_RETRIES"),
+            with_layer.get("PREFECT_FLOWS_DEFAULT_RETRIES")
+        );
     }
 
     #[test]
