@@ -1,7 +1,7 @@
 //! `AsyncWrite` for a connection wrapper that changes only how its stream
-//! is read (the connection cap's idle tracking in `transport`, the
-//! `:authority` rewrite in `authority`): every write goes to the wrapped
-//! stream unchanged.
+//! is read (the `:authority` rewrite in `authority`): every write goes to
+//! the wrapped stream unchanged. (The connection cap's `Conn` batches its
+//! writes instead, and says so itself.)
 
 /// Implements `AsyncWrite` for `$ty<S>` by forwarding every call to its
 /// field `$field`.

@@ -12,8 +12,13 @@
 //! - a cap on concurrent streams per connection (HTTP/2's
 //!   `SETTINGS_MAX_CONCURRENT_STREAMS`; further streams are refused).
 //!
+//! A connection's writes are batched per scheduler turn ([`coalesce`]), so
+//! one change fanned out to many streams of a connection leaves in one
+//! system call.
+//!
 //! Each logs a line when it acts. [`Connections`] counts for status.
 
+mod coalesce;
 mod conn;
 #[cfg(test)]
 mod tests;

@@ -18,6 +18,7 @@ use tokio::time::{Instant, Sleep};
 use tonic::codegen::http;
 
 use super::Connections;
+use super::coalesce::Coalesce;
 use crate::authority::FixAuthority;
 
 /// How long accepting pauses after an error such as too many open files.
@@ -180,11 +181,11 @@ impl Drop for StreamGuard {
     }
 }
 
-/// An accepted connection's IO: holds its permit, and ends the connection
-/// (end of file to the HTTP/2 server) once it has had no stream open for the
-/// idle timeout.
+/// An accepted connection's IO: holds its permit, ends the connection (end
+/// of file to the HTTP/2 server) once it has had no stream open for the
+/// idle timeout, and writes in batches ([`Coalesce`]).
 pub(crate) struct Conn<S> {
-    io: S,
+    io: Coalesce<S>,
     state: Arc<ConnState>,
     connections: Arc<Connections>,
     idle: Option<Pin<Box<Sleep>>>,
@@ -204,7 +205,7 @@ impl<S> Conn<S> {
         let max_streams = connections.limits().max_streams_per_connection as usize;
         tracing::debug!(%peer, "connection accepted");
         Self {
-            io,
+            io: Coalesce::new(io),
             state: Arc::new(ConnState {
                 peer,
                 streams: AtomicUsize::new(0),
@@ -286,7 +287,37 @@ impl<S: AsyncRead + Unpin> AsyncRead for Conn<S> {
     }
 }
 
-crate::forward::forward_async_write!(Conn, io);
+impl<S: AsyncWrite + Unpin> AsyncWrite for Conn<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let others_may_write = this.state.streams.load(Ordering::Acquire) > 1;
+        this.io.poll_flush_batch(cx, others_may_write)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
+}
 
 impl<S> tonic::transport::server::Connected for Conn<S> {
     type ConnectInfo = ConnInfo;
