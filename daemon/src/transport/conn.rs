@@ -401,3 +401,36 @@ impl http_body::Body for Guarded {
         self.body.size_hint()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::AsyncReadExt;
+
+    use super::*;
+    use crate::config::ConnectionLimits;
+
+    #[tokio::test]
+    async fn a_connection_waits_a_turn_to_batch_only_with_other_streams_open() {
+        let connections = Connections::new(ConnectionLimits::default());
+        let permit = connections.admit("test").expect("a permit");
+        let (io, mut peer) = tokio::io::duplex(1 << 16);
+        let mut conn = Conn::new(io, "test".to_owned(), permit, connections);
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        let mut got = [0u8; 8];
+
+        // One stream: nobody to wait for, the flush writes at once.
+        conn.state.streams.store(1, Ordering::Release);
+        assert!(Pin::new(&mut conn).poll_write(&mut cx, b"a").is_ready());
+        assert!(Pin::new(&mut conn).poll_flush(&mut cx).is_ready());
+        assert_eq!(peer.read(&mut got).await.unwrap(), 1);
+
+        // Two: the first flush gives the other stream's task a turn.
+        conn.state.streams.store(2, Ordering::Release);
+        assert!(Pin::new(&mut conn).poll_write(&mut cx, b"b").is_ready());
+        assert!(Pin::new(&mut conn).poll_flush(&mut cx).is_pending());
+        assert!(Pin::new(&mut conn).poll_write(&mut cx, b"c").is_ready());
+        assert!(Pin::new(&mut conn).poll_flush(&mut cx).is_ready());
+        assert_eq!(peer.read(&mut got).await.unwrap(), 2);
+        assert_eq!(&got[..2], b"bc");
+    }
+}
